@@ -1,0 +1,62 @@
+/**
+ * Every error code a Switchboard server can put in an `error` frame (`data.code`) or an HTTP error body.
+ * One registry: docs/protocol.md lists each code, and a test fails if one is missing there.
+ */
+export const ErrorCode = {
+  INVALID_JSON: 'INVALID_JSON',
+  INVALID_MESSAGE: 'INVALID_MESSAGE',
+  UNKNOWN_TYPE: 'UNKNOWN_TYPE',
+  BINARY_NOT_SUPPORTED: 'BINARY_NOT_SUPPORTED',
+  PAYLOAD_TOO_DEEP: 'PAYLOAD_TOO_DEEP',
+  FORBIDDEN_KEY: 'FORBIDDEN_KEY',
+  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  RATE_LIMITED: 'RATE_LIMITED',
+  INVALID_CHANNEL: 'INVALID_CHANNEL',
+  TOO_MANY_CHANNELS: 'TOO_MANY_CHANNELS',
+  NOT_SUBSCRIBED: 'NOT_SUBSCRIBED',
+  ALREADY_SUBSCRIBED: 'ALREADY_SUBSCRIBED',
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  FORBIDDEN: 'FORBIDDEN',
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  INVALID_TOKEN: 'INVALID_TOKEN',
+  USER_OFFLINE: 'USER_OFFLINE',
+  NOT_FOUND: 'NOT_FOUND',
+  TIMEOUT: 'TIMEOUT',
+  UNAVAILABLE: 'UNAVAILABLE',
+  BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
+  TOO_MANY_CONNECTIONS: 'TOO_MANY_CONNECTIONS',
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
+  DRAINING: 'DRAINING',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCodeName = keyof typeof ErrorCode;
+
+/** One line per code: when the server answers with it. Kept in step with docs/protocol.md by a test. */
+export const ERROR_CODES: Readonly<Record<ErrorCodeName, string>> = {
+  INVALID_JSON: 'The text frame is not valid JSON. The connection stays open.',
+  INVALID_MESSAGE: 'The JSON does not match the schema of its type (missing field, wrong type, extra large string).',
+  UNKNOWN_TYPE: 'The `type` field names no client message type.',
+  BINARY_NOT_SUPPORTED: 'A binary frame arrived; Switchboard speaks JSON text frames.',
+  PAYLOAD_TOO_DEEP: 'The JSON nests deeper than limits.maxJsonDepth.',
+  FORBIDDEN_KEY: 'The JSON contains a `__proto__`, `constructor` or `prototype` key.',
+  MESSAGE_TOO_LARGE: 'A frame or request body exceeds limits.maxMessageBytes (WebSocket frames close with 1009 instead).',
+  RATE_LIMITED: 'The connection exceeded its token bucket; the message was dropped. Sustained flooding closes with 4021.',
+  INVALID_CHANNEL: 'The channel name is empty, too long, or has characters outside limits.channelNamePattern.',
+  TOO_MANY_CHANNELS: 'The connection is already in limits.maxChannelsPerConnection channels.',
+  NOT_SUBSCRIBED: 'Publishing or typing in a channel the connection has not joined (when publish requires membership).',
+  ALREADY_SUBSCRIBED: 'Reserved: joining twice is answered with the current state, not this error.',
+  UNAUTHORIZED: 'The operation needs an authenticated user.',
+  FORBIDDEN: 'Channel or permission rules deny the operation.',
+  TOKEN_EXPIRED: 'A refreshed token is already expired.',
+  INVALID_TOKEN: 'A refreshed token is invalid or belongs to another user.',
+  USER_OFFLINE: 'Reserved for request/response to a user with no live connection.',
+  NOT_FOUND: 'The addressed resource (channel history, connection, request) does not exist.',
+  TIMEOUT: 'A server-to-client request got no answer in time.',
+  UNAVAILABLE: 'The feature is not enabled in this server configuration.',
+  BROKER_UNAVAILABLE: 'The broker (Redis) is unreachable; the operation failed fast instead of hanging.',
+  TOO_MANY_CONNECTIONS: 'HTTP form of close code 4022 (SSE and handshake rejections).',
+  ORIGIN_NOT_ALLOWED: 'The Origin header is not in the allowlist (HTTP 403 at the handshake).',
+  DRAINING: 'The node is draining or shutting down and accepts no new connections (HTTP 503).',
+  INTERNAL: 'An unexpected server error while handling this message; the connection stays open.',
+};

@@ -1,0 +1,165 @@
+/**
+ * Wire messages. Every frame is one JSON text frame.
+ *
+ * Client -> server: `{ "type": T, "data": {...}, "id"?: string|number }`. An `id` is echoed on the reply
+ * (`ok`, `subscribed`, `history`, ... or `error`) so clients can correlate requests.
+ *
+ * Server -> client: the envelope of seed 000 (`type, data, timestamp, message_id, sender_id, recipient_id,
+ * channel`) plus `seq` (per-channel offset) and `epoch` on channel publications, and `id` on replies.
+ */
+
+/** Identifies a position in a channel stream: a publication offset within one stream epoch. */
+export interface StreamPosition {
+  /** Offset of the last publication in the stream (0 = empty). Increases by one per publication. */
+  offset: number;
+  /** Changes whenever the stream's history is lost (restart of a memory broker, expiry): offsets restart. */
+  epoch: string;
+}
+
+export type RequestId = string | number;
+
+export interface JoinChannelData {
+  channel: string;
+  /** Recover publications after this position (see docs/protocol.md "Recovery"). */
+  since?: StreamPosition;
+}
+
+export interface ChannelData { channel: string }
+
+export interface PublishData {
+  channel: string;
+  /** Do not echo the publication back to the sending connection (default false: echoed, as in seed 000). */
+  exclude_self?: boolean;
+  /** Makes a retried publish a no-op inside the dedupe window. */
+  idempotency_key?: string;
+  [key: string]: unknown;
+}
+
+export interface PrivateMessageData {
+  recipient_id: string;
+  [key: string]: unknown;
+}
+
+export interface TypingData { channel: string; is_typing: boolean }
+
+export interface HistoryData {
+  channel: string;
+  limit?: number;
+  /** Publications with offset < before (newest first pages). */
+  before?: number;
+  /** Publications with offset > after (oldest first pages). */
+  after?: number;
+  /** Seed 000 form: skip this many newest publications. */
+  offset?: number;
+}
+
+/** Union of client message type names accepted by the server. */
+export type ClientMessageType =
+  | 'join_channel' | 'subscribe'
+  | 'leave_channel' | 'unsubscribe'
+  | 'message' | 'publish'
+  | 'private_message'
+  | 'typing'
+  | 'heartbeat' | 'ping' | 'pong'
+  | 'online_users'
+  | 'presence'
+  | 'history'
+  | 'broadcast'
+  | 'refresh'
+  | 'auth_response'
+  | 'ack'
+  | 'response';
+
+export interface ClientMessage<T extends ClientMessageType = ClientMessageType, D = Record<string, unknown>> {
+  type: T;
+  data?: D;
+  id?: RequestId;
+}
+
+/** Server frame type names. */
+export type ServerFrameType =
+  | 'connect'
+  | 'message'
+  | 'private'
+  | 'broadcast'
+  | 'presence'
+  | 'typing'
+  | 'user_online'
+  | 'user_offline'
+  | 'online_users'
+  | 'subscribed'
+  | 'unsubscribed'
+  | 'ok'
+  | 'error'
+  | 'ping'
+  | 'pong'
+  | 'history'
+  | 'replay_complete'
+  | 'notification'
+  | 'auth_challenge'
+  | 'request'
+  | 'shutdown';
+
+/** The server envelope (seed 000 WebSocketMessage) with Switchboard's additions. */
+export interface ServerFrame<D = Record<string, unknown>> {
+  type: ServerFrameType;
+  data: D;
+  /** ISO-8601 time the server created the frame. */
+  timestamp: string;
+  message_id: string;
+  sender_id?: string | null;
+  recipient_id?: string | null;
+  channel?: string | null;
+  /** Channel offset of a publication (channel `message` frames only). */
+  seq?: number;
+  /** Stream epoch the `seq` belongs to. */
+  epoch?: string;
+  /** True on publications sent as part of a recovery replay. */
+  replayed?: boolean;
+  /** Echo of the client request id on replies. */
+  id?: RequestId;
+}
+
+export interface ErrorFrameData { code: string; message: string; details?: unknown }
+
+export interface ConnectFrameData {
+  connection_id: string;
+  status: 'connected';
+  server_time: string;
+  user_id: string | null;
+  username: string | null;
+  anonymous: boolean;
+  node_id: string;
+  /** Server ping interval in ms; the client must answer `ping` with `pong` within pong_timeout_ms. */
+  ping_interval_ms: number;
+  pong_timeout_ms: number;
+}
+
+export interface PresenceMember {
+  connection_id: string;
+  user_id: string | null;
+  username: string | null;
+}
+
+export interface PresenceFrameData extends PresenceMember {
+  action: 'joined' | 'left';
+  channel: string;
+}
+
+export interface TypingFrameData {
+  user_id: string | null;
+  username: string | null;
+  is_typing: boolean;
+  typing_users: string[];
+}
+
+export interface OnlineUser { user_id: string; username: string | null; connections: number }
+
+export interface SubscribedFrameData {
+  channel: string;
+  offset: number;
+  epoch: string;
+  /** Present when the join asked for recovery: true if every missed publication was replayed. */
+  recovered?: boolean;
+  members: number;
+}

@@ -1,0 +1,107 @@
+import type { StreamPosition } from '@switchboard/protocol';
+
+/**
+ * A channel publication as the broker stores and delivers it.
+ * `frame` is the server frame JSON text WITHOUT `seq`/`epoch`; nodes splice those in once per node
+ * (see core/outbound.ts), so a publication is serialized once for the whole cluster.
+ */
+export interface Publication {
+  channel: string;
+  /** Offset in the channel stream; strictly increasing by 1 within an epoch. 0 for unstored publications. */
+  offset: number;
+  epoch: string;
+  /** Server frame JSON object text (starts with `{`), without `seq` and `epoch`. */
+  frame: string;
+  /** Milliseconds since the Unix epoch at which the broker accepted it. */
+  time: number;
+  /** Connection that must not receive it (publish with exclude_self). */
+  excludeConnectionId?: string;
+}
+
+/** History settings of the channel's namespace, passed on every publish. */
+export interface HistoryPolicy {
+  /** Keep at most this many publications (0 = do not store; offsets still advance). */
+  size: number;
+  /** Drop publications older than this (ms). Also the stream's lifetime after the last publish. */
+  ttlMs: number;
+}
+
+export interface PublishOptions {
+  history: HistoryPolicy;
+  /** A repeated key within `idempotencyWindowMs` returns the first publication and delivers nothing. */
+  idempotencyKey?: string;
+  idempotencyWindowMs?: number;
+  excludeConnectionId?: string;
+}
+
+export interface HistoryQuery {
+  /** Publications with offset > since.offset, oldest first. If since.epoch differs from the stream's, nothing
+   * is returned and `recoverable` is false. */
+  since?: StreamPosition;
+  /** Newest first: publications with offset < before. */
+  before?: number;
+  /** Max publications to return. */
+  limit: number;
+}
+
+export interface HistoryResult {
+  publications: Publication[];
+  /** Current top of the stream. */
+  position: StreamPosition;
+  /** For `since` queries: true if every publication after `since` is still in history (no gap). */
+  recoverable: boolean;
+}
+
+/** Message addressed to users / connections / everybody rather than to channel subscribers. */
+export type ControlMessage =
+  | { kind: 'user'; userId: string; frame: string }
+  | { kind: 'connection'; connectionId: string; frame: string }
+  | { kind: 'all'; frame: string }
+  | { kind: 'disconnect_connection'; connectionId: string; code: number; reason: string }
+  | { kind: 'disconnect_user'; userId: string; code: number; reason: string }
+  /** A connection with this client id was opened on `originNode`: every other holder closes with 4011. */
+  | { kind: 'supersede'; clientId: string; keepConnectionId: string };
+
+/** Control messages as delivered: with the node that sent them. */
+export type ControlEnvelope = ControlMessage & { originNode: string };
+
+/** Callbacks a broker invokes for traffic from any node, this one included. Must not throw. */
+export interface BrokerHandler {
+  /** A publication on a channel this node subscribed to, in offset order per channel. */
+  onPublication(pub: Publication): void;
+  /** An unstored channel event (presence, typing): frame JSON text, delivered as is. */
+  onEphemeral(channel: string, frame: string, excludeConnectionId: string | undefined): void;
+  onControl(msg: ControlEnvelope): void;
+  /** The broker lost or regained its backend. After a reconnect, `streamsReset` lists nothing: the hub
+   * treats every channel's continuity as unproven and checks positions on the next recovery. */
+  onStatus?(status: BrokerStatus): void;
+}
+
+export type BrokerStatus = 'up' | 'down';
+
+/**
+ * Moves publications between nodes and keeps channel history. Contract (tested by the shared broker suite
+ * in test/broker-contract.ts against every engine):
+ * - `publish` saves to history and delivers to every subscribed node atomically per channel: offsets
+ *   strictly increase by one, every node receives a channel's publications in offset order, and the
+ *   returned publication is the one delivered.
+ * - A node receives publications only for channels it `subscribe`d (reference-counting is the hub's job).
+ * - Everything a node publishes is also delivered to itself through the handler (the hub never delivers
+ *   locally behind the broker's back, so local and remote subscribers see one order).
+ * - Operations reject with an error whose `code` is `BROKER_UNAVAILABLE` when the backend is unreachable,
+ *   within a bounded time; they never hang.
+ */
+export interface Broker {
+  /** Unique id of this node, stamped on control messages. */
+  readonly nodeId: string;
+  start(handler: BrokerHandler): Promise<void>;
+  publish(channel: string, frame: string, options: PublishOptions): Promise<Publication>;
+  publishEphemeral(channel: string, frame: string, excludeConnectionId?: string): Promise<void>;
+  publishControl(msg: ControlMessage): Promise<void>;
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  /** Current top of the channel stream (offset 0 and a fresh epoch if the channel never had a publication). */
+  position(channel: string): Promise<StreamPosition>;
+  close(): Promise<void>;
+}
