@@ -24,6 +24,12 @@ export interface WsHandler {
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+/**
+ * One read buffer shared by every connection (net `onread`): reads land here without a per-read
+ * allocation or stream machinery; callbacks run synchronously, so sharing is safe. Bytes of an
+ * incomplete frame are copied out before the next read.
+ */
+const READ_BUF = Buffer.allocUnsafe(256 * 1024);
 
 export class RawWs {
   readonly socket: net.Socket;
@@ -41,7 +47,10 @@ export class RawWs {
     opts: { host: string; port: number; path: string; localAddress?: string; index: number },
   ) {
     this.index = opts.index;
-    const socket = net.connect({ host: opts.host, port: opts.port, localAddress: opts.localAddress, noDelay: true });
+    const socket = net.connect({
+      host: opts.host, port: opts.port, localAddress: opts.localAddress, noDelay: true,
+      onread: { buffer: READ_BUF, callback: (n: number, buf: Uint8Array) => { this.onData(buf as Buffer, n); return true; } },
+    });
     this.socket = socket;
     socket.on('connect', () => {
       const key = randomBytes(16).toString('base64');
@@ -50,7 +59,6 @@ export class RawWs {
           `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
       );
     });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.finish(err));
     socket.on('close', () => this.finish());
   }
@@ -79,13 +87,14 @@ export class RawWs {
     this.handler.onClose(this, err);
   }
 
-  private onData(chunk: Buffer): void {
-    let buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+  private onData(read: Buffer, n: number): void {
+    const chunk = read.subarray(0, n);
+    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
     this.pending = null;
     let off = 0;
     if (!this.open) {
       const end = buf.indexOf(CRLF2);
-      if (end < 0) { this.pending = buf; return; }
+      if (end < 0) { this.pending = Buffer.from(buf); return; }
       const head = buf.toString('latin1', 0, end);
       if (!head.startsWith('HTTP/1.1 101')) {
         this.finish(new Error(`handshake rejected: ${head.split('\r\n')[0]}`));
@@ -143,7 +152,7 @@ export class RawWs {
       }
       if (this.closed) return;
     }
-    if (off < len) this.pending = buf.subarray(off);
+    if (off < len) this.pending = Buffer.from(buf.subarray(off)); // copy: READ_BUF is reused
   }
 }
 
