@@ -3,7 +3,7 @@
  * preloaded and an IPC channel), load processes (forked), free ports, readiness polling.
  * Every child is registered and killed on orchestrator exit, so nothing outlives a run.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FromLoad, ToLoad } from './ipc.js';
@@ -13,6 +13,15 @@ process.on('exit', () => { for (const c of children) if (c.exitCode === null) c.
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => process.exit(130));
 
 export const distDir = fileURLToPath(new URL('.', import.meta.url));
+
+/** Whether `taskset` (util-linux) is available to pin processes to CPUs. */
+export const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+
+/** Spawns `node <args>` with an IPC channel, pinned to `cpus` (e.g. "0") through taskset when given. */
+function spawnNode(args: string[], cpus: string | null, opts: { cwd?: string; stdio: Array<'ignore' | 'inherit' | 'pipe' | 'ipc'>; env?: NodeJS.ProcessEnv }): ChildProcess {
+  if (cpus !== null) return spawn('taskset', ['-c', cpus, process.execPath, ...args], opts);
+  return spawn(process.execPath, args, opts);
+}
 
 /** A free TCP port on 127.0.0.1 (bound then released). */
 export function freePort(): Promise<number> {
@@ -51,9 +60,9 @@ export class ServerProc {
   private nextId = 1;
   private waiting = new Map<number, (s: Stats) => void>();
 
-  constructor(script: string, args: string[], cwd: string) {
+  constructor(script: string, args: string[], cwd: string, cpus: string | null) {
     const probe = new URL('./probe.js', import.meta.url).href;
-    this.child = spawn(process.execPath, ['--expose-gc', '--import', probe, script, ...args], {
+    this.child = spawnNode(['--expose-gc', '--import', probe, script, ...args], cpus, {
       cwd, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'production' },
     });
     children.add(this.child);
@@ -100,8 +109,8 @@ export class LoadProc {
   private nextId = 1;
   private waiting = new Map<number, (m: FromLoad) => void>();
 
-  constructor() {
-    this.child = fork(new URL('./load.js', import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  constructor(cpus: string | null) {
+    this.child = spawnNode([fileURLToPath(new URL('./load.js', import.meta.url))], cpus, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(this.child);
     this.child.on('message', (m: FromLoad) => { this.waiting.get(m.reply)?.(m); this.waiting.delete(m.reply); });
     this.child.on('exit', (code) => {

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from './histogram.js';
 import type { PhaseResult, TargetConn } from './ipc.js';
-import { distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
+import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
 const MAX_CONNS_PER_LOAD = 15_000;
@@ -26,6 +26,8 @@ interface Options {
   subscribers: number;
   pacedMessages: number;
   pacedSeconds: number;
+  /** Fan-out rounds; targets are interleaved per round and the median round is reported. */
+  rounds: number;
   messages: number;
   burstSeconds: number;
   window: number;
@@ -38,15 +40,19 @@ interface Options {
   sbPublisherJoins: boolean;
   out: string | null;
   quick: boolean;
+  /** Pin the server to CPU 0 and load processes to CPU 1 (taskset). */
+  pin: boolean;
 }
 
 const HELP = `usage: node bench/dist/run.js [options]
   --quick                 ~30 s smoke run (200 subscribers, 200/3000 messages, 2000 idle connections)
   --targets LIST          comma list of switchboard,socketio,ws (default: all three)
   --subscribers N         subscribers on the channel (default 1000)
-  --paced-messages N      messages in the paced phase, window 1 (default 1000, max 10 s)
+  --paced-messages N      messages in the paced phase, window 1 (default 1000, max --paced-seconds)
+  --paced-seconds S       stop publishing the paced phase after S seconds (default 5)
   --messages N            messages in the burst phase (default 20000, max --burst-seconds)
-  --burst-seconds S       stop publishing the burst after S seconds (default 15)
+  --burst-seconds S       stop publishing the burst after S seconds (default 8)
+  --rounds N              fan-out rounds, targets interleaved, median reported (default 3; --quick 1)
   --window N              publications in flight in the burst phase (default 256)
   --payload BYTES         JSON size of the published data object (default 100)
   --idle N                idle connections for the memory measurement (default 10000; 0 = skip)
@@ -54,6 +60,7 @@ const HELP = `usage: node bench/dist/run.js [options]
   --sb-publisher ws|http  Switchboard publisher: WebSocket 'message' frames or HTTP POST (default ws)
   --sb-publish-path P     HTTP publish path (default /api/publish)
   --sb-publisher-joins    the Switchboard publisher joins the channel before publishing
+  --no-pin                do not pin the server to CPU 0 and the load generator to CPU 1 (taskset)
   --out FILE              JSON output (default .artifacts/bench-<date>.json)`;
 
 function parseArgs(argv: string[]): Options {
@@ -62,9 +69,10 @@ function parseArgs(argv: string[]): Options {
     targets: ['switchboard', 'socketio', 'ws'],
     subscribers: quick ? 200 : 1000,
     pacedMessages: quick ? 200 : 1000,
-    pacedSeconds: quick ? 4 : 10,
+    pacedSeconds: quick ? 3 : 5,
+    rounds: quick ? 1 : 3,
     messages: quick ? 3000 : 20_000,
-    burstSeconds: quick ? 4 : 15,
+    burstSeconds: quick ? 3 : 8,
     window: quick ? 128 : 256,
     payload: 100,
     idle: quick ? 2000 : 10_000,
@@ -75,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     sbPublisherJoins: false,
     out: null,
     quick,
+    pin: canPin && os.cpus().length >= 2,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -93,6 +102,8 @@ function parseArgs(argv: string[]): Options {
       case '--targets': o.targets = next().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--subscribers': o.subscribers = Math.max(1, num()); break;
       case '--paced-messages': o.pacedMessages = num(); break;
+      case '--paced-seconds': o.pacedSeconds = Math.max(1, num()); break;
+      case '--rounds': o.rounds = Math.max(1, num()); break;
       case '--messages': o.messages = num(); break;
       case '--burst-seconds': o.burstSeconds = num(); break;
       case '--window': o.window = Math.max(1, num()); break;
@@ -103,6 +114,7 @@ function parseArgs(argv: string[]): Options {
       case '--sb-publish-path': o.sbPublishPath = next(); break;
       case '--sb-publisher-joins': o.sbPublisherJoins = true; break;
       case '--out': o.out = next(); break;
+      case '--no-pin': o.pin = false; break;
       case '-h': case '--help': console.log(HELP); process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a}\n${HELP}`);
@@ -123,7 +135,12 @@ const TARGETS: Record<string, TargetDef> = {
   switchboard: {
     label: 'Switchboard',
     script: 'packages/server/dist/src/cli.js',
-    args: (port, o) => ['serve', '--port', String(port), ...o.sbArgs],
+    // Rate limit off (the publisher is one WebSocket connection), logs at warn (no per-connection
+    // info lines), everything else at its defaults (presence on, history 1000, 1 MiB slow-consumer bound).
+    args: (port, o) => [
+      'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
+      '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
+    ],
     conn: (port, o) => ({
       host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
       publisherJoins: o.sbPublisherJoins, sources: SOURCES,
@@ -174,8 +191,10 @@ interface TargetReport {
   label: string;
   error?: string;
   setupMs?: number;
+  /** Median round (by deliveries/s) of each phase. */
   paced?: PhaseReport;
   burst?: PhaseReport;
+  rounds: Array<{ setupMs?: number; paced?: PhaseReport; burst?: PhaseReport; error?: string }>;
   idle?: IdleReport;
   idleError?: string;
 }
@@ -206,7 +225,7 @@ async function startServer(def: TargetDef, o: Options): Promise<{ server: Server
   const script = path.join(repoRoot, def.script);
   if (!existsSync(script)) throw new Error(`${def.script} not found (not built yet?)`);
   const port = await freePort();
-  const server = new ServerProc(script, def.args(port, o), repoRoot);
+  const server = new ServerProc(script, def.args(port, o), repoRoot, o.pin ? '0' : null);
   try {
     await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
   } catch (e) {
@@ -216,10 +235,12 @@ async function startServer(def: TargetDef, o: Options): Promise<{ server: Server
   return { server, port };
 }
 
-async function runFanout(name: string, o: Options, rep: TargetReport): Promise<void> {
+type Round = TargetReport['rounds'][number];
+
+async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
   const def = TARGETS[name];
   const { server, port } = await startServer(def, o);
-  const load = new LoadProc();
+  const load = new LoadProc(o.pin ? '1' : null);
   try {
     const target: TargetConn = { ...def.conn(port, o), indexBase: 0 };
     const setup = await load.request<{ setupMs: number }>({
@@ -243,6 +264,7 @@ async function runFanout(name: string, o: Options, rep: TargetReport): Promise<v
       log(`${def.label} ${key}: ${p.deliveriesPerSec} deliveries/s, p50 ${p.latencyMs.p50} ms, ` +
         `${p.serverCpuUsPerDelivery} µs CPU/delivery${p.stalled ? ' (STALLED)' : ''}`);
       if (!server.alive) throw new Error(`server died: ${server.stderr.slice(-500)}`);
+      if (p.stalled) throw new Error(`${key} phase stalled (${p.droppedSubscribers} subscribers dropped): ${p.errors.join('; ')}`);
     }
   } finally {
     await load.stop();
@@ -254,7 +276,7 @@ async function runIdle(name: string, o: Options, rep: TargetReport): Promise<voi
   const def = TARGETS[name];
   const { server, port } = await startServer(def, o);
   const total = o.idleWarm + o.idle;
-  const loads = Array.from({ length: Math.ceil(total / MAX_CONNS_PER_LOAD) }, () => new LoadProc());
+  const loads = Array.from({ length: Math.ceil(total / MAX_CONNS_PER_LOAD) }, () => new LoadProc(o.pin ? '1' : null));
   try {
     const conn = def.conn(port, o);
     const warm = await loads[0].request<{ ok: number; failed: number }>({ cmd: 'open-idle', target: { ...conn, indexBase: 0 }, count: o.idleWarm });
@@ -293,9 +315,24 @@ async function runIdle(name: string, o: Options, rep: TargetReport): Promise<voi
   }
 }
 
+/** The round whose deliveries/s is the median (lower median for an even count). */
+function median(list: Array<PhaseReport | undefined>): PhaseReport | undefined {
+  const ok = list.filter((p): p is PhaseReport => p !== undefined).sort((a, b) => a.deliveriesPerSec - b.deliveriesPerSec);
+  return ok.length === 0 ? undefined : ok[Math.floor((ok.length - 1) / 2)];
+}
+
 function fmt(n: number | undefined, digits = 0): string {
   if (n === undefined || Number.isNaN(n)) return '-';
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function minOf(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length === 0 ? undefined : Math.min(...v);
+}
+function maxOf(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length === 0 ? undefined : Math.max(...v);
 }
 
 function ratio(a: number | undefined, b: number | undefined): number | undefined {
@@ -324,6 +361,10 @@ function table(reports: Record<string, TargetReport>, o: Options): string {
   for (const key of ['paced', 'burst'] as const) {
     const w = key === 'paced' ? 1 : o.window;
     add(`${key} (window ${w}) deliveries/s`, (r) => r[key]?.deliveriesPerSec, 0);
+    if (o.rounds > 1) {
+      add(`${key} deliveries/s, worst round`, (r) => minOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
+      add(`${key} deliveries/s, best round`, (r) => maxOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
+    }
     add(`${key} publishes/s`, (r) => r[key]?.publishesPerSec, 0);
     add(`${key} latency p50 ms`, (r) => r[key]?.latencyMs.p50, 2, true);
     add(`${key} latency p99 ms`, (r) => r[key]?.latencyMs.p99, 2, true);
@@ -364,15 +405,28 @@ async function main(): Promise<void> {
   const started = new Date();
   const t0 = performance.now();
   const reports: Record<string, TargetReport> = {};
-  for (const name of o.targets) {
-    const rep: TargetReport = { label: TARGETS[name].label };
-    reports[name] = rep;
-    try {
-      await runFanout(name, o, rep);
-    } catch (e) {
-      rep.error = (e as Error).message;
-      log(`${rep.label}: fan-out failed: ${rep.error}`);
+  for (const name of o.targets) reports[name] = { label: TARGETS[name].label, rounds: [] };
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const name of o.targets) {
+      const rep = reports[name];
+      if (o.rounds > 1) log(`round ${round}/${o.rounds}: ${rep.label}`);
+      const r: Round = {};
+      rep.rounds.push(r);
+      try {
+        await runFanout(name, o, r);
+      } catch (e) {
+        r.error = (e as Error).message;
+        log(`${rep.label}: fan-out failed: ${r.error}`);
+      }
     }
+  }
+  for (const name of o.targets) {
+    const rep = reports[name];
+    rep.paced = median(rep.rounds.map((r) => r.paced));
+    rep.burst = median(rep.rounds.map((r) => r.burst));
+    rep.setupMs = rep.rounds[0]?.setupMs;
+    const errors = rep.rounds.map((r) => r.error).filter((e): e is string => e !== undefined);
+    if (errors.length > 0) rep.error = errors.join(' | ');
     if (o.idle > 0) {
       try {
         await runIdle(name, o, rep);
@@ -395,7 +449,7 @@ async function main(): Promise<void> {
     targets: reports,
     checks: checks(reports),
   };
-  console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${cpus.length} CPUs, node ${process.version}\n`);
+  console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
   console.log(table(reports, o));
   for (const [name, r] of Object.entries(reports)) {
     if (r.error) console.log(`\n${r.label}: fan-out error: ${r.error}`);
