@@ -19,7 +19,11 @@ export interface TargetConn {
 
 export type ToLoad =
   | { id: number; cmd: 'fanout-setup'; target: TargetConn; subscribers: number; channel: string; payloadBytes: number }
-  | { id: number; cmd: 'phase'; name: string; window: number; messages: number; maxSeconds: number }
+  | {
+    id: number; cmd: 'phase'; name: string; window: number; messages: number; maxSeconds: number;
+    /** Open loop: publish at this fixed rate (per second) instead of on completions; `window` still bounds in-flight. */
+    ratePerSec?: number;
+  }
   | { id: number; cmd: 'open-idle'; target: TargetConn; count: number }
   | { id: number; cmd: 'close' };
 

@@ -42,6 +42,9 @@ interface Phase {
   cpu0: NodeJS.CpuUsage;
   done: (r: PhaseResult) => void;
   finished: boolean;
+  /** > 0: open-loop fixed rate (publishes per second), driven by a timer. */
+  rate: number;
+  start: number;
 }
 
 class Load implements WsHandler {
@@ -211,7 +214,9 @@ class Load implements WsHandler {
     const now = performance.now();
     const sock = this.publisher?.socket;
     sock?.cork();
-    while (ph.published - ph.completed < ph.window && ph.published < ph.messages && now < ph.deadline) {
+    // Fixed rate: publish what the schedule owes by now (drift-free); closed loop: fill the window.
+    const owed = ph.rate > 0 ? Math.floor(((now - ph.start) * ph.rate) / 1000) + 1 : Infinity;
+    while (ph.published < owed && ph.published - ph.completed < ph.window && ph.published < ph.messages && now < ph.deadline) {
       if (ph.published === 0) ph.firstPub = performance.now();
       this.publishOne(ph);
     }
@@ -232,14 +237,17 @@ class Load implements WsHandler {
     });
   }
 
-  runPhase(name: string, window: number, messages: number, maxSeconds: number): Promise<PhaseResult> {
+  runPhase(name: string, window: number, messages: number, maxSeconds: number, rate = 0): Promise<PhaseResult> {
     return new Promise((done) => {
       const now = performance.now();
       const ph: Phase = {
         name, window, messages, deadline: now + maxSeconds * 1000, seqBase: this.nextSeq, counts: new Uint32Array(messages),
         published: 0, completed: 0, deliveries: 0, firstPub: now, lastDelivery: now, lastProgress: now,
-        hist: new Histogram(), cpu0: process.cpuUsage(), done, finished: false,
+        hist: new Histogram(), cpu0: process.cpuUsage(), done, finished: false, rate, start: now,
       };
+      if (rate > 0) {
+        const tick = setInterval(() => (ph.finished ? clearInterval(tick) : this.pump()), Math.max(1, Math.floor(1000 / rate)));
+      }
       this.nextSeq += messages;
       this.dropped = 0;
       this.phase = ph;
@@ -275,7 +283,7 @@ process.on('message', (m: ToLoad) => {
   const run = async (): Promise<unknown> => {
     switch (m.cmd) {
       case 'fanout-setup': return load.fanoutSetup(m.target, m.subscribers, m.channel, m.payloadBytes);
-      case 'phase': return load.runPhase(m.name, m.window, m.messages, m.maxSeconds);
+      case 'phase': return load.runPhase(m.name, m.window, m.messages, m.maxSeconds, m.ratePerSec ?? 0);
       case 'open-idle': return load.openIdle(m.target, m.count);
       case 'close':
         load.closeAll();

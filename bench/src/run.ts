@@ -28,6 +28,9 @@ interface Options {
   pacedSeconds: number;
   /** Fan-out rounds; targets are interleaved per round and the median round is reported. */
   rounds: number;
+  /** Fixed-rate phase: publishes per second (0 = skip) and duration. */
+  rate: number;
+  rateSeconds: number;
   messages: number;
   burstSeconds: number;
   window: number;
@@ -50,6 +53,8 @@ const HELP = `usage: node bench/dist/run.js [options]
   --subscribers N         subscribers on the channel (default 1000)
   --paced-messages N      messages in the paced phase, window 1 (default 1000, max --paced-seconds)
   --paced-seconds S       stop publishing the paced phase after S seconds (default 5)
+  --rate R                fixed-rate phase: R publishes/s, open loop (default 50; --quick 100; 0 = skip)
+  --rate-seconds S        duration of the fixed-rate phase (default 3)
   --messages N            messages in the burst phase (default 20000, max --burst-seconds)
   --burst-seconds S       stop publishing the burst after S seconds (default 6)
   --rounds N              fan-out rounds, targets interleaved, median reported (default 3; --quick 1)
@@ -71,6 +76,8 @@ function parseArgs(argv: string[]): Options {
     pacedMessages: quick ? 200 : 1000,
     pacedSeconds: quick ? 3 : 5,
     rounds: quick ? 1 : 3,
+    rate: quick ? 100 : 50,
+    rateSeconds: quick ? 2 : 3,
     messages: quick ? 3000 : 20_000,
     burstSeconds: quick ? 3 : 6,
     window: quick ? 128 : 256,
@@ -104,6 +111,8 @@ function parseArgs(argv: string[]): Options {
       case '--paced-messages': o.pacedMessages = num(); break;
       case '--paced-seconds': o.pacedSeconds = Math.max(1, num()); break;
       case '--rounds': o.rounds = Math.max(1, num()); break;
+      case '--rate': o.rate = num(); break;
+      case '--rate-seconds': o.rateSeconds = Math.max(1, num()); break;
       case '--messages': o.messages = num(); break;
       case '--burst-seconds': o.burstSeconds = num(); break;
       case '--window': o.window = Math.max(1, num()); break;
@@ -193,8 +202,9 @@ interface TargetReport {
   setupMs?: number;
   /** Median round (by deliveries/s) of each phase. */
   paced?: PhaseReport;
+  rate?: PhaseReport;
   burst?: PhaseReport;
-  rounds: Array<{ setupMs?: number; paced?: PhaseReport; burst?: PhaseReport; error?: string }>;
+  rounds: Array<{ setupMs?: number; paced?: PhaseReport; rate?: PhaseReport; burst?: PhaseReport; error?: string }>;
   idle?: IdleReport;
   idleError?: string;
 }
@@ -251,13 +261,14 @@ async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
     // Warm-up (JIT, buffers), not reported.
     await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-paced', window: 1, messages: 30, maxSeconds: 3 });
     await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-burst', window: o.window, messages: Math.min(500, o.messages), maxSeconds: 3 });
-    for (const [key, window, messages, maxSeconds] of [
-      ['paced', 1, o.pacedMessages, o.pacedSeconds],
-      ['burst', o.window, o.messages, o.burstSeconds],
+    for (const [key, window, messages, maxSeconds, ratePerSec] of [
+      ['paced', 1, o.pacedMessages, o.pacedSeconds, 0],
+      ['rate', 1000, o.rate * o.rateSeconds, o.rateSeconds + 1, o.rate],
+      ['burst', o.window, o.messages, o.burstSeconds, 0],
     ] as const) {
       if (messages === 0) continue;
       const s0 = await server.stats(false);
-      const r = await load.request<PhaseResult>({ cmd: 'phase', name: key, window, messages, maxSeconds });
+      const r = await load.request<PhaseResult>({ cmd: 'phase', name: key, window, messages, maxSeconds, ratePerSec });
       const s1 = await server.stats(false);
       const p = phaseReport(r, s0, s1);
       rep[key] = p;
@@ -317,7 +328,12 @@ async function runIdle(name: string, o: Options, rep: TargetReport): Promise<voi
 
 /** The round whose deliveries/s is the median (lower median for an even count). */
 function median(list: Array<PhaseReport | undefined>): PhaseReport | undefined {
-  const ok = list.filter((p): p is PhaseReport => p !== undefined).sort((a, b) => a.deliveriesPerSec - b.deliveriesPerSec);
+  return medianBy(list, (p) => p.deliveriesPerSec);
+}
+
+/** The round whose `key` is the median (lower median for an even count). */
+function medianBy(list: Array<PhaseReport | undefined>, key: (p: PhaseReport) => number): PhaseReport | undefined {
+  const ok = list.filter((p): p is PhaseReport => p !== undefined).sort((a, b) => key(a) - key(b));
   return ok.length === 0 ? undefined : ok[Math.floor((ok.length - 1) / 2)];
 }
 
@@ -364,10 +380,11 @@ function table(reports: Record<string, TargetReport>, o: Options): string {
     }
     rows.push(row);
   };
-  for (const key of ['paced', 'burst'] as const) {
-    const w = key === 'paced' ? 1 : o.window;
-    add(`${key} (window ${w}) deliveries/s`, (r) => r[key]?.deliveriesPerSec, 0);
-    if (o.rounds > 1) {
+  for (const key of ['paced', 'rate', 'burst'] as const) {
+    if (key === 'rate' && o.rate === 0) continue;
+    const mode = key === 'paced' ? 'window 1' : key === 'rate' ? `${o.rate} pub/s` : `window ${o.window}`;
+    add(`${key} (${mode}) deliveries/s`, (r) => r[key]?.deliveriesPerSec, 0);
+    if (o.rounds > 1 && key !== 'rate') {
       add(`${key} deliveries/s, worst round`, (r) => minOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
       add(`${key} deliveries/s, best round`, (r) => maxOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
     }
@@ -434,6 +451,7 @@ async function main(): Promise<void> {
   for (const name of o.targets) {
     const rep = reports[name];
     rep.paced = median(rep.rounds.map((r) => r.paced));
+    rep.rate = medianBy(rep.rounds.map((r) => r.rate), (p) => p.latencyMs.p99);
     rep.burst = median(rep.rounds.map((r) => r.burst));
     rep.setupMs = rep.rounds[0]?.setupMs;
     const errors = rep.rounds.map((r) => r.error).filter((e): e is string => e !== undefined);
