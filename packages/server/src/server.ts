@@ -126,8 +126,12 @@ export class Switchboard {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.start();
-      await this.hub.shutdown(this.config.shutdown.deadlineMs);
+      const started = Date.now();
+      const deadline = this.config.shutdown.deadlineMs;
+      await this.hub.shutdown(deadline);
+      await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();
+      await this.hub.stopEngine();
       if (this.app !== null) await this.app.close();
     })();
     return this.closing;

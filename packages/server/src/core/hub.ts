@@ -728,7 +728,8 @@ export class Hub implements BrokerHandler {
 
   /**
    * Graceful shutdown: refuse new sessions, send `shutdown`, let sinks flush their queues and close with
-   * `code`, wait until every session is gone or the deadline passes (then terminate the rest), stop the broker.
+   * `code`, wait until every session is gone or the deadline passes (then terminate the rest).
+   * Call `stopEngine()` afterwards.
    */
   async shutdown(deadlineMs: number, code: number = CloseCode.SERVER_SHUTDOWN): Promise<void> {
     this.draining = true;
@@ -745,6 +746,10 @@ export class Hub implements BrokerHandler {
       s.sink.terminate();
       this.closeSession(s, code);
     }
+  }
+
+  /** Release the engine (after shutdown and after transports finished closing). */
+  async stopEngine(): Promise<void> {
     await this.broker.close();
     await this.presence.close();
   }
