@@ -1,0 +1,3 @@
+export type * from './store.js';
+export { StoreError, isStoreError } from './errors.js';
+export { createStores, DEFAULT_SQLITE_PATH, type StoreConfig, type StoreDriver, type Stores } from './factory.js';
