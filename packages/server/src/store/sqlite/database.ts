@@ -102,8 +102,10 @@ export class SqliteDatabase {
     return this.stmt(sql).all(params) as Row[];
   }
 
+  /** First row or null. Runs the statement to completion (a half-stepped cached statement would keep a read
+   * open and block COMMIT), so use it for single-row queries. */
   get(sql: string, params: SqlValue[] = []): Row | null {
-    return (this.stmt(sql).get(params) as Row | null) ?? null;
+    return (this.stmt(sql).all(params)[0] as Row | undefined) ?? null;
   }
 
   /** Run `fn` in one transaction (BEGIN IMMEDIATE ... COMMIT, ROLLBACK on throw). Not re-entrant. */
