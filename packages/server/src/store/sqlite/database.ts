@@ -40,7 +40,7 @@ export class SqliteDatabase {
       if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
       const { Database } = require('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
       db = new Database(this.path);
-      db.exec('PRAGMA busy_timeout = 2000');
+      db.exec('PRAGMA busy_timeout = 250');
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       // Switching the journal takes the exclusive lock now, so a file held by another process fails here.
       db.all('PRAGMA journal_mode = WAL');
