@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSqliteStores, SqliteDatabase } from '../../src/store/sqlite/index.js';
 import { createStores } from '../../src/store/factory.js';
+import { startRetention } from '../../src/store/retention.js';
 import { runStoreContract, pub, type OpenOptions, type OpenedStores } from './store-contract.js';
 
 const root = mkdtempSync(join(tmpdir(), 'sb-sqlite-'));
@@ -74,5 +75,24 @@ describe('sqlite specifics', () => {
     await none.close();
     await assert.rejects(createStores({ driver: 'postgres' }), (e: unknown) => (e as { code?: string }).code === 'STORE_INVALID_ARGUMENT');
     await assert.rejects(createStores({ driver: 'mysql' as 'none' }), (e: unknown) => (e as { code?: string }).code === 'STORE_INVALID_ARGUMENT');
+  });
+
+  it('retention: prunes the archive and purges expired inbox items, on demand and on its interval', async () => {
+    let now = 1_000_000;
+    const stores = await createStores({ driver: 'sqlite', sqlitePath: ':memory:', now: () => now });
+    for (let i = 1; i <= 5; i++) await stores.messages!.append(pub('room', i, { createdAt: now }));
+    await stores.inbox!.put('u', { id: 'x', frame: '{}', createdAt: now, expiresAt: now + 10 });
+    now += 100;
+    const r = startRetention(stores, { keepPerChannel: 2, intervalMs: 20 });
+    assert.deepEqual(await r.runOnce(), { pruned: 3, purged: 1 });
+    for (let i = 6; i <= 8; i++) await stores.messages!.append(pub('room', i, { createdAt: now }));
+    const deadline = Date.now() + 5000;
+    while ((await stores.messages!.history('room', { limit: 10 })).records.length > 2) {
+      assert.ok(Date.now() < deadline, 'interval pass pruned within 5 s');
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    r.stop();
+    assert.deepEqual((await stores.messages!.history('room', { limit: 10 })).records.map((x) => x.offset), [8, 7]);
+    await stores.close();
   });
 });
