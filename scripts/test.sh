@@ -6,11 +6,12 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build --silent
-cleanup() { for f in scripts/provision/stop-*.sh; do [ -f "$f" ] && bash "$f" >&2 || true; done; }
+# Each provision script starts its service and prints `export VAR=...`; called with `stop` it stops it.
+cleanup() { for p in scripts/provision/*.sh; do bash "$p" stop >&2 || true; done; }
 trap cleanup EXIT
 for p in scripts/provision/*.sh; do
-  case "$p" in */stop-*) continue ;; esac
-  [ -f "$p" ] && eval "$(bash "$p")"
+  exports=$(bash "$p")
+  eval "$exports"
 done
 mapfile -t suites < <(find packages/*/dist/test -name '*.test.js' 2>/dev/null | sort)
 node --test --test-concurrency=1 --test-timeout=120000 "${suites[@]}"
