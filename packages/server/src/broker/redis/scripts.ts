@@ -69,6 +69,7 @@ if mode == 'top' then return {top, epoch, 1} end
 local size = tonumber(m[3]) or 0
 local ttl = tonumber(m[4]) or 0
 local minOff = top - size + 1
+if minOff < 1 then minOff = 1 end
 local minTime = 0
 if ttl > 0 then
   local t = redis.call('TIME')
