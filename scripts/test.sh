@@ -7,9 +7,10 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 npm run build --silent
 # Each provision script starts its service and prints `export VAR=...`; called with `stop` it stops it.
-cleanup() { for p in scripts/provision/*.sh; do bash "$p" stop >&2 || true; done; }
+provisioners() { for p in scripts/provision/*.sh; do case "$p" in */stop-*) ;; *) echo "$p" ;; esac; done; }
+cleanup() { for p in $(provisioners); do bash "$p" stop >&2 || true; done; }
 trap cleanup EXIT
-for p in scripts/provision/*.sh; do
+for p in $(provisioners); do
   exports=$(bash "$p")
   eval "$exports"
 done

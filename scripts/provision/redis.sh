@@ -9,6 +9,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ "${1:-}" = "stop" ]; then exec bash "$ROOT/scripts/provision/stop-redis.sh" --all; fi
 
 log() { echo "[provision/redis] $*" >&2; }
 

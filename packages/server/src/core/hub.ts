@@ -111,6 +111,7 @@ export class Hub implements BrokerHandler {
 
   /** Start the broker and the shared heartbeat/typing sweep (one timer for all sessions). */
   async start(): Promise<void> {
+    await this.presence.start?.();
     await this.broker.start(this);
     const ping = this.options.heartbeat.pingIntervalMs;
     const tick = Math.max(20, Math.min(1000, ping > 0 ? Math.floor(ping / 5) : 1000, Math.floor(this.options.typingTimeoutMs / 5)));

@@ -2,24 +2,9 @@ import type { Redis } from 'ioredis';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { BrokerUnavailableError, toBrokerError } from './errors.js';
 import { RedisKeys } from './keys.js';
+import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/node-registry.js';
 
-/** What a node reports about itself (seed 000 `ws:server:<id>:stats`). */
-export interface NodeStats {
-  connections: number;
-  /** CPU use of the process, 0..1 per core (e.g. from process.cpuUsage deltas). */
-  cpu: number;
-  /** Resident set size in bytes. */
-  memoryRss: number;
-  draining: boolean;
-  /** Public address clients should connect to (e.g. wss://node-2.example.com/ws), if known. */
-  address?: string;
-}
-
-export interface NodeInfo extends NodeStats {
-  nodeId: string;
-  /** Milliseconds since the Unix epoch of the last report. */
-  updatedAt: number;
-}
+export type { NodeStats, NodeInfo } from '../../core/node-registry.js';
 
 export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
   nodeId: string;
@@ -32,7 +17,7 @@ export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
  * Live node directory for load balancing. Each node calls `report()` periodically (well under ttlMs); the
  * stats hash expires with the TTL, the id set is pruned by readers. No KEYS/SCAN.
  */
-export class RedisNodeRegistry {
+export class RedisNodeRegistry implements NodeRegistry {
   readonly nodeId: string;
   private readonly keys: RedisKeys;
   private readonly cmd: Redis;
