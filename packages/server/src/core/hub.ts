@@ -296,6 +296,20 @@ export class Hub implements BrokerHandler {
 
   // ---------------------------------------------------------------- channels
 
+  /**
+   * Subscribe a session to a channel on the server's initiative (SSE `?channels=`, `last_sequence` on
+   * connect, backend code). Same checks, recovery and frames as a client `join_channel`; failures are sent
+   * to the session as `error` frames, never thrown.
+   */
+  subscribe(s: Session, channel: string, since?: StreamPosition): Promise<void> {
+    return this.join(s, channel, since, undefined).catch((err: unknown) => this.failRequest(s, undefined, err));
+  }
+
+  /** Leave a channel on the server's initiative. */
+  unsubscribe(s: Session, channel: string): void {
+    this.removeFromChannel(s, channel);
+  }
+
   private async join(s: Session, channel: string, since: StreamPosition | undefined, id: RequestId | undefined): Promise<void> {
     if (!this.checkChannel(s, channel, id)) return;
     if (s.channels?.has(channel)) {
