@@ -710,7 +710,8 @@ export class Hub implements BrokerHandler {
     let ping: Outbound | null = null;
     for (const s of this.sessions.values()) {
       if (hb.pingIntervalMs > 0) {
-        if (s.pingSentAt > 0 && now - s.pingSentAt > hb.pongTimeoutMs) {
+        // Only WebSocket clients can answer; a dead SSE client shows up as a failed write instead.
+        if (s.pingSentAt > 0 && now - s.pingSentAt > hb.pongTimeoutMs && s.sink.kind === 'ws') {
           s.sink.close(CloseCode.SESSION_EXPIRED, 'heartbeat timeout');
           continue;
         }
