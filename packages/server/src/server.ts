@@ -9,12 +9,15 @@ import type { Broker } from './core/broker.js';
 import type { HubHooks } from './core/hooks.js';
 import { Hub } from './core/hub.js';
 import { shortId } from './core/ids.js';
+import { Durability } from './core/durability.js';
 import { LocalNodeRegistry, type NodeRegistry } from './core/node-registry.js';
 import type { Logger } from './core/observability.js';
 import type { PresenceStore } from './core/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
 import { createLogger } from './logger.js';
+import { createStores, type Stores } from './store/factory.js';
+import { startRetention, type Retention } from './store/retention.js';
 import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -26,6 +29,8 @@ export interface SwitchboardOptions {
   authenticate?: HandshakeAuthenticator;
   checkOrigin?: OriginCheck;
   logger?: Logger;
+  /** Durable stores (default: opened from config.store on start). */
+  stores?: Stores;
   /** Node registry for /api/nodes and /api/best-node (default: this node only, or Redis per config). */
   nodeRegistry?: NodeRegistry;
   /** Register Node's default process metrics (default true). */
@@ -49,6 +54,8 @@ export class Switchboard {
   readonly ws: WebSocketTransport;
   readonly nodes: NodeRegistry;
   private reportTimer: NodeJS.Timeout | null = null;
+  private stores: Stores | null;
+  private retention: Retention | null = null;
   private lastCpu = process.cpuUsage();
   private lastCpuAt = Date.now();
   private app: FastifyInstance | null = null;
@@ -61,6 +68,7 @@ export class Switchboard {
     const nodeId = broker.nodeId ?? shortId();
     this.logger = options.logger ?? createLogger(this.config, nodeId);
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
+    this.stores = options.stores ?? null;
     this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
     this.hub = new Hub({
       broker,
@@ -107,6 +115,7 @@ export class Switchboard {
   /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
   start(): Promise<void> {
     this.started ??= (async () => {
+      await this.openStores();
       await this.hub.start();
       await this.nodes.start();
       await this.reportLoad();
@@ -114,6 +123,27 @@ export class Switchboard {
       this.reportTimer.unref();
     })();
     return this.started;
+  }
+
+  /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
+  private async openStores(): Promise<void> {
+    const c = this.config.store;
+    this.stores ??= await createStores({
+      driver: c.driver,
+      sqlitePath: c.sqlitePath,
+      postgresUrl: c.postgresUrl || undefined,
+      postgresPoolSize: c.postgresPoolSize,
+      postgresConnectTimeoutMs: c.postgresConnectTimeoutMs,
+      postgresQueryTimeoutMs: c.postgresQueryTimeoutMs,
+      inboxMaxPerUser: c.inboxMaxPerUser,
+    });
+    this.hub.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.retention = startRetention(this.stores, {
+      intervalMs: c.retentionIntervalMs,
+      olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
+      keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
+      onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+    });
   }
 
   /** Publish this node's load to the registry (CPU over the last interval, RSS, connections, drain flag). */
@@ -181,6 +211,8 @@ export class Switchboard {
       this.ws.close();
       await this.hub.stopEngine();
       await this.nodes.close().catch(() => undefined);
+      this.retention?.stop();
+      await this.stores?.close();
       if (this.app !== null) await this.app.close();
     })();
     return this.closing;
