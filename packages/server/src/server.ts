@@ -1,0 +1,135 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { MemoryBroker } from './broker/memory/memory-broker.js';
+import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
+import { DEFAULT_CONFIG, hubOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import type { Broker } from './core/broker.js';
+import type { HubHooks } from './core/hooks.js';
+import { Hub } from './core/hub.js';
+import { shortId } from './core/ids.js';
+import type { Logger } from './core/observability.js';
+import type { PresenceStore } from './core/presence-store.js';
+import { PromMetrics } from './api/metrics.js';
+import { registerRoutes } from './api/routes.js';
+import { createLogger } from './logger.js';
+import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import { WebSocketTransport } from './transport/ws-transport.js';
+
+export interface SwitchboardOptions {
+  /** Replace the engine (default: memory, or per config.broker). */
+  broker?: Broker;
+  presence?: PresenceStore;
+  hooks?: HubHooks;
+  authenticate?: HandshakeAuthenticator;
+  checkOrigin?: OriginCheck;
+  logger?: Logger;
+  /** Register Node's default process metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * The composition root: builds engine, hub, transports, metrics and HTTP routes from a config.
+ *
+ * Three ways to run it:
+ * - standalone: `await sb.listen()` (Fastify server on config.host/port);
+ * - attached to your `http.Server`: `sb.attach(server)` (WebSocket upgrades only);
+ * - inside your Fastify app: `app.register(sb.fastifyPlugin)`.
+ * Then the in-process API: `sb.hub.publish`, `broadcast`, `sendToUser`, `disconnectUser`, `stats`, ...
+ */
+export class Switchboard {
+  readonly config: SwitchboardConfig;
+  readonly hub: Hub;
+  readonly metrics: PromMetrics;
+  readonly logger: Logger;
+  readonly ws: WebSocketTransport;
+  private app: FastifyInstance | null = null;
+  private started: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}) {
+    this.config = mergeConfig(DEFAULT_CONFIG, config);
+    const broker = options.broker ?? new MemoryBroker(this.config.nodeId !== null ? { nodeId: this.config.nodeId } : {});
+    const nodeId = broker.nodeId ?? shortId();
+    this.logger = options.logger ?? createLogger(this.config, nodeId);
+    this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
+    this.hub = new Hub({
+      broker,
+      presence: options.presence ?? new MemoryPresenceStore(),
+      options: hubOptionsFrom(this.config),
+      hooks: options.hooks,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
+    const allowed = new Set(this.config.auth.allowedOrigins);
+    this.ws = new WebSocketTransport(this.hub, {
+      path: this.config.http.wsPath,
+      maxMessageBytes: this.config.limits.maxMessageBytes,
+      maxQueuedBytes: this.config.limits.maxQueuedBytes,
+      authenticate: options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds),
+      checkOrigin: options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin))),
+      requireAuth: this.config.auth.required,
+      rejectAuthAtHandshake: this.config.auth.rejectAtHandshake,
+      trustProxy: this.config.http.trustProxy,
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Build a server from a config, choosing the engine it names (memory by default). Not started:
+   * call `listen()`, `start()` or register `fastifyPlugin`.
+   */
+  static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
+    return new Switchboard(config, options);
+  }
+
+  /** Start the engine and the heartbeat sweep. Idempotent. */
+  start(): Promise<void> {
+    this.started ??= this.hub.start();
+    return this.started;
+  }
+
+  /** Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.ws.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+  }
+
+  /** Fastify plugin: routes (health, metrics, API, test page) plus WebSocket upgrades on app.server. */
+  readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
+    await this.start();
+    this.attach(app.server);
+    await registerRoutes(app, this);
+  }, { name: 'switchboard' });
+
+  /** Start a standalone server on config.host:config.port (port 0: any free port). Resolves to the port. */
+  async listen(): Promise<number> {
+    const app = Fastify({ logger: false, bodyLimit: this.config.limits.maxMessageBytes, forceCloseConnections: true });
+    this.app = app;
+    await app.register(this.fastifyPlugin);
+    await app.listen({ host: this.config.host, port: this.config.port });
+    const address = app.server.address();
+    return typeof address === 'object' && address !== null ? address.port : this.config.port;
+  }
+
+  /** The standalone Fastify instance (after listen), e.g. to add routes or use `inject` in tests. */
+  get fastify(): FastifyInstance | null {
+    return this.app;
+  }
+
+  /**
+   * Graceful shutdown: refuse new connections, send `shutdown`, deliver what is queued, close every
+   * connection with 4091, then stop the HTTP server and the engine, within config.shutdown.deadlineMs.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.start();
+      await this.hub.shutdown(this.config.shutdown.deadlineMs);
+      this.ws.close();
+      if (this.app !== null) await this.app.close();
+    })();
+    return this.closing;
+  }
+}
