@@ -12,7 +12,7 @@ const common = {
   bundle: true,
   platform: 'browser',
   target: ['es2020'],
-  sourcemap: true,
+  sourcemap: false,
   logLevel: 'warning',
   legalComments: 'none',
 };

@@ -70,7 +70,7 @@ export interface RequestOptions {
 
 export interface HistoryOptions extends Omit<HistoryData, 'channel'>, RequestOptions {}
 
-/** Result of `history()`: publications (oldest first as the server returns them) and the raw reply. */
+/** Result of `history()`: publications sorted oldest first (by seq), the stream top and the raw reply. */
 export interface HistoryResult {
   channel: string;
   publications: Publication[];
@@ -256,6 +256,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         else publications.push(toPublication(channel, { type: 'message', data: item as Record<string, unknown>, timestamp: '', message_id: '' }));
       }
     }
+    if (publications.every((p) => typeof p.seq === 'number')) publications.sort((a, b) => a.seq! - b.seq!);
     const result: HistoryResult = { channel, publications, data };
     const offset = data.offset, epoch = data.epoch;
     if (typeof offset === 'number' && typeof epoch === 'string') result.position = { offset, epoch };
