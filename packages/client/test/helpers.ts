@@ -76,10 +76,13 @@ export function recordStatuses(client: SwitchboardClient): string[] {
 /**
  * A TCP proxy in front of the server, to simulate network trouble with real sockets:
  * `forward` (normal), `refuse` (new connections are destroyed at once), `blackhole` (new and existing
- * connections stay open but no byte passes), and `cut()` to destroy every live connection.
+ * connections stay open but no byte passes), `setDeaf()` (acks lost: only server -> client bytes of the
+ * current connections are dropped) and `cut()` to destroy every live connection.
  */
 export class TcpProxy {
   mode: 'forward' | 'refuse' | 'blackhole' = 'forward';
+  /** Drop server -> client bytes of the connections open now (new ones are not affected). */
+  private deaf = new Set<net.Socket>();
   private readonly server: net.Server;
   private readonly pairs = new Set<[net.Socket, net.Socket]>();
   port = 0;
@@ -118,6 +121,7 @@ export class TcpProxy {
     this.pairs.add(pair);
     const drop = (): void => {
       this.pairs.delete(pair);
+      this.deaf.delete(client);
       client.destroy();
       upstream.destroy();
     };
@@ -127,8 +131,14 @@ export class TcpProxy {
       if (this.mode !== 'blackhole') upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
-      if (this.mode !== 'blackhole') client.write(chunk);
+      if (this.mode !== 'blackhole' && !this.deaf.has(client)) client.write(chunk);
     });
+  }
+
+  /** Makes the connections open now deaf (server -> client dropped) or restores them. */
+  setDeaf(on: boolean): void {
+    if (!on) this.deaf.clear();
+    else for (const [client] of this.pairs) this.deaf.add(client);
   }
 
   /** Destroys every live connection (both sides see a reset, no close frame). */
