@@ -79,7 +79,7 @@ function joinRoom(name) {
   const client = state.client;
   let room = state.rooms.get(name);
   if (!room) {
-    room = { sub: null, messages: new Map(), members: new Map(), unread: 0, typing: [], replayedSinceJoin: 0 };
+    room = { sub: null, messages: new Map(), members: new Map(), unread: 0, typing: [] };
     state.rooms.set(name, room);
   }
   if (!client) return room;
@@ -87,10 +87,6 @@ function joinRoom(name) {
   room.sub = sub;
   sub.on('subscribed', async (ev) => {
     if (!ev.resubscribed) await loadHistory(name);
-    else if (ev.recovered && room.replayedSinceJoin > 0 && isActive('room', name)) {
-      showNotice(`Reconnected: ${room.replayedSinceJoin} missed message${room.replayedSinceJoin === 1 ? '' : 's'} recovered`);
-    }
-    room.replayedSinceJoin = 0;
     await loadMembers(name);
     render();
   });
@@ -99,8 +95,11 @@ function joinRoom(name) {
     await loadHistory(name);
     render();
   });
+  sub.on('replay_complete', (ev) => {
+    const n = ev.replayedCount;
+    if (n > 0 && isActive('room', name)) showNotice(`Reconnected: ${n} missed message${n === 1 ? '' : 's'} recovered`);
+  });
   sub.on('message', (pub) => {
-    if (pub.replayed) room.replayedSinceJoin++;
     addRoomMessage(name, pub);
     if (!isActive('room', name)) room.unread++;
     render();

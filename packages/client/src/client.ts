@@ -548,6 +548,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         this.subs.get(p.channel ?? frame.channel ?? '')?.handlePresence(p);
         return;
       }
+      case 'replay_complete': {
+        const channel = frame.channel ?? (data.channel as string | undefined) ?? '';
+        this.subs.get(channel)?.handleReplayComplete(data);
+        return;
+      }
       case 'typing': {
         const channel = frame.channel ?? (data.channel as string | undefined) ?? '';
         this.subs.get(channel)?.handleTyping(data as unknown as TypingFrameData);

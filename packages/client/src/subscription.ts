@@ -137,6 +137,16 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return pub;
   }
 
+  /** @internal server `replay_complete` after a recovery. */
+  handleReplayComplete(data: { replayed_count?: unknown; recovered?: unknown }): void {
+    if (this._state === 'unsubscribed') return;
+    this.emit('replay_complete', {
+      channel: this.channel,
+      replayedCount: typeof data.replayed_count === 'number' ? data.replayed_count : 0,
+      recovered: data.recovered !== false,
+    });
+  }
+
   /** @internal */
   handlePresence(data: PresenceFrameData): void {
     if (data.action === 'joined') this._members++;

@@ -57,12 +57,21 @@ export interface GapEvent {
   position: StreamPosition;
 }
 
+/** Emitted after a resubscribe once every recovered publication was delivered (server `replay_complete`). */
+export interface ReplayCompleteEvent {
+  channel: string;
+  /** Publications replayed by the server for this resubscribe (duplicates dropped by the client included). */
+  replayedCount: number;
+  recovered: boolean;
+}
+
 export interface SubscriptionEvents {
   message: Publication;
   presence: PresenceFrameData;
   typing: TypingFrameData & { channel: string };
   subscribed: SubscribedEvent;
   gap: GapEvent;
+  replay_complete: ReplayCompleteEvent;
   error: SwitchboardError;
   unsubscribed: { channel: string };
 }
