@@ -191,7 +191,7 @@ async function send(text) {
       await client.publish(id, { text, username: state.me.username });
     } else {
       await client.sendPrivate(id, { text, username: state.me.username });
-      dmFor(id).messages.push({ key: crypto.randomUUID(), text, sender: state.me.username, senderId: state.me.userId, time: new Date().toISOString() });
+      dmFor(id).messages.push({ key: `local-${Date.now()}-${Math.random()}`, text, sender: state.me.username, senderId: state.me.userId, time: new Date().toISOString() });
       render();
     }
   } catch (err) {
