@@ -5,6 +5,8 @@
 # Usage: eval "$(bash scripts/provision/chromium.sh)"
 set -euo pipefail
 log() { echo "[provision/chromium] $*" >&2; }
+# Nothing runs in the background: `stop` (called by scripts/test.sh on exit) has nothing to do.
+if [ "${1:-}" = "stop" ]; then exit 0; fi
 
 path="${CHROMIUM_PATH:-/usr/bin/chromium}"
 if [ ! -x "$path" ]; then

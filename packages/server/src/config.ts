@@ -15,6 +15,10 @@ export interface SwitchboardConfig {
     commandTimeoutMs: number;
     /** Presence entries of a dead node expire after this long. */
     presenceTtlMs: number;
+    /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
+    sharded: boolean;
+    /** How often this node reports its load to the node registry. */
+    nodeReportIntervalMs: number;
   };
   http: {
     /** Path prefix of the WebSocket endpoints. */
@@ -25,6 +29,8 @@ export interface SwitchboardConfig {
     apiKey: string;
     /** Serve the test page and demo at `/`. */
     serveDemo: boolean;
+    /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
+    publicUrl: string;
   };
   auth: {
     /** Every endpoint requires a valid credential (otherwise only /ws/authenticated does). */
@@ -56,8 +62,8 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   host: '0.0.0.0',
   port: 8080,
   nodeId: null,
-  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000 },
-  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true },
+  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
+  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '' },
   auth: { required: false, trustClientIds: true, rejectAtHandshake: false, allowedOrigins: [] },
   limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
   heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },

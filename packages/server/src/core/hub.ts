@@ -111,6 +111,7 @@ export class Hub implements BrokerHandler {
 
   /** Start the broker and the shared heartbeat/typing sweep (one timer for all sessions). */
   async start(): Promise<void> {
+    await this.presence.start?.();
     await this.broker.start(this);
     const ping = this.options.heartbeat.pingIntervalMs;
     const tick = Math.max(20, Math.min(1000, ping > 0 ? Math.floor(ping / 5) : 1000, Math.floor(this.options.typingTimeoutMs / 5)));
@@ -728,7 +729,8 @@ export class Hub implements BrokerHandler {
 
   /**
    * Graceful shutdown: refuse new sessions, send `shutdown`, let sinks flush their queues and close with
-   * `code`, wait until every session is gone or the deadline passes (then terminate the rest), stop the broker.
+   * `code`, wait until every session is gone or the deadline passes (then terminate the rest).
+   * Call `stopEngine()` afterwards.
    */
   async shutdown(deadlineMs: number, code: number = CloseCode.SERVER_SHUTDOWN): Promise<void> {
     this.draining = true;
@@ -745,6 +747,10 @@ export class Hub implements BrokerHandler {
       s.sink.terminate();
       this.closeSession(s, code);
     }
+  }
+
+  /** Release the engine (after shutdown and after transports finished closing). */
+  async stopEngine(): Promise<void> {
     await this.broker.close();
     await this.presence.close();
   }
