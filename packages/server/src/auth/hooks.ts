@@ -38,7 +38,7 @@ export class HookTimeoutError extends Error {
   }
 }
 
-/** Runs `fn` and rejects with HookTimeoutError after `ms`. The timer is cleared on settle and unref'd. */
+/** Runs `fn` and rejects with HookTimeoutError after `ms`. The timer is cleared as soon as `fn` settles. */
 export async function withTimeout<T>(name: string, ms: number, fn: () => Promise<T> | T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -46,7 +46,6 @@ export async function withTimeout<T>(name: string, ms: number, fn: () => Promise
       Promise.resolve().then(fn),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new HookTimeoutError(name, ms)), ms);
-        timer.unref();
       }),
     ]);
   } finally {
