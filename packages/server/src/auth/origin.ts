@@ -44,6 +44,7 @@ export function createOriginPolicy(cfg: OriginConfig): OriginPolicy {
     (cfg.allow as string[]).forEach((entry, i) => {
       if (entry === 'null') { allowNull = true; return; }
       if (entry === '*') throw new AuthConfigError(`origins.allow[${i}]`, 'use "allow": "*" instead of a "*" entry');
+      if (typeof entry === 'string' && entry.includes('*')) throw new AuthConfigError(`origins.allow[${i}]`, 'wildcards are not supported: list each origin');
       const c = typeof entry === 'string' ? canonicalOrigin(entry) : null;
       if (!c) throw new AuthConfigError(`origins.allow[${i}]`, `${JSON.stringify(entry)} is not an origin (scheme://host[:port], no path, no wildcard)`);
       listed.add(c);
