@@ -62,6 +62,16 @@ test('wrong key, replay, malformed signature -> 4001; a challenge allows one att
   assert.ok((await a.verifyResponse(good)).ok);
   fails(await a.verifyResponse(good), 4001, /already used/);
 
+  // Malleated signature (S + L, same R) is refused: node:crypto rejects non-canonical S.
+  const c5 = issue(a, 'alpha');
+  const sig = sign(null, Buffer.from(c5.challenge), alpha.privateKey);
+  const L = (1n << 252n) + 27742317777372353535851937790883648493n;
+  let S = 0n;
+  for (let i = 63; i >= 32; i--) S = (S << 8n) | BigInt(sig[i]!);
+  S += L;
+  for (let i = 32; i < 64; i++) { sig[i] = Number(S & 255n); S >>= 8n; }
+  fails(await a.verifyResponse({ collectiveId: 'alpha', nonce: c5.nonce, signature: sig.toString('base64') }), 4001, /signature verification failed/);
+
   const c3 = issue(a, 'alpha');
   fails(await a.verifyResponse({ collectiveId: 'alpha', nonce: c3.nonce, signature: 'not base64!' }), 4001, /malformed signature/);
   fails(await a.verifyResponse({ collectiveId: 'alpha', nonce: 'zz', signature: 'x' }), 4001, /unknown/);
