@@ -95,6 +95,7 @@ export type ServerFrameType =
   | 'pong'
   | 'history'
   | 'replay_complete'
+  | 'snapshot'
   | 'notification'
   | 'auth_challenge'
   | 'request'

@@ -1,0 +1,182 @@
+import { readFileSync } from 'node:fs';
+import { DEFAULT_HUB_OPTIONS, type HeartbeatOptions, type HubOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
+
+/** Complete server configuration. Every field is documented in docs/configuration.md with its default. */
+export interface SwitchboardConfig {
+  host: string;
+  port: number;
+  /** Unique node id (default: random per process). */
+  nodeId: string | null;
+  broker: {
+    type: 'memory' | 'redis';
+    redisUrl: string;
+    keyPrefix: string;
+    /** Operations fail with BROKER_UNAVAILABLE after this long when Redis is unreachable. */
+    commandTimeoutMs: number;
+    /** Presence entries of a dead node expire after this long. */
+    presenceTtlMs: number;
+    /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
+    sharded: boolean;
+    /** How often this node reports its load to the node registry. */
+    nodeReportIntervalMs: number;
+  };
+  http: {
+    /** Path prefix of the WebSocket endpoints. */
+    wsPath: string;
+    /** Take the client address from X-Forwarded-For. */
+    trustProxy: boolean;
+    /** Bearer key required by the /api/* server API (empty: API open — bind to localhost or set it). */
+    apiKey: string;
+    /** Serve the test page and demo at `/`. */
+    serveDemo: boolean;
+    /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
+    publicUrl: string;
+  };
+  auth: {
+    /** Every endpoint requires a valid credential (otherwise only /ws/authenticated does). */
+    required: boolean;
+    /** Anonymous connections may name their own user_id/username in the query (development only;
+     * forced off when any authentication method is configured). */
+    trustClientIds: boolean;
+    /** Answer auth failures at the HTTP handshake (401/403) instead of accept + close code. */
+    rejectAtHandshake: boolean;
+    /** Exact allowed Origin values (scheme://host[:port]); empty = any origin. */
+    allowedOrigins: string[];
+  };
+  limits: LimitOptions;
+  heartbeat: HeartbeatOptions;
+  typing: { timeoutMs: number };
+  channels: {
+    defaults: NamespaceOptions;
+    namespaces: Record<string, Partial<NamespaceOptions>>;
+    idempotencyWindowMs: number;
+    maxRecoveryPublications: number;
+  };
+  shutdown: { deadlineMs: number };
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+}
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export const DEFAULT_CONFIG: SwitchboardConfig = {
+  host: '0.0.0.0',
+  port: 8080,
+  nodeId: null,
+  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
+  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '' },
+  auth: { required: false, trustClientIds: true, rejectAtHandshake: false, allowedOrigins: [] },
+  limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
+  heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },
+  typing: { timeoutMs: DEFAULT_HUB_OPTIONS.typingTimeoutMs },
+  channels: {
+    defaults: { ...DEFAULT_HUB_OPTIONS.channelDefaults },
+    namespaces: {},
+    idempotencyWindowMs: DEFAULT_HUB_OPTIONS.idempotencyWindowMs,
+    maxRecoveryPublications: DEFAULT_HUB_OPTIONS.maxRecoveryPublications,
+  },
+  shutdown: { deadlineMs: 10_000 },
+  log: { level: 'info' },
+};
+
+/** Deep-merge plain objects (arrays and scalars replace). Returns a new object. */
+export function mergeConfig<T>(base: T, ...overrides: Array<DeepPartial<T> | undefined>): T {
+  let out: unknown = structuredClone(base);
+  for (const o of overrides) if (o !== undefined) out = mergeValue(out, o);
+  return out as T;
+}
+
+function mergeValue(base: unknown, over: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(over)) return over === undefined ? base : structuredClone(over);
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    if (k === '__proto__' || k === 'constructor' || k === 'prototype') continue;
+    out[k] = mergeValue(base[k], v);
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Read a JSON config file. Throws with the path in the message on a missing file or bad JSON. */
+export function readConfigFile(path: string): DeepPartial<SwitchboardConfig> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as DeepPartial<SwitchboardConfig>;
+  } catch (err) {
+    throw new Error(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** Shorthand environment variables; everything else via SWITCHBOARD__section__key=value. */
+const ENV_SHORTHANDS: Record<string, string> = {
+  SWITCHBOARD_HOST: 'host',
+  SWITCHBOARD_PORT: 'port',
+  PORT: 'port',
+  SWITCHBOARD_NODE_ID: 'nodeId',
+  SWITCHBOARD_BROKER: 'broker.type',
+  SWITCHBOARD_REDIS_URL: 'broker.redisUrl',
+  SWITCHBOARD_LOG_LEVEL: 'log.level',
+  SWITCHBOARD_API_KEY: 'http.apiKey',
+  SWITCHBOARD_ALLOWED_ORIGINS: 'auth.allowedOrigins',
+};
+
+/**
+ * Config from environment variables: the shorthands above, and `SWITCHBOARD__a__b=v` for `a.b`.
+ * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings;
+ * comma-separated strings become arrays where the default is an array.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardConfig> {
+  const out: Record<string, unknown> = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined) continue;
+    let path: string | undefined = ENV_SHORTHANDS[name];
+    if (path === undefined && name.startsWith('SWITCHBOARD__')) path = name.slice(13).split('__').join('.');
+    if (path === undefined) continue;
+    setPath(out, path, raw);
+  }
+  return out as DeepPartial<SwitchboardConfig>;
+}
+
+/** Set `a.b.c` in an object from a string value, typed by the default config's field. */
+export function setPath(target: Record<string, unknown>, path: string, raw: string): void {
+  const keys = path.split('.');
+  let defaults: unknown = DEFAULT_CONFIG;
+  let node = target;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    if (key === '__proto__' || key === 'constructor' || key === 'prototype') return;
+    defaults = isPlainObject(defaults) ? defaults[key] : undefined;
+    if (i === keys.length - 1) {
+      node[key] = coerce(raw, defaults);
+    } else {
+      if (!isPlainObject(node[key])) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+  }
+}
+
+function coerce(raw: string, like: unknown): unknown {
+  if (typeof like === 'string') return raw;
+  try {
+    const v: unknown = JSON.parse(raw);
+    if (Array.isArray(like) && !Array.isArray(v)) return [v];
+    return v;
+  } catch {
+    if (Array.isArray(like)) return raw.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+    return raw;
+  }
+}
+
+/** Hub options derived from a server config. */
+export function hubOptionsFrom(config: SwitchboardConfig): HubOptions {
+  return {
+    limits: config.limits,
+    heartbeat: config.heartbeat,
+    typingTimeoutMs: config.typing.timeoutMs,
+    channelDefaults: config.channels.defaults,
+    namespaces: config.channels.namespaces,
+    idempotencyWindowMs: config.channels.idempotencyWindowMs,
+    maxRecoveryPublications: config.channels.maxRecoveryPublications,
+  };
+}

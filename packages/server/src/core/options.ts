@@ -1,0 +1,91 @@
+/** Limits enforced per connection and per node. Every field has a safe default in DEFAULT_HUB_OPTIONS. */
+export interface LimitOptions {
+  /** Connections on this node (0 = unlimited). Excess closes with 4022. */
+  maxConnections: number;
+  maxConnectionsPerUser: number;
+  maxConnectionsPerIp: number;
+  /** Largest accepted frame in bytes; larger WebSocket frames close with 1009. */
+  maxMessageBytes: number;
+  /** Deepest accepted JSON nesting. */
+  maxJsonDepth: number;
+  maxChannelsPerConnection: number;
+  maxChannelNameLength: number;
+  /** Allowed channel name characters (a RegExp source, anchored by the server). */
+  channelNamePattern: string;
+  /** Bytes a connection may have queued unsent before it is closed as a slow consumer (4023). */
+  maxQueuedBytes: number;
+  rateLimit: {
+    /** Token refill rate (messages per second). 0 disables the limiter. */
+    perSecond: number;
+    /** Bucket size. */
+    burst: number;
+    /** Close with 4021 after this many consecutive dropped messages. */
+    closeAfterDropped: number;
+  };
+}
+
+export interface HeartbeatOptions {
+  /** Server `ping` frame and WebSocket ping interval (0 disables heartbeats). */
+  pingIntervalMs: number;
+  /** Close with 4012 when nothing (pong, any frame) arrives this long after a ping. */
+  pongTimeoutMs: number;
+  /** Close with 4012 after this long without an application message from the client (0 = never). */
+  idleTimeoutMs: number;
+}
+
+/** Per-namespace channel behaviour. A namespace is the channel name part before the first `:`. */
+export interface NamespaceOptions {
+  /** History kept for recovery: number of publications and their lifetime. */
+  historySize: number;
+  historyTtlMs: number;
+  /** Deliver the latest publication to a new subscriber before live ones (snapshot channels). */
+  snapshot: boolean;
+  /** Store publications durably (needs a configured store). */
+  persist: boolean;
+  /** Whether presence join/leave frames are sent. */
+  presence: boolean;
+  /** Publishing requires having joined the channel. */
+  publishRequiresMembership: boolean;
+}
+
+export interface HubOptions {
+  limits: LimitOptions;
+  heartbeat: HeartbeatOptions;
+  /** Typing indicators stop by themselves after this long. */
+  typingTimeoutMs: number;
+  /** Defaults for every namespace, and overrides by namespace name. */
+  channelDefaults: NamespaceOptions;
+  namespaces: Record<string, Partial<NamespaceOptions>>;
+  /** Window in which a repeated idempotency key is a no-op. */
+  idempotencyWindowMs: number;
+  /** Max publications replayed in one recovery. */
+  maxRecoveryPublications: number;
+}
+
+export const DEFAULT_HUB_OPTIONS: HubOptions = {
+  limits: {
+    maxConnections: 0,
+    maxConnectionsPerUser: 100,
+    maxConnectionsPerIp: 0,
+    maxMessageBytes: 64 * 1024,
+    maxJsonDepth: 16,
+    maxChannelsPerConnection: 100,
+    maxChannelNameLength: 200,
+    channelNamePattern: '[A-Za-z0-9_\\-:.@/=+,#~$!]+',
+    maxQueuedBytes: 1024 * 1024,
+    rateLimit: { perSecond: 10, burst: 20, closeAfterDropped: 50 },
+  },
+  heartbeat: { pingIntervalMs: 25_000, pongTimeoutMs: 10_000, idleTimeoutMs: 0 },
+  typingTimeoutMs: 5_000,
+  channelDefaults: {
+    historySize: 1000,
+    historyTtlMs: 300_000,
+    snapshot: false,
+    persist: false,
+    presence: true,
+    publishRequiresMembership: false,
+  },
+  namespaces: {},
+  idempotencyWindowMs: 60_000,
+  maxRecoveryPublications: 1000,
+};

@@ -1,0 +1,11 @@
+export { Switchboard, type SwitchboardOptions } from './server.js';
+export { DEFAULT_CONFIG, mergeConfig, configFromEnv, readConfigFile, type SwitchboardConfig, type DeepPartial } from './config.js';
+export { Hub, type HubStats, type SessionRejection } from './core/hub.js';
+export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/broker.js';
+export type { PresenceStore } from './core/presence-store.js';
+export type { HubHooks, ChannelAction, Decision } from './core/hooks.js';
+export type { Session, SessionIdentity } from './core/session.js';
+export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './transport/handshake.js';
+export { MemoryBroker } from './broker/memory/memory-broker.js';
+export { MemoryPresenceStore } from './broker/memory/memory-presence.js';
+export * from '@switchboard/protocol';

@@ -1,0 +1,188 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
+import { MemoryBroker } from './broker/memory/memory-broker.js';
+import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
+import { DEFAULT_CONFIG, hubOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import type { Broker } from './core/broker.js';
+import type { HubHooks } from './core/hooks.js';
+import { Hub } from './core/hub.js';
+import { shortId } from './core/ids.js';
+import { LocalNodeRegistry, type NodeRegistry } from './core/node-registry.js';
+import type { Logger } from './core/observability.js';
+import type { PresenceStore } from './core/presence-store.js';
+import { PromMetrics } from './api/metrics.js';
+import { registerRoutes } from './api/routes.js';
+import { createLogger } from './logger.js';
+import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import { WebSocketTransport } from './transport/ws-transport.js';
+
+export interface SwitchboardOptions {
+  /** Replace the engine (default: memory, or per config.broker). */
+  broker?: Broker;
+  presence?: PresenceStore;
+  hooks?: HubHooks;
+  authenticate?: HandshakeAuthenticator;
+  checkOrigin?: OriginCheck;
+  logger?: Logger;
+  /** Node registry for /api/nodes and /api/best-node (default: this node only, or Redis per config). */
+  nodeRegistry?: NodeRegistry;
+  /** Register Node's default process metrics (default true). */
+  defaultMetrics?: boolean;
+}
+
+/**
+ * The composition root: builds engine, hub, transports, metrics and HTTP routes from a config.
+ *
+ * Three ways to run it:
+ * - standalone: `await sb.listen()` (Fastify server on config.host/port);
+ * - attached to your `http.Server`: `sb.attach(server)` (WebSocket upgrades only);
+ * - inside your Fastify app: `app.register(sb.fastifyPlugin)`.
+ * Then the in-process API: `sb.hub.publish`, `broadcast`, `sendToUser`, `disconnectUser`, `stats`, ...
+ */
+export class Switchboard {
+  readonly config: SwitchboardConfig;
+  readonly hub: Hub;
+  readonly metrics: PromMetrics;
+  readonly logger: Logger;
+  readonly ws: WebSocketTransport;
+  readonly nodes: NodeRegistry;
+  private reportTimer: NodeJS.Timeout | null = null;
+  private lastCpu = process.cpuUsage();
+  private lastCpuAt = Date.now();
+  private app: FastifyInstance | null = null;
+  private started: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}) {
+    this.config = mergeConfig(DEFAULT_CONFIG, config);
+    const broker = options.broker ?? new MemoryBroker(this.config.nodeId !== null ? { nodeId: this.config.nodeId } : {});
+    const nodeId = broker.nodeId ?? shortId();
+    this.logger = options.logger ?? createLogger(this.config, nodeId);
+    this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
+    this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
+    this.hub = new Hub({
+      broker,
+      presence: options.presence ?? new MemoryPresenceStore(),
+      options: hubOptionsFrom(this.config),
+      hooks: options.hooks,
+      logger: this.logger,
+      metrics: this.metrics,
+    });
+    const allowed = new Set(this.config.auth.allowedOrigins);
+    this.ws = new WebSocketTransport(this.hub, {
+      path: this.config.http.wsPath,
+      maxMessageBytes: this.config.limits.maxMessageBytes,
+      maxQueuedBytes: this.config.limits.maxQueuedBytes,
+      authenticate: options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds),
+      checkOrigin: options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin))),
+      requireAuth: this.config.auth.required,
+      rejectAuthAtHandshake: this.config.auth.rejectAtHandshake,
+      trustProxy: this.config.http.trustProxy,
+      logger: this.logger,
+    });
+  }
+
+  /**
+   * Build a server from a config, choosing the engine it names (memory by default). Not started:
+   * call `listen()`, `start()` or register `fastifyPlugin`.
+   */
+  static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
+    const full = mergeConfig(DEFAULT_CONFIG, config);
+    if (full.broker.type === 'redis' && options.broker === undefined) {
+      const { RedisBroker, RedisPresenceStore, RedisNodeRegistry } = await import('./broker/redis/index.js');
+      const nodeId = full.nodeId ?? shortId();
+      const redis = { url: full.broker.redisUrl, nodeId, keyPrefix: full.broker.keyPrefix, commandTimeoutMs: full.broker.commandTimeoutMs };
+      options = {
+        ...options,
+        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),
+        presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
+        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry(redis),
+      };
+    }
+    return new Switchboard(full, options);
+  }
+
+  /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      await this.hub.start();
+      await this.nodes.start();
+      await this.reportLoad();
+      this.reportTimer = setInterval(() => void this.reportLoad(), this.config.broker.nodeReportIntervalMs);
+      this.reportTimer.unref();
+    })();
+    return this.started;
+  }
+
+  /** Publish this node's load to the registry (CPU over the last interval, RSS, connections, drain flag). */
+  private async reportLoad(): Promise<void> {
+    const now = Date.now();
+    const cpu = process.cpuUsage(this.lastCpu);
+    const elapsed = Math.max(1, now - this.lastCpuAt) * 1000;
+    this.lastCpu = process.cpuUsage();
+    this.lastCpuAt = now;
+    const stats = this.hub.stats();
+    try {
+      await this.nodes.report({
+        connections: stats.connections,
+        cpu: Math.round(((cpu.user + cpu.system) / elapsed) * 1000) / 1000,
+        memoryRss: process.memoryUsage.rss(),
+        draining: stats.draining,
+        ...(this.config.http.publicUrl !== '' ? { address: this.config.http.publicUrl } : {}),
+      });
+    } catch (err) {
+      this.logger.warn({ err }, 'node report failed');
+    }
+  }
+
+  /** Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.ws.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+  }
+
+  /** Fastify plugin: routes (health, metrics, API, test page) plus WebSocket upgrades on app.server. */
+  readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
+    await this.start();
+    this.attach(app.server);
+    await registerRoutes(app, this);
+  }, { name: 'switchboard' });
+
+  /** Start a standalone server on config.host:config.port (port 0: any free port). Resolves to the port. */
+  async listen(): Promise<number> {
+    const app = Fastify({ logger: false, bodyLimit: this.config.limits.maxMessageBytes, forceCloseConnections: true });
+    this.app = app;
+    await app.register(this.fastifyPlugin);
+    await app.listen({ host: this.config.host, port: this.config.port });
+    const address = app.server.address();
+    return typeof address === 'object' && address !== null ? address.port : this.config.port;
+  }
+
+  /** The standalone Fastify instance (after listen), e.g. to add routes or use `inject` in tests. */
+  get fastify(): FastifyInstance | null {
+    return this.app;
+  }
+
+  /**
+   * Graceful shutdown: refuse new connections, send `shutdown`, deliver what is queued, close every
+   * connection with 4091, then stop the HTTP server and the engine, within config.shutdown.deadlineMs.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.start();
+      if (this.reportTimer !== null) clearInterval(this.reportTimer);
+      const started = Date.now();
+      const deadline = this.config.shutdown.deadlineMs;
+      await this.hub.shutdown(deadline);
+      await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
+      this.ws.close();
+      await this.hub.stopEngine();
+      await this.nodes.close().catch(() => undefined);
+      if (this.app !== null) await this.app.close();
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,181 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Hub } from '../core/hub.js';
+import type { Logger } from '../core/observability.js';
+import type { Session } from '../core/session.js';
+import type { Endpoint, HandshakeAuthenticator, OriginCheck } from './handshake.js';
+import { remoteAddress } from './handshake.js';
+import { WriteBatcher } from './write-batcher.js';
+import { WsSink } from './ws-sink.js';
+
+const kSession = Symbol('switchboard.session');
+type TaggedSocket = WebSocket & { [kSession]?: Session };
+
+export interface WsTransportOptions {
+  /** Path prefix of the WebSocket endpoints (default `/ws`). */
+  path: string;
+  maxMessageBytes: number;
+  maxQueuedBytes: number;
+  authenticate: HandshakeAuthenticator;
+  checkOrigin: OriginCheck;
+  /** Every WebSocket endpoint requires authentication. */
+  requireAuth: boolean;
+  /** Answer auth failures with an HTTP status at the handshake instead of accept + close code. */
+  rejectAuthAtHandshake: boolean;
+  trustProxy: boolean;
+  logger: Logger;
+}
+
+/**
+ * WebSocket endpoints (`/ws`, `/ws/authenticated`, `/ws/{client_id}`) on top of `ws` in noServer mode.
+ * Per-connection listeners are shared functions created once per transport (no closures per connection);
+ * they reach the session through a symbol on the socket.
+ */
+export class WebSocketTransport {
+  private readonly wss: WebSocketServer;
+  private readonly batcher = new WriteBatcher();
+  /** Sockets accepted and not yet closed (for shutdown: wait until the last close handshake is done). */
+  private readonly open = new Set<WebSocket>();
+  private readonly onMessage: (this: TaggedSocket, data: Buffer, isBinary: boolean) => void;
+  private readonly onClose: (this: TaggedSocket, code: number) => void;
+  private readonly onPong: (this: TaggedSocket) => void;
+  private readonly onError: (this: TaggedSocket, err: Error) => void;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly opts: WsTransportOptions,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: opts.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? (protocols.values().next().value ?? false),
+    });
+    this.onMessage = function (data, isBinary) {
+      const s = this[kSession];
+      if (s === undefined) return;
+      if (isBinary) hub.handleBinary(s);
+      else hub.handleText(s, data.toString('utf8'));
+    };
+    const openSockets = this.open;
+    this.onClose = function (code) {
+      openSockets.delete(this);
+      const s = this[kSession];
+      if (s !== undefined) hub.closeSession(s, code);
+    };
+    this.onPong = function () {
+      const s = this[kSession];
+      if (s !== undefined) hub.markAlive(s);
+    };
+    const log = opts.logger;
+    this.onError = function (err) {
+      log.debug({ err: err.message, connection_id: this[kSession]?.id }, 'websocket error');
+    };
+  }
+
+  /** Match a request path to an endpoint, or null if it is not a WebSocket endpoint of this transport. */
+  matchEndpoint(pathname: string): Endpoint | null {
+    const base = this.opts.path;
+    if (pathname === base) return { transport: 'ws', path: base, clientId: null, requireAuth: this.opts.requireAuth };
+    if (!pathname.startsWith(base + '/')) return null;
+    const rest = decodeURIComponent(pathname.slice(base.length + 1));
+    if (rest === 'authenticated') return { transport: 'ws', path: pathname, clientId: null, requireAuth: true };
+    if (rest.length === 0 || rest.length > 128 || rest.includes('/')) return null;
+    return { transport: 'ws', path: pathname, clientId: rest, requireAuth: this.opts.requireAuth };
+  }
+
+  /**
+   * Handle an HTTP upgrade. Returns false (and leaves the socket alone) if the path is not ours.
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    let url: URL;
+    let endpoint: Endpoint | null;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+      endpoint = this.matchEndpoint(url.pathname);
+    } catch {
+      endpoint = null;
+      url = new URL('http://localhost/');
+    }
+    if (endpoint === null) return false;
+    socket.on('error', swallow);
+    if (this.hub.stats().draining) {
+      rejectHandshake(socket, 503, 'DRAINING');
+      return true;
+    }
+    if (!this.opts.checkOrigin(req.headers.origin)) {
+      rejectHandshake(socket, 403, 'ORIGIN_NOT_ALLOWED');
+      return true;
+    }
+    this.opts.authenticate(req, url, endpoint).then(
+      (outcome) => {
+        if (socket.destroyed) return;
+        if (!outcome.ok && this.opts.rejectAuthAtHandshake) {
+          rejectHandshake(socket, outcome.httpStatus, outcome.code);
+          return;
+        }
+        if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
+        this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
+          if (!outcome.ok) {
+            ws.close(outcome.closeCode, outcome.message.slice(0, 120));
+            return;
+          }
+          this.accept(ws, req, outcome.identity, endpoint);
+        });
+      },
+      (err: unknown) => {
+        this.opts.logger.error({ err }, 'authenticator failed');
+        rejectHandshake(socket, 500, 'INTERNAL');
+      },
+    );
+    return true;
+  }
+
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint): void {
+    const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
+    ws.on('error', this.onError);
+    this.open.add(ws);
+    ws.on('close', this.onClose);
+    const result = this.hub.openSession({
+      sink,
+      identity,
+      clientId: endpoint.clientId,
+      remoteAddress: remoteAddress(req, this.opts.trustProxy),
+      metadata: { user_agent: req.headers['user-agent'] ?? null, endpoint: endpoint.path },
+    });
+    if ('rejected' in result) {
+      ws.close(result.closeCode, result.reason);
+      return;
+    }
+    ws[kSession] = result;
+    sink.session = result;
+    ws.on('message', this.onMessage);
+    ws.on('pong', this.onPong);
+  }
+
+  /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
+  async drain(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const ws of this.open) ws.terminate();
+    this.open.clear();
+  }
+
+  close(): void {
+    this.wss.close();
+  }
+}
+
+function swallow(): void {}
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+
+function rejectHandshake(socket: Duplex, status: number, code: string): void {
+  const body = JSON.stringify({ error: code });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
