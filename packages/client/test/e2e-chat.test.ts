@@ -36,9 +36,8 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   assert.ok(executablePath, 'CHROMIUM_PATH is not set: run eval "$(bash scripts/provision/chromium.sh)" first');
 
   const staticAssets = (await import(new URL('../../../server/dist/src/api/static-assets.js', import.meta.url).href)) as StaticAssets;
-  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 } }, { defaultMetrics: false });
+  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, store: { sqlitePath: ':memory:' } }, { defaultMetrics: false });
   const app = Fastify({ logger: false, forceCloseConnections: true });
-  await staticAssets.registerStaticAssets(app);
   await app.register(sb.fastifyPlugin);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;

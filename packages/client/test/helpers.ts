@@ -26,7 +26,7 @@ export interface TestServer {
 /** A real Switchboard (memory engine) on 127.0.0.1; `port` 0 picks a free one. */
 export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}, port = 0): Promise<TestServer> {
   const sb = await Switchboard.create(
-    { host: '127.0.0.1', port, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, ...config },
+    { host: '127.0.0.1', port, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, store: { sqlitePath: ':memory:' }, ...config },
     { defaultMetrics: false, ...options },
   );
   const bound = await sb.listen();

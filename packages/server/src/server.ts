@@ -15,6 +15,7 @@ import type { Logger } from './core/observability.js';
 import type { PresenceStore } from './core/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
+import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
 import { startRetention, type Retention } from './store/retention.js';
@@ -178,6 +179,7 @@ export class Switchboard {
   readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
     await this.start();
     this.attach(app.server);
+    if (this.config.http.serveDemo) await registerStaticAssets(app);
     await registerRoutes(app, this);
   }, { name: 'switchboard' });
 

@@ -19,7 +19,7 @@ function connect(url: string, protocols: string[], headers: Record<string, strin
 
 test('Switchboard with toHandshakeAuthenticator: token identity reaches the connect frame; bad token closes 4002; bad origin 403', async () => {
   const auth = createAuth({ jwt: { algorithms: ['HS256'], secret: SECRET }, origins: { allow: ['https://app.example.com'] } });
-  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' } }, {
+  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, store: { sqlitePath: ':memory:' } }, {
     authenticate: toHandshakeAuthenticator(auth),
     checkOrigin: toOriginCheck(auth),
   });
