@@ -15,6 +15,10 @@ export interface SwitchboardConfig {
     commandTimeoutMs: number;
     /** Presence entries of a dead node expire after this long. */
     presenceTtlMs: number;
+    /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
+    sharded: boolean;
+    /** How often this node reports its load to the node registry. */
+    nodeReportIntervalMs: number;
   };
   http: {
     /** Path prefix of the WebSocket endpoints. */
@@ -25,6 +29,8 @@ export interface SwitchboardConfig {
     apiKey: string;
     /** Serve the test page and demo at `/`. */
     serveDemo: boolean;
+    /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
+    publicUrl: string;
   };
   auth: {
     /** Every endpoint requires a valid credential (otherwise only /ws/authenticated does). */
@@ -46,6 +52,24 @@ export interface SwitchboardConfig {
     idempotencyWindowMs: number;
     maxRecoveryPublications: number;
   };
+  store: {
+    /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
+    driver: 'sqlite' | 'postgres' | 'none';
+    sqlitePath: string;
+    /** PostgreSQL URL (default: $DATABASE_URL). */
+    postgresUrl: string;
+    postgresPoolSize: number;
+    postgresConnectTimeoutMs: number;
+    postgresQueryTimeoutMs: number;
+    /** Offline inbox: items kept per user (oldest dropped beyond), lifetime, delivered per connect. */
+    inboxMaxPerUser: number;
+    inboxTtlMs: number;
+    inboxDeliverLimit: number;
+    /** Archive retention pass interval; age and per-channel bounds (0 = keep). */
+    retentionIntervalMs: number;
+    retentionMaxAgeMs: number;
+    retentionKeepPerChannel: number;
+  };
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -56,8 +80,8 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   host: '0.0.0.0',
   port: 8080,
   nodeId: null,
-  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000 },
-  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true },
+  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
+  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '' },
   auth: { required: false, trustClientIds: true, rejectAtHandshake: false, allowedOrigins: [] },
   limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
   heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },
@@ -67,6 +91,20 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     namespaces: {},
     idempotencyWindowMs: DEFAULT_HUB_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_HUB_OPTIONS.maxRecoveryPublications,
+  },
+  store: {
+    driver: 'sqlite',
+    sqlitePath: 'data/switchboard.db',
+    postgresUrl: '',
+    postgresPoolSize: 10,
+    postgresConnectTimeoutMs: 5000,
+    postgresQueryTimeoutMs: 10_000,
+    inboxMaxPerUser: 100,
+    inboxTtlMs: 7 * 24 * 3600 * 1000,
+    inboxDeliverLimit: 100,
+    retentionIntervalMs: 60_000,
+    retentionMaxAgeMs: 0,
+    retentionKeepPerChannel: 0,
   },
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
@@ -113,6 +151,8 @@ const ENV_SHORTHANDS: Record<string, string> = {
   SWITCHBOARD_LOG_LEVEL: 'log.level',
   SWITCHBOARD_API_KEY: 'http.apiKey',
   SWITCHBOARD_ALLOWED_ORIGINS: 'auth.allowedOrigins',
+  SWITCHBOARD_STORE: 'store.driver',
+  DATABASE_URL: 'store.postgresUrl',
 };
 
 /**

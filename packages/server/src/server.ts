@@ -9,11 +9,16 @@ import type { Broker } from './core/broker.js';
 import type { HubHooks } from './core/hooks.js';
 import { Hub } from './core/hub.js';
 import { shortId } from './core/ids.js';
+import { Durability } from './core/durability.js';
+import { LocalNodeRegistry, type NodeRegistry } from './core/node-registry.js';
 import type { Logger } from './core/observability.js';
 import type { PresenceStore } from './core/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
+import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
+import { createStores, type Stores } from './store/factory.js';
+import { startRetention, type Retention } from './store/retention.js';
 import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -25,6 +30,10 @@ export interface SwitchboardOptions {
   authenticate?: HandshakeAuthenticator;
   checkOrigin?: OriginCheck;
   logger?: Logger;
+  /** Durable stores (default: opened from config.store on start). */
+  stores?: Stores;
+  /** Node registry for /api/nodes and /api/best-node (default: this node only, or Redis per config). */
+  nodeRegistry?: NodeRegistry;
   /** Register Node's default process metrics (default true). */
   defaultMetrics?: boolean;
 }
@@ -44,6 +53,12 @@ export class Switchboard {
   readonly metrics: PromMetrics;
   readonly logger: Logger;
   readonly ws: WebSocketTransport;
+  readonly nodes: NodeRegistry;
+  private reportTimer: NodeJS.Timeout | null = null;
+  private stores: Stores | null;
+  private retention: Retention | null = null;
+  private lastCpu = process.cpuUsage();
+  private lastCpuAt = Date.now();
   private app: FastifyInstance | null = null;
   private started: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
@@ -53,6 +68,8 @@ export class Switchboard {
     const broker = options.broker ?? new MemoryBroker(this.config.nodeId !== null ? { nodeId: this.config.nodeId } : {});
     const nodeId = broker.nodeId ?? shortId();
     this.logger = options.logger ?? createLogger(this.config, nodeId);
+    this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
+    this.stores = options.stores ?? null;
     this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
     this.hub = new Hub({
       broker,
@@ -81,13 +98,74 @@ export class Switchboard {
    * call `listen()`, `start()` or register `fastifyPlugin`.
    */
   static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
-    return new Switchboard(config, options);
+    const full = mergeConfig(DEFAULT_CONFIG, config);
+    if (full.broker.type === 'redis' && options.broker === undefined) {
+      const { RedisBroker, RedisPresenceStore, RedisNodeRegistry } = await import('./broker/redis/index.js');
+      const nodeId = full.nodeId ?? shortId();
+      const redis = { url: full.broker.redisUrl, nodeId, keyPrefix: full.broker.keyPrefix, commandTimeoutMs: full.broker.commandTimeoutMs };
+      options = {
+        ...options,
+        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),
+        presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
+        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry(redis),
+      };
+    }
+    return new Switchboard(full, options);
   }
 
-  /** Start the engine and the heartbeat sweep. Idempotent. */
+  /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
   start(): Promise<void> {
-    this.started ??= this.hub.start();
+    this.started ??= (async () => {
+      await this.openStores();
+      await this.hub.start();
+      await this.nodes.start();
+      await this.reportLoad();
+      this.reportTimer = setInterval(() => void this.reportLoad(), this.config.broker.nodeReportIntervalMs);
+      this.reportTimer.unref();
+    })();
     return this.started;
+  }
+
+  /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
+  private async openStores(): Promise<void> {
+    const c = this.config.store;
+    this.stores ??= await createStores({
+      driver: c.driver,
+      sqlitePath: c.sqlitePath,
+      postgresUrl: c.postgresUrl || undefined,
+      postgresPoolSize: c.postgresPoolSize,
+      postgresConnectTimeoutMs: c.postgresConnectTimeoutMs,
+      postgresQueryTimeoutMs: c.postgresQueryTimeoutMs,
+      inboxMaxPerUser: c.inboxMaxPerUser,
+    });
+    this.hub.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.retention = startRetention(this.stores, {
+      intervalMs: c.retentionIntervalMs,
+      olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
+      keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
+      onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+    });
+  }
+
+  /** Publish this node's load to the registry (CPU over the last interval, RSS, connections, drain flag). */
+  private async reportLoad(): Promise<void> {
+    const now = Date.now();
+    const cpu = process.cpuUsage(this.lastCpu);
+    const elapsed = Math.max(1, now - this.lastCpuAt) * 1000;
+    this.lastCpu = process.cpuUsage();
+    this.lastCpuAt = now;
+    const stats = this.hub.stats();
+    try {
+      await this.nodes.report({
+        connections: stats.connections,
+        cpu: Math.round(((cpu.user + cpu.system) / elapsed) * 1000) / 1000,
+        memoryRss: process.memoryUsage.rss(),
+        draining: stats.draining,
+        ...(this.config.http.publicUrl !== '' ? { address: this.config.http.publicUrl } : {}),
+      });
+    } catch (err) {
+      this.logger.warn({ err }, 'node report failed');
+    }
   }
 
   /** Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. */
@@ -101,6 +179,7 @@ export class Switchboard {
   readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
     await this.start();
     this.attach(app.server);
+    if (this.config.http.serveDemo) await registerStaticAssets(app);
     await registerRoutes(app, this);
   }, { name: 'switchboard' });
 
@@ -126,8 +205,16 @@ export class Switchboard {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.start();
-      await this.hub.shutdown(this.config.shutdown.deadlineMs);
+      if (this.reportTimer !== null) clearInterval(this.reportTimer);
+      const started = Date.now();
+      const deadline = this.config.shutdown.deadlineMs;
+      await this.hub.shutdown(deadline);
+      await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();
+      await this.hub.stopEngine();
+      await this.nodes.close().catch(() => undefined);
+      this.retention?.stop();
+      await this.stores?.close();
       if (this.app !== null) await this.app.close();
     })();
     return this.closing;

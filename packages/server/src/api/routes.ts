@@ -49,6 +49,12 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
     }
   }
 
+  // Public on purpose (no API key): clients and proxies ask it where to connect.
+  app.get('/api/best-node', async (_req, reply) => {
+    const best = await sb.nodes.best();
+    return best === null ? fail(reply, 503, ErrorCode.UNAVAILABLE, 'No live node accepts connections') : best;
+  });
+
   app.register(async (api) => {
     api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (apiKey !== '' && req.headers.authorization !== `Bearer ${apiKey}`) {
@@ -79,8 +85,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       const body = req.body;
       if (!isObject(body) || !isObject(body.data)) return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"type"?: string, "data": object}');
       const type = typeof body.type === 'string' ? body.type : 'notification';
-      await hub.sendToUser(req.params.userId, type, body.data);
-      return { ok: true };
+      return hub.sendToUser(req.params.userId, type, body.data);
     });
 
     api.post<{ Params: { userId: string } }>('/api/users/:userId/disconnect', async (req) => {
@@ -100,6 +105,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       members: await hub.channelPresence(req.params.channel),
     }));
     api.get('/api/connections', async () => ({ connections: hub.listSessions() }));
+    api.get('/api/nodes', async () => ({ nodes: await sb.nodes.list() }));
     api.get('/api/users/online', async () => ({ users: await hub.onlineUsers() }));
     api.post('/api/drain', async (req) => {
       const on = !(isObject(req.body) && req.body.enabled === false);

@@ -5,6 +5,8 @@ import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
  * one process; the Redis engine for all nodes, with entries that expire when a node stops refreshing them.
  */
 export interface PresenceStore {
+  /** Connect to the backend (optional; the hub calls it once on start). */
+  start?(): Promise<void>;
   /** Record a connection in a channel. */
   join(channel: string, member: PresenceMember): Promise<void>;
   leave(channel: string, connectionId: string): Promise<void>;

@@ -2,6 +2,8 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
+import type { Hub } from '../core/hub.js';
+import type { Session } from '../core/session.js';
 import type { ConnectionSink } from '../core/sink.js';
 import { encodeTextFrame } from './ws-frame.js';
 import type { WriteBatcher } from './write-batcher.js';
@@ -13,6 +15,9 @@ import type { WriteBatcher } from './write-batcher.js';
  *
  * Writes go straight to the underlying socket (ws keeps it as `_socket`): complete frames only, and ws's
  * own writes (pings, close) are complete frames too, so frames never interleave. See docs/adr/0001.
+ *
+ * A close initiated here removes the session from the hub at once (the closing handshake may take a while
+ * with a stuck peer; the hub must not keep delivering to it or counting it).
  */
 export class WsSink implements ConnectionSink {
   readonly kind = 'ws' as const;
@@ -20,8 +25,11 @@ export class WsSink implements ConnectionSink {
   private bytes = 0;
   private closing = false;
   private readonly socket: Socket;
+  /** Set by the transport once the hub accepted the session. */
+  session: Session | null = null;
 
   constructor(
+    private readonly hub: Hub,
     private readonly ws: WebSocket,
     private readonly batcher: WriteBatcher,
     private readonly maxQueuedBytes: number,
@@ -48,6 +56,7 @@ export class WsSink implements ConnectionSink {
       this.bytes = 0;
       this.closing = true;
       this.ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
+      this.release(CloseCode.SLOW_CONSUMER);
     }
   }
 
@@ -66,12 +75,18 @@ export class WsSink implements ConnectionSink {
     this.flush();
     this.closing = true;
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    this.release(code);
   }
 
   terminate(): void {
     this.closing = true;
     this.queue = null;
     this.ws.terminate();
+    this.release(CloseCode.GOING_AWAY);
+  }
+
+  private release(code: number): void {
+    if (this.session !== null) this.hub.closeSession(this.session, code);
   }
 
   probe(): void {

@@ -35,6 +35,8 @@ export interface WsTransportOptions {
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly batcher = new WriteBatcher();
+  /** Sockets accepted and not yet closed (for shutdown: wait until the last close handshake is done). */
+  private readonly open = new Set<WebSocket>();
   private readonly onMessage: (this: TaggedSocket, data: Buffer, isBinary: boolean) => void;
   private readonly onClose: (this: TaggedSocket, code: number) => void;
   private readonly onPong: (this: TaggedSocket) => void;
@@ -57,7 +59,9 @@ export class WebSocketTransport {
       if (isBinary) hub.handleBinary(s);
       else hub.handleText(s, data.toString('utf8'));
     };
+    const openSockets = this.open;
     this.onClose = function (code) {
+      openSockets.delete(this);
       const s = this[kSession];
       if (s !== undefined) hub.closeSession(s, code);
     };
@@ -118,7 +122,7 @@ export class WebSocketTransport {
             ws.close(outcome.closeCode, outcome.message.slice(0, 120));
             return;
           }
-          this.open(ws, req, outcome.identity, endpoint);
+          this.accept(ws, req, outcome.identity, endpoint);
         });
       },
       (err: unknown) => {
@@ -129,9 +133,11 @@ export class WebSocketTransport {
     return true;
   }
 
-  private open(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint): void {
-    const sink = new WsSink(ws, this.batcher, this.opts.maxQueuedBytes);
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint): void {
+    const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
     ws.on('error', this.onError);
+    this.open.add(ws);
+    ws.on('close', this.onClose);
     const result = this.hub.openSession({
       sink,
       identity,
@@ -144,9 +150,17 @@ export class WebSocketTransport {
       return;
     }
     ws[kSession] = result;
+    sink.session = result;
     ws.on('message', this.onMessage);
-    ws.on('close', this.onClose);
     ws.on('pong', this.onPong);
+  }
+
+  /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
+  async drain(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
+    while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const ws of this.open) ws.terminate();
+    this.open.clear();
   }
 
   close(): void {

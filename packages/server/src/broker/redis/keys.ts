@@ -1,0 +1,40 @@
+/**
+ * Redis key and pub/sub channel names of the Redis engine. Every key of one channel (or one user) shares a
+ * `{…}` hash tag so Lua scripts touching them stay in one Redis Cluster slot. See docs/adr/0002-redis-engine.md.
+ *
+ *   <p>{<ch>}:m            hash  o=last offset, e=epoch, s=history size, t=history ttl ms   (PX ttl)
+ *   <p>{<ch>}:s            stream, entry id "<offset>-0", fields f=frame t=time [x=exclude]  (PX ttl)
+ *   <p>{<ch>}:i:<key>      string: the first publication for an idempotency key (PX window)
+ *   <p>{<ch>}:p            pub/sub channel of the channel (publications + ephemeral events)
+ *   <p>ctl                 pub/sub channel for control messages (every node subscribes)
+ *   <p>{p:<ch>}:n          set of node ids holding presence in the channel              (PX presence ttl)
+ *   <p>{p:<ch>}:h:<node>   hash connectionId -> member JSON, owned by <node>              (PX presence ttl)
+ *   <p>{u:<user>}:n        set of node ids holding connections of the user              (PX presence ttl)
+ *   <p>{u:<user>}:h:<node> hash connectionId -> username, owned by <node>                 (PX presence ttl)
+ *   <p>on:<node>           hash userId -> JSON [localConnections, username], owned by <node> (PX presence ttl)
+ *   <p>pnodes              set of node ids that own presence data (stale ids pruned by readers)
+ *   <p>node:<id>:stats     hash: node registry stats (PX 120 s)
+ *   <p>nodes               set of node ids in the registry (stale ids pruned by readers)
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+  meta(ch: string): string { return `${this.prefix}{${ch}}:m`; }
+  stream(ch: string): string { return `${this.prefix}{${ch}}:s`; }
+  idempotency(ch: string, key: string): string { return `${this.prefix}{${ch}}:i:${key}`; }
+  pubsub(ch: string): string { return `${this.prefix}{${ch}}:p`; }
+  /** Inverse of pubsub(); undefined for names that are not channel pub/sub names. */
+  channelOfPubsub(name: string): string | undefined {
+    const p = this.prefix;
+    if (name.length < p.length + 4 || !name.startsWith(p) || name.charCodeAt(p.length) !== 123 /* { */ || !name.endsWith('}:p')) return undefined;
+    return name.slice(p.length + 1, -3);
+  }
+  control(): string { return `${this.prefix}ctl`; }
+  presenceNodes(ch: string): string { return `${this.prefix}{p:${ch}}:n`; }
+  presenceHashPrefix(ch: string): string { return `${this.prefix}{p:${ch}}:h:`; }
+  userNodes(user: string): string { return `${this.prefix}{u:${user}}:n`; }
+  userHashPrefix(user: string): string { return `${this.prefix}{u:${user}}:h:`; }
+  online(node: string): string { return `${this.prefix}on:${node}`; }
+  presenceNodeSet(): string { return `${this.prefix}pnodes`; }
+  nodeStats(node: string): string { return `${this.prefix}node:${node}:stats`; }
+  nodeSet(): string { return `${this.prefix}nodes`; }
+}

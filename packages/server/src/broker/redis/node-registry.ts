@@ -1,0 +1,110 @@
+import type { Redis } from 'ioredis';
+import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
+import { BrokerUnavailableError, toBrokerError } from './errors.js';
+import { RedisKeys } from './keys.js';
+import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/node-registry.js';
+
+export type { NodeStats, NodeInfo } from '../../core/node-registry.js';
+
+export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
+  nodeId: string;
+  /** A report lives this long (default 120 s): a node that stops reporting drops out of list(). */
+  ttlMs?: number;
+  startTimeoutMs?: number;
+}
+
+/**
+ * Live node directory for load balancing. Each node calls `report()` periodically (well under ttlMs); the
+ * stats hash expires with the TTL, the id set is pruned by readers. No KEYS/SCAN.
+ */
+export class RedisNodeRegistry implements NodeRegistry {
+  readonly nodeId: string;
+  private readonly keys: RedisKeys;
+  private readonly cmd: Redis;
+  private readonly ttlMs: number;
+  private readonly startTimeoutMs: number;
+
+  constructor(opts: RedisNodeRegistryOptions) {
+    this.nodeId = opts.nodeId;
+    this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
+    this.ttlMs = opts.ttlMs ?? 120_000;
+    this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:registry`);
+  }
+
+  async start(): Promise<void> {
+    try {
+      await connectWithin(this.cmd, this.startTimeoutMs);
+    } catch (err) {
+      throw new BrokerUnavailableError('registry start', err);
+    }
+  }
+
+  /** Write this node's stats (hash with TTL) and register its id. */
+  async report(stats: NodeStats): Promise<void> {
+    const key = this.keys.nodeStats(this.nodeId);
+    const fields: Record<string, string> = {
+      connections: String(stats.connections),
+      cpu: String(stats.cpu),
+      memoryRss: String(stats.memoryRss),
+      draining: stats.draining ? '1' : '0',
+      updatedAt: String(Date.now()),
+    };
+    if (stats.address !== undefined) fields.address = stats.address;
+    try {
+      const res = await this.cmd.multi().del(key).hset(key, fields).pexpire(key, this.ttlMs).sadd(this.keys.nodeSet(), this.nodeId).exec();
+      for (const [err] of res ?? []) if (err) throw err;
+    } catch (err) {
+      throw toBrokerError('registry report', err);
+    }
+  }
+
+  /** Every node with a live report, sorted by node id. */
+  async list(): Promise<NodeInfo[]> {
+    try {
+      const ids = (await this.cmd.smembers(this.keys.nodeSet())).sort();
+      if (ids.length === 0) return [];
+      const p = this.cmd.pipeline();
+      for (const id of ids) p.hgetall(this.keys.nodeStats(id));
+      const res = (await p.exec()) ?? [];
+      const out: NodeInfo[] = [];
+      const stale: string[] = [];
+      res.forEach(([err, v], i) => {
+        if (err) throw err;
+        const h = v as Record<string, string>;
+        if (h.updatedAt === undefined) { stale.push(ids[i]!); return; }
+        const info: NodeInfo = {
+          nodeId: ids[i]!,
+          connections: Number(h.connections) || 0,
+          cpu: Number(h.cpu) || 0,
+          memoryRss: Number(h.memoryRss) || 0,
+          draining: h.draining === '1',
+          updatedAt: Number(h.updatedAt),
+        };
+        if (h.address !== undefined) info.address = h.address;
+        out.push(info);
+      });
+      if (stale.length) this.cmd.srem(this.keys.nodeSet(), ...stale).catch(() => {});
+      return out;
+    } catch (err) {
+      throw toBrokerError('registry list', err);
+    }
+  }
+
+  /** The least-loaded non-draining node (fewest connections, then lower cpu, then node id), or null. */
+  async best(): Promise<NodeInfo | null> {
+    const nodes = (await this.list()).filter((n) => !n.draining);
+    nodes.sort((a, b) => a.connections - b.connections || a.cpu - b.cpu || (a.nodeId < b.nodeId ? -1 : 1));
+    return nodes[0] ?? null;
+  }
+
+  /** Remove this node's report (graceful shutdown) and disconnect. */
+  async close(): Promise<void> {
+    if (this.cmd.status === 'ready') {
+      try {
+        await this.cmd.multi().del(this.keys.nodeStats(this.nodeId)).srem(this.keys.nodeSet(), this.nodeId).exec();
+      } catch { /* best effort */ }
+    }
+    await quitOrDisconnect(this.cmd);
+  }
+}

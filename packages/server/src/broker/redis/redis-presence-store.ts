@@ -1,0 +1,280 @@
+import type { Redis } from 'ioredis';
+import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
+import type { PresenceStore } from '../../core/presence-store.js';
+import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
+import { toBrokerError, BrokerUnavailableError } from './errors.js';
+import { RedisKeys } from './keys.js';
+import { PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
+
+export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
+  /** Id of this node: it owns (and refreshes) the entries it writes. */
+  nodeId: string;
+  /** A node's entries vanish this long after it stops refreshing them (default 30 s). Refresh runs every
+   * presenceTtlMs / 3. */
+  presenceTtlMs?: number;
+  /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
+  startTimeoutMs?: number;
+  onError?: (err: unknown, context: string) => void;
+}
+
+interface ScriptClient extends Redis {
+  sbJoin(...args: (string | number)[]): Promise<number>;
+  sbMembers(...args: (string | number)[]): Promise<string[]>;
+  sbUserCount(...args: (string | number)[]): Promise<number>;
+}
+
+const REFRESH_BATCH = 1000;
+
+/**
+ * Cluster-wide presence in Redis (contract: core/presence-store.ts). Each node writes only its own hashes
+ * (per channel, per user, its online-users hash) and keeps a local mirror of them; a timer re-applies TTLs
+ * every presenceTtlMs/3 and rewrites any key Redis lost (restart without persistence). A killed node's
+ * entries therefore disappear within presenceTtlMs; readers prune node ids whose hash is gone. No KEYS/SCAN:
+ * node sets name the hashes to read.
+ *
+ * Call `start()` before use (connects). Operations reject with code BROKER_UNAVAILABLE when Redis is down;
+ * the local mirror is updated anyway, so the next successful refresh after recovery restores this node's
+ * entries.
+ */
+export class RedisPresenceStore implements PresenceStore {
+  readonly nodeId: string;
+  private readonly keys: RedisKeys;
+  private readonly cmd: ScriptClient;
+  private readonly ttlMs: number;
+  private readonly startTimeoutMs: number;
+  private readonly onError: (err: unknown, context: string) => void;
+  /** channel -> connectionId -> member JSON (this node's entries). */
+  private readonly channels = new Map<string, Map<string, string>>();
+  /** userId -> connectionId -> username ('' = null) (this node's connections). */
+  private readonly users = new Map<string, Map<string, string>>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing = false;
+  private closed = false;
+
+  constructor(opts: RedisPresenceStoreOptions) {
+    if (!opts.nodeId) throw new TypeError('RedisPresenceStore: nodeId is required');
+    this.nodeId = opts.nodeId;
+    this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
+    this.ttlMs = Math.max(100, Math.floor(opts.presenceTtlMs ?? 30_000));
+    this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.onError = opts.onError ?? (() => {});
+    this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:presence`) as ScriptClient;
+    this.cmd.defineCommand('sbJoin', { numberOfKeys: 2, lua: PRESENCE_JOIN_LUA });
+    this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
+    this.cmd.defineCommand('sbUserCount', { numberOfKeys: 2, lua: USER_COUNT_LUA });
+  }
+
+  /** Connect and start the refresh timer. */
+  async start(): Promise<void> {
+    try {
+      await connectWithin(this.cmd, this.startTimeoutMs);
+    } catch (err) {
+      throw new BrokerUnavailableError('presence start', err);
+    }
+    this.timer = setInterval(() => { void this.refresh(); }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    this.timer.unref();
+  }
+
+  /** Stop refreshing without removing anything: this node's entries expire as if it had crashed. For
+   * crash drills and tests; close() is the graceful exit. */
+  stopRefreshing(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async join(channel: string, member: PresenceMember): Promise<void> {
+    const json = JSON.stringify(member);
+    let local = this.channels.get(channel);
+    if (!local) this.channels.set(channel, (local = new Map()));
+    local.set(member.connection_id, json);
+    try {
+      await this.cmd.sbJoin(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel) + this.nodeId,
+        this.nodeId, member.connection_id, json, this.ttlMs);
+    } catch (err) {
+      throw toBrokerError('presence join', err);
+    }
+  }
+
+  async leave(channel: string, connectionId: string): Promise<void> {
+    const local = this.channels.get(channel);
+    if (local) {
+      local.delete(connectionId);
+      if (local.size === 0) this.channels.delete(channel);
+    }
+    try {
+      await this.cmd.hdel(this.keys.presenceHashPrefix(channel) + this.nodeId, connectionId);
+    } catch (err) {
+      throw toBrokerError('presence leave', err);
+    }
+  }
+
+  async members(channel: string): Promise<PresenceMember[]> {
+    let raw: string[];
+    try {
+      raw = await this.cmd.sbMembers(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel));
+    } catch (err) {
+      throw toBrokerError('presence members', err);
+    }
+    const out: PresenceMember[] = [];
+    for (const r of raw) {
+      try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence member JSON'); }
+    }
+    return out;
+  }
+
+  async userConnected(userId: string, username: string | null, connectionId: string): Promise<number> {
+    let conns = this.users.get(userId);
+    if (!conns) this.users.set(userId, (conns = new Map()));
+    conns.set(connectionId, username ?? '');
+    return this.userCount('+', userId, connectionId, username ?? '');
+  }
+
+  async userDisconnected(userId: string, connectionId: string): Promise<number> {
+    const conns = this.users.get(userId);
+    if (conns) {
+      conns.delete(connectionId);
+      if (conns.size === 0) this.users.delete(userId);
+    }
+    return this.userCount('-', userId, connectionId, '');
+  }
+
+  async onlineUsers(): Promise<OnlineUser[]> {
+    try {
+      const nodes = await this.cmd.smembers(this.keys.presenceNodeSet());
+      const p = this.cmd.pipeline();
+      for (const n of nodes) p.hgetall(this.keys.online(n));
+      const res = nodes.length ? (await p.exec()) ?? [] : [];
+      const byUser = new Map<string, OnlineUser>();
+      const stale: string[] = [];
+      res.forEach(([err, value], i) => {
+        if (err) throw err;
+        const h = value as Record<string, string>;
+        let any = false;
+        for (const userId in h) {
+          any = true;
+          const [count, name] = JSON.parse(h[userId]!) as [number, string];
+          const u = byUser.get(userId);
+          if (u) { u.connections += count; if (u.username === null && name !== '') u.username = name; }
+          else byUser.set(userId, { user_id: userId, username: name === '' ? null : name, connections: count });
+        }
+        if (!any) stale.push(nodes[i]!);
+      });
+      if (stale.length) this.cmd.srem(this.keys.presenceNodeSet(), ...stale).catch(() => {});
+      return [...byUser.values()];
+    } catch (err) {
+      throw toBrokerError('presence onlineUsers', err);
+    }
+  }
+
+  /** Graceful exit: remove this node's entries (best effort, bounded by the command timeout) and disconnect. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopRefreshing();
+    if (this.cmd.status === 'ready') {
+      try {
+        const p = this.cmd.pipeline();
+        for (const ch of this.channels.keys()) p.del(this.keys.presenceHashPrefix(ch) + this.nodeId);
+        for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.nodeId);
+        p.del(this.keys.online(this.nodeId));
+        p.srem(this.keys.presenceNodeSet(), this.nodeId);
+        await p.exec();
+      } catch (err) {
+        this.onError(err, 'presence close');
+      }
+    }
+    this.channels.clear();
+    this.users.clear();
+    await quitOrDisconnect(this.cmd);
+  }
+
+  private async userCount(op: '+' | '-', userId: string, connectionId: string, username: string): Promise<number> {
+    const local = this.users.get(userId);
+    try {
+      const p = this.cmd.pipeline();
+      (p as unknown as ScriptClient).sbUserCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId) + this.nodeId,
+        this.nodeId, connectionId, op, username, this.ttlMs, this.keys.userHashPrefix(userId));
+      const onlineKey = this.keys.online(this.nodeId);
+      if (local) p.hset(onlineKey, userId, onlineValue(local));
+      else p.hdel(onlineKey, userId);
+      p.pexpire(onlineKey, this.ttlMs);
+      p.sadd(this.keys.presenceNodeSet(), this.nodeId);
+      const res = (await p.exec()) ?? [];
+      for (const [err] of res) if (err) throw err;
+      return Number(res[0]![1]);
+    } catch (err) {
+      throw toBrokerError(op === '+' ? 'presence userConnected' : 'presence userDisconnected', err);
+    }
+  }
+
+  /**
+   * Re-apply TTLs of every key this node owns; rewrite keys Redis no longer has (PEXPIRE answered 0).
+   * O(local channels + local users) commands per run, pipelined in batches.
+   */
+  async refresh(): Promise<void> {
+    if (this.refreshing || this.closed || this.cmd.status !== 'ready') return;
+    this.refreshing = true;
+    try {
+      const ttl = this.ttlMs;
+      type Item = { kind: 'ch' | 'user'; id: string };
+      const items: Item[] = [];
+      for (const ch of this.channels.keys()) items.push({ kind: 'ch', id: ch });
+      for (const u of this.users.keys()) items.push({ kind: 'user', id: u });
+      const missing: Item[] = [];
+      for (let i = 0; i < items.length; i += REFRESH_BATCH) {
+        const batch = items.slice(i, i + REFRESH_BATCH);
+        const p = this.cmd.pipeline();
+        for (const it of batch) {
+          if (it.kind === 'ch') {
+            p.pexpire(this.keys.presenceHashPrefix(it.id) + this.nodeId, ttl);
+            p.sadd(this.keys.presenceNodes(it.id), this.nodeId);
+            p.pexpire(this.keys.presenceNodes(it.id), ttl);
+          } else {
+            p.pexpire(this.keys.userHashPrefix(it.id) + this.nodeId, ttl);
+            p.sadd(this.keys.userNodes(it.id), this.nodeId);
+            p.pexpire(this.keys.userNodes(it.id), ttl);
+          }
+        }
+        const res = (await p.exec()) ?? [];
+        batch.forEach((it, j) => { if (res[j * 3]?.[1] === 0) missing.push(it); });
+      }
+      const p = this.cmd.pipeline();
+      for (const it of missing) {
+        if (it.kind === 'ch') {
+          const local = this.channels.get(it.id);
+          if (!local || local.size === 0) continue;
+          const key = this.keys.presenceHashPrefix(it.id) + this.nodeId;
+          p.hset(key, Object.fromEntries(local));
+          p.pexpire(key, ttl);
+        } else {
+          const local = this.users.get(it.id);
+          if (!local || local.size === 0) continue;
+          const key = this.keys.userHashPrefix(it.id) + this.nodeId;
+          p.hset(key, Object.fromEntries(local));
+          p.pexpire(key, ttl);
+        }
+      }
+      const onlineKey = this.keys.online(this.nodeId);
+      if (this.users.size > 0) {
+        // Rewritten whole: small (one field per local user) and keeps it exact after a Redis restart.
+        p.del(onlineKey);
+        const fields: Record<string, string> = {};
+        for (const [u, conns] of this.users) fields[u] = onlineValue(conns);
+        p.hset(onlineKey, fields);
+        p.pexpire(onlineKey, ttl);
+        p.sadd(this.keys.presenceNodeSet(), this.nodeId);
+      }
+      await p.exec();
+    } catch (err) {
+      this.onError(err, 'presence refresh');
+    } finally {
+      this.refreshing = false;
+    }
+  }
+}
+
+function onlineValue(conns: Map<string, string>): string {
+  let name = '';
+  for (const n of conns.values()) { if (n !== '') { name = n; break; } }
+  return JSON.stringify([conns.size, name]);
+}

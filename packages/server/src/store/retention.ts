@@ -1,0 +1,43 @@
+/**
+ * Periodic retention: prune the message archive and purge expired inbox items on an interval. The timer is
+ * unref'd (never keeps the process alive) and runs never overlap; failures go to `onError` and the next tick
+ * tries again.
+ */
+import type { InboxStore, MessageStore, PruneOptions } from './store.js';
+
+export interface RetentionOptions extends PruneOptions {
+  /** How often to run (default 60000 ms). */
+  intervalMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+export interface Retention {
+  /** One pass now: resolves to { pruned, purged } counts. */
+  runOnce(): Promise<{ pruned: number; purged: number }>;
+  stop(): void;
+}
+
+export function startRetention(
+  stores: { messages: MessageStore | null; inbox: InboxStore | null },
+  options: RetentionOptions,
+): Retention {
+  let running = false;
+  const prune: PruneOptions = { olderThanMs: options.olderThanMs, keepPerChannel: options.keepPerChannel };
+  const hasRule = prune.olderThanMs !== undefined || prune.keepPerChannel !== undefined;
+  async function runOnce(): Promise<{ pruned: number; purged: number }> {
+    const pruned = stores.messages && hasRule ? await stores.messages.prune(prune) : 0;
+    const purged = stores.inbox ? await stores.inbox.purgeExpired() : 0;
+    return { pruned, purged };
+  }
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    runOnce()
+      .catch((err: unknown) => options.onError?.(err))
+      .finally(() => {
+        running = false;
+      });
+  }, options.intervalMs ?? 60_000);
+  timer.unref();
+  return { runOnce, stop: () => clearInterval(timer) };
+}

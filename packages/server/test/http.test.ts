@@ -1,0 +1,93 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, TestClient, waitFor, type TestServer } from './helpers.js';
+
+describe('health, metrics, server API', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer({ http: { apiKey: 'k3y' } });
+  });
+  after(() => srv.close());
+
+  it('reports health with connection, channel, subscription and user counts (seed 002)', async () => {
+    const a = await TestClient.connect(`${srv.ws}/ws?user_id=h1`);
+    const b = await TestClient.connect(`${srv.ws}/ws?user_id=h1`);
+    await a.join('h-a');
+    await a.join('h-b');
+    await b.join('h-a');
+    const res = await fetch(`${srv.http}/health`);
+    assert.equal(res.status, 200);
+    const h = (await res.json()) as Record<string, unknown>;
+    assert.equal(h.status, 'healthy');
+    assert.equal(h.active_connections, 2);
+    assert.equal(h.channels, 2);
+    assert.equal(h.total_subscriptions, 3);
+    assert.equal(h.unique_users, 1);
+    a.close();
+    b.close();
+    await waitFor(async () => ((await (await fetch(`${srv.http}/health`)).json()) as { active_connections: number }).active_connections === 0);
+  });
+
+  it('exposes Prometheus metrics with the seed 002 names', async () => {
+    const a = await TestClient.connect(`${srv.ws}/ws`);
+    await a.join('m');
+    a.send({ type: 'message', data: { channel: 'm', x: 1 } });
+    await a.next('message');
+    const text = await (await fetch(`${srv.http}/metrics`)).text();
+    assert.match(text, /^websocket_connections_total 1$/m);
+    assert.match(text, /websocket_messages_total\{type="message",direction="inbound"\} 1/);
+    assert.match(text, /websocket_messages_total\{type="message",direction="outbound"\} 1/);
+    assert.match(text, /websocket_message_size_bytes_bucket/);
+    assert.match(text, /websocket_connection_duration_seconds_bucket/);
+    a.close();
+    await a.closed;
+    await waitFor(async () => /websocket_connection_duration_seconds_count\{code="1005"\} [1-9]/.test(await (await fetch(`${srv.http}/metrics`)).text()), 3000, 'duration metric');
+  });
+
+  it('requires the API key on /api/*', async () => {
+    const denied = await fetch(`${srv.http}/api/stats`);
+    assert.equal(denied.status, 401);
+    assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+    const ok = await fetch(`${srv.http}/api/stats`, { headers: { authorization: 'Bearer k3y' } });
+    assert.equal(ok.status, 200);
+  });
+
+  it('rejects a malformed publish body with 400 INVALID_MESSAGE', async () => {
+    const res = await fetch(`${srv.http}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k3y', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 5 }),
+    });
+    assert.equal(res.status, 400);
+    assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'INVALID_MESSAGE');
+  });
+
+  it('disconnects a user through the API on every connection', async () => {
+    const a = await TestClient.connect(`${srv.ws}/ws?user_id=kick`);
+    const b = await TestClient.connect(`${srv.ws}/ws?user_id=kick`);
+    const res = await fetch(`${srv.http}/api/users/kick/disconnect`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k3y', 'content-type': 'application/json' },
+      body: JSON.stringify({ code: 4031 }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal((await a.closed).code, 4031);
+    assert.equal((await b.closed).code, 4031);
+  });
+
+  it('serves the HTML test page', async () => {
+    const res = await fetch(`${srv.http}/test`);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /Switchboard test client/);
+  });
+
+  it('drain mode refuses new WebSocket connections with 503', async () => {
+    const res = await fetch(`${srv.http}/api/drain`, { method: 'POST', headers: { authorization: 'Bearer k3y', 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 200);
+    await assert.rejects(TestClient.connect(`${srv.ws}/ws`), /503/);
+    assert.equal((await fetch(`${srv.http}/health`)).status, 503);
+    await fetch(`${srv.http}/api/drain`, { method: 'POST', headers: { authorization: 'Bearer k3y', 'content-type': 'application/json' }, body: '{"enabled":false}' });
+    const c = await TestClient.connect(`${srv.ws}/ws`);
+    c.close();
+  });
+});

@@ -1,0 +1,300 @@
+/**
+ * Redis engine: the shared broker contract (plain and sharded pub/sub) against the provisioned Redis
+ * ($REDIS_URL), plus Redis-only behaviour: a killed node's presence expires, fail-fast while Redis is stopped or
+ * frozen, recovery after a restart, node registry.
+ *   eval "$(bash scripts/provision/redis.sh)"; npx tsc -b packages/server && node --test --test-concurrency=1 packages/server/dist/test/redis/
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { Recorder, runBrokerContract, uid, waitFor, type MakeNodes } from '../broker-contract.js';
+import { RedisBroker, RedisNodeRegistry, RedisPresenceStore, BROKER_UNAVAILABLE } from '../../src/broker/redis/index.js';
+import { freePort, RedisProcess, REPO_ROOT, requireRedisUrl } from './redis-process.js';
+
+const REDIS_URL = requireRedisUrl();
+const RUN_PREFIX = `sbtest-${Date.now().toString(36)}:`;
+
+const unhandled: unknown[] = [];
+process.on('unhandledRejection', (e) => { unhandled.push(e); });
+process.on('uncaughtException', (e) => { unhandled.push(e); });
+
+function factory(opts: { sharded: boolean; url?: string; keyPrefix?: string; commandTimeoutMs?: number; presenceTtlMs?: number }): MakeNodes {
+  return async (n) => {
+    const url = opts.url ?? REDIS_URL;
+    const keyPrefix = opts.keyPrefix ?? RUN_PREFIX;
+    const brokers: RedisBroker[] = [];
+    const presences: RedisPresenceStore[] = [];
+    for (let i = 0; i < n; i++) {
+      const nodeId = uid(`node${i}`);
+      brokers.push(new RedisBroker({ url, keyPrefix, nodeId, sharded: opts.sharded, commandTimeoutMs: opts.commandTimeoutMs ?? 1000 }));
+      const p = new RedisPresenceStore({ url, keyPrefix, nodeId, commandTimeoutMs: opts.commandTimeoutMs ?? 1000, presenceTtlMs: opts.presenceTtlMs ?? 10_000 });
+      await p.start();
+      presences.push(p);
+    }
+    return {
+      brokers,
+      presences,
+      async cleanup() {
+        await Promise.all([...brokers.map((b) => b.close()), ...presences.map((p) => p.close())]);
+      },
+    };
+  };
+}
+
+runBrokerContract('redis', factory({ sharded: false }));
+runBrokerContract('redis (sharded pub/sub)', factory({ sharded: true }));
+
+/** Expect `fn` to reject with code BROKER_UNAVAILABLE within `ms`. */
+async function expectUnavailable(what: string, fn: () => Promise<unknown>, ms: number): Promise<void> {
+  const t0 = Date.now();
+  await assert.rejects(fn(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, BROKER_UNAVAILABLE, `${what}: code (${err.message})`);
+    return true;
+  }, what);
+  const took = Date.now() - t0;
+  assert.ok(took <= ms, `${what} took ${took} ms (limit ${ms} ms)`);
+}
+
+describe('redis engine specifics', () => {
+  after(() => {
+    assert.deepEqual(unhandled, [], 'no unhandled rejections or exceptions');
+  });
+
+  it('history ttl: publications older than ttlMs are not served; the stream expires into a new epoch', async () => {
+    const make = factory({ sharded: false });
+    const nodes = await make(1);
+    const b = nodes.brokers[0]!;
+    try {
+      await b.start(new Recorder());
+      const ch = uid('ttl');
+      const policy = { history: { size: 10, ttlMs: 1500 } };
+      const p1 = await b.publish(ch, '{"n":1}', policy);
+      await new Promise((r) => setTimeout(r, 900));
+      const p2 = await b.publish(ch, '{"n":2}', policy);
+      // p1 ages out ~1500 ms after it was published; the keys live until ~1500 ms after p2.
+      let h = await b.history(ch, { since: { epoch: p1.epoch, offset: 0 }, limit: 10 });
+      const deadline = Date.now() + 3000;
+      while (h.publications.some((p) => p.offset === 1) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        h = await b.history(ch, { since: { epoch: p1.epoch, offset: 0 }, limit: 10 });
+      }
+      assert.equal(h.position.epoch, p1.epoch, 'keys still alive when p1 aged out');
+      assert.deepEqual(h.publications, [p2]);
+      assert.equal(h.recoverable, false, 'offset 1 is gone');
+      // Then the whole stream expires: a new epoch, offsets restart.
+      let pos = await b.position(ch);
+      const deadline2 = Date.now() + 5000;
+      while (pos.epoch === p1.epoch && Date.now() < deadline2) {
+        await new Promise((r) => setTimeout(r, 50));
+        pos = await b.position(ch);
+      }
+      assert.notEqual(pos.epoch, p1.epoch, 'new epoch after expiry');
+      assert.equal(pos.offset, 0);
+      const old = await b.history(ch, { since: { epoch: p1.epoch, offset: 2 }, limit: 10 });
+      assert.equal(old.recoverable, false);
+      const p3 = await b.publish(ch, '{"n":3}', policy);
+      assert.deepEqual({ epoch: p3.epoch, offset: p3.offset }, { epoch: pos.epoch, offset: 1 });
+    } finally {
+      await nodes.cleanup();
+    }
+  });
+
+  it('a killed node\'s presence and user connections expire within presenceTtlMs; live nodes keep theirs', async () => {
+    const ttl = 800;
+    const ch = uid('dead');
+    const user = uid('user');
+    const nodeId = uid('dead-node');
+    const keyPrefix = RUN_PREFIX;
+    const modUrl = new URL(`file://${resolve(REPO_ROOT, 'packages/server/dist/src/broker/redis/index.js')}`).href;
+    const code = `
+      import { RedisPresenceStore } from ${JSON.stringify(modUrl)};
+      const p = new RedisPresenceStore({ url: ${JSON.stringify(REDIS_URL)}, keyPrefix: ${JSON.stringify(keyPrefix)}, nodeId: ${JSON.stringify(nodeId)}, presenceTtlMs: ${ttl} });
+      await p.start();
+      await p.join(${JSON.stringify(ch)}, { connection_id: 'dead-c1', user_id: ${JSON.stringify(user)}, username: 'Zed' });
+      await p.userConnected(${JSON.stringify(user)}, 'Zed', 'dead-c1');
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.once('exit', r));
+    const live = new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId: uid('live-node'), presenceTtlMs: ttl });
+    try {
+      await new Promise<void>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error('child did not get ready')), 10_000);
+        child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) { clearTimeout(timer); res(); } });
+        child.once('exit', (c) => { clearTimeout(timer); rej(new Error(`child exited ${c}`)); });
+      });
+      await live.start();
+      await live.join(ch, { connection_id: 'live-c1', user_id: user, username: 'Zed' });
+      assert.equal(await live.userConnected(user, 'Zed', 'live-c1'), 2, 'counts the other node\'s connection');
+      // Alive for longer than one ttl: the child's refresh keeps its entries.
+      await new Promise((r) => setTimeout(r, ttl * 1.5));
+      assert.equal((await live.members(ch)).length, 2, 'both entries survive while both nodes refresh');
+
+      child.kill('SIGKILL');
+      await exited;
+      const killedAt = Date.now();
+      let members = await live.members(ch);
+      while (members.length > 1 && Date.now() - killedAt < ttl + 3000) {
+        await new Promise((r) => setTimeout(r, 25));
+        members = await live.members(ch);
+      }
+      assert.deepEqual(members.map((m) => m.connection_id), ['live-c1'], 'dead node\'s member expired, live one kept');
+      assert.ok(Date.now() - killedAt <= ttl + 3000);
+      const online = (await live.onlineUsers()).find((u) => u.user_id === user);
+      assert.deepEqual(online, { user_id: user, username: 'Zed', connections: 1 });
+      assert.equal(await live.userDisconnected(user, 'live-c1'), 0, 'the dead node\'s connection no longer counts');
+      // And the live node still refreshes its own entry past another ttl.
+      await new Promise((r) => setTimeout(r, ttl * 1.5));
+      assert.deepEqual((await live.members(ch)).map((m) => m.connection_id), ['live-c1']);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }
+      await live.close();
+    }
+  });
+
+  it('stopRefreshing(): entries expire as if the node died', async () => {
+    const ttl = 500;
+    const ch = uid('stop');
+    const a = new RedisPresenceStore({ url: REDIS_URL, keyPrefix: RUN_PREFIX, nodeId: uid('a'), presenceTtlMs: ttl });
+    try {
+      await a.start();
+      await a.join(ch, { connection_id: 'c1', user_id: null, username: null });
+      a.stopRefreshing();
+      assert.equal((await a.members(ch)).length, 1);
+      let n = 1;
+      const t0 = Date.now();
+      while (n > 0 && Date.now() - t0 < ttl + 3000) {
+        await new Promise((r) => setTimeout(r, 25));
+        n = (await a.members(ch)).length;
+      }
+      assert.equal(n, 0);
+    } finally {
+      await a.close();
+    }
+  });
+
+  it('fails fast with BROKER_UNAVAILABLE while Redis is frozen or dead, reports down/up, recovers after restart', async () => {
+    const timeout = 300;
+    const limit = timeout + 400;
+    const server = new RedisProcess(await freePort());
+    await server.start();
+    const make = factory({ sharded: false, url: server.url, keyPrefix: 'sb:', commandTimeoutMs: timeout, presenceTtlMs: 600 });
+    const nodes = await make(2);
+    const [b0, b1] = nodes.brokers as [RedisBroker, RedisBroker];
+    const [p0, p1] = nodes.presences as [RedisPresenceStore, RedisPresenceStore];
+    const r0 = new Recorder();
+    const r1 = new Recorder();
+    const ch = uid('ff');
+    const hist = { history: { size: 10, ttlMs: 60_000 } };
+    try {
+      await b0.start(r0);
+      await b1.start(r1);
+      await b1.subscribe(ch);
+      const before = await b0.publish(ch, '{"n":1}', hist);
+      await waitFor(() => r1.pubsOf(ch).length === 1, 'delivery before the outage');
+      await p0.join(ch, { connection_id: 'c0', user_id: 'u', username: null });
+
+      // Frozen Redis (socket open, no answers): the command timeout bounds every call.
+      server.signal('SIGSTOP');
+      await expectUnavailable('publish (frozen)', () => b0.publish(ch, '{"n":2}', hist), limit);
+      await expectUnavailable('history (frozen)', () => b0.history(ch, { since: { epoch: before.epoch, offset: 0 }, limit: 10 }), limit);
+      await expectUnavailable('members (frozen)', () => p1.members(ch), limit);
+      server.signal('SIGCONT');
+      // A timed-out command is not cancelled: Redis runs it once it thaws, so the publish above is applied
+      // and delivered (callers that retry use idempotency keys).
+      await waitFor(() => r1.pubsOf(ch).length === 2, 'the timed-out publish lands after SIGCONT');
+
+      // Dead Redis.
+      await server.kill();
+      await waitFor(() => r0.statuses.at(-1) === 'down' && r1.statuses.at(-1) === 'down', 'onStatus(down) on both nodes');
+      await expectUnavailable('publish', () => b0.publish(ch, '{"n":3}', hist), limit);
+      await expectUnavailable('publishEphemeral', () => b0.publishEphemeral(ch, '{}'), limit);
+      await expectUnavailable('publishControl', () => b0.publishControl({ kind: 'all', frame: '{}' }), limit);
+      await expectUnavailable('subscribe', () => b0.subscribe(uid('x')), limit);
+      await expectUnavailable('history', () => b0.history(ch, { before: 10, limit: 10 }), limit);
+      await expectUnavailable('position', () => b0.position(ch), limit);
+      await expectUnavailable('presence join', () => p0.join(ch, { connection_id: 'c1', user_id: null, username: null }), limit);
+      await expectUnavailable('presence members', () => p1.members(ch), limit);
+      await expectUnavailable('userConnected', () => p0.userConnected('u', null, 'c0'), limit);
+      await expectUnavailable('onlineUsers', () => p0.onlineUsers(), limit);
+
+      // Back (empty: no persistence).
+      await server.start();
+      await waitFor(() => r0.statuses.at(-1) === 'up' && r1.statuses.at(-1) === 'up', 'onStatus(up) on both nodes', 10_000);
+      const pos = await b0.position(ch);
+      assert.notEqual(pos.epoch, before.epoch, 'the stream was lost: new epoch');
+      assert.equal(pos.offset, 0);
+      const lost = await b1.history(ch, { since: { epoch: before.epoch, offset: 1 }, limit: 10 });
+      assert.equal(lost.recoverable, false);
+      const afterPub = await b0.publish(ch, '{"n":4}', hist);
+      assert.equal(afterPub.offset, 1);
+      await waitFor(() => r1.pubsOf(ch).length === 3, 'delivery after recovery (subscription restored)');
+      assert.deepEqual(r1.pubsOf(ch)[2], afterPub);
+      await b1.publishControl({ kind: 'all', frame: '{"x":1}' });
+      await waitFor(() => r0.control.length === 1, 'control channel restored');
+      // Presence rewritten from the local mirror by the refresh timer (c1 joined locally while Redis was down).
+      let members = await p1.members(ch);
+      const t0 = Date.now();
+      while (members.length < 2 && Date.now() - t0 < 5000) {
+        await new Promise((r) => setTimeout(r, 25));
+        members = await p1.members(ch);
+      }
+      assert.deepEqual(members.map((m) => m.connection_id).sort(), ['c0', 'c1']);
+      assert.deepEqual(r0.statuses, ['down', 'up']);
+    } finally {
+      await nodes.cleanup();
+      await server.kill();
+    }
+  });
+
+  it('start() rejects with BROKER_UNAVAILABLE when Redis is unreachable (no hang, no leftover reconnects)', async () => {
+    const port = await freePort();
+    const b = new RedisBroker({ url: `redis://127.0.0.1:${port}`, nodeId: uid('n'), commandTimeoutMs: 200, startTimeoutMs: 500 });
+    const t0 = Date.now();
+    await assert.rejects(b.start(new Recorder()), (e: Error & { code?: string }) => e.code === BROKER_UNAVAILABLE);
+    assert.ok(Date.now() - t0 < 1500);
+    await b.close();
+    const p = new RedisPresenceStore({ url: `redis://127.0.0.1:${port}`, nodeId: uid('n'), startTimeoutMs: 500 });
+    await assert.rejects(p.start(), (e: Error & { code?: string }) => e.code === BROKER_UNAVAILABLE);
+    await p.close();
+  });
+
+  it('node registry: report, list, best (least loaded, not draining), expiry', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('reg')}:`;
+    const a = new RedisNodeRegistry({ url: REDIS_URL, keyPrefix, nodeId: 'a', ttlMs: 60_000 });
+    const b = new RedisNodeRegistry({ url: REDIS_URL, keyPrefix, nodeId: 'b', ttlMs: 60_000 });
+    const c = new RedisNodeRegistry({ url: REDIS_URL, keyPrefix, nodeId: 'c', ttlMs: 400 });
+    try {
+      await Promise.all([a.start(), b.start(), c.start()]);
+      await a.report({ connections: 10, cpu: 0.2, memoryRss: 1e8, draining: false, address: 'ws://a/ws' });
+      await b.report({ connections: 3, cpu: 0.1, memoryRss: 1e8, draining: true });
+      await c.report({ connections: 5, cpu: 0.5, memoryRss: 2e8, draining: false });
+      const list = await a.list();
+      assert.deepEqual(list.map((n) => n.nodeId), ['a', 'b', 'c']);
+      assert.equal(list[0]!.address, 'ws://a/ws');
+      assert.equal(list[1]!.draining, true);
+      assert.equal((await a.best())?.nodeId, 'c', 'b is draining; c has fewer connections than a');
+      // c stops reporting: gone after its ttl.
+      let ids = list.map((n) => n.nodeId);
+      const t0 = Date.now();
+      while (ids.includes('c') && Date.now() - t0 < 3000) {
+        await new Promise((r) => setTimeout(r, 25));
+        ids = (await a.list()).map((n) => n.nodeId);
+      }
+      assert.deepEqual(ids, ['a', 'b']);
+      assert.equal((await b.best())?.nodeId, 'a');
+      // The id set is pruned by the reader (no KEYS anywhere).
+      const raw = new Redis(REDIS_URL);
+      try {
+        assert.deepEqual((await raw.smembers(`${keyPrefix}nodes`)).sort(), ['a', 'b']);
+      } finally {
+        raw.disconnect();
+      }
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close()]);
+    }
+  });
+});
