@@ -53,7 +53,7 @@ const HELP = `usage: node bench/dist/run.js [options]
   --subscribers N         subscribers on the channel (default 1000)
   --paced-messages N      messages in the paced phase, window 1 (default 1000, max --paced-seconds)
   --paced-seconds S       stop publishing the paced phase after S seconds (default 5)
-  --rate R                fixed-rate phase: R publishes/s, open loop (default 50; --quick 100; 0 = skip)
+  --rate R                fixed-rate phase: R publishes/s, open loop (default 20; --quick 100; 0 = skip)
   --rate-seconds S        duration of the fixed-rate phase (default 3)
   --messages N            messages in the burst phase (default 20000, max --burst-seconds)
   --burst-seconds S       stop publishing the burst after S seconds (default 6)
@@ -76,7 +76,7 @@ function parseArgs(argv: string[]): Options {
     pacedMessages: quick ? 200 : 1000,
     pacedSeconds: quick ? 3 : 5,
     rounds: quick ? 1 : 3,
-    rate: quick ? 100 : 50,
+    rate: quick ? 100 : 20,
     rateSeconds: quick ? 2 : 3,
     messages: quick ? 3000 : 20_000,
     burstSeconds: quick ? 3 : 6,
