@@ -6,8 +6,10 @@
  * ~100-byte payloads carrying the publisher's timestamp. Phases:
  *   paced  window 1: the next publish leaves when the previous one reached every subscriber
  *          (one publish per server event-loop tick, no batching possible);
+ *   rate   open loop at a fixed rate (latency and CPU at a load every target sustains);
  *   burst  window W: up to W publications in flight (max rate under flow control), bounded count/time;
  *   idle   fresh server, K warm connections, then M more idle connections: heap/RSS delta / M.
+ * Rounds interleave the targets; the median round is reported. Server on CPU 0, load on CPU 1 (taskset).
  * Prints a table and writes .artifacts/bench-<date>.json. Every loop is bounded; children are killed on exit.
  */
 import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
