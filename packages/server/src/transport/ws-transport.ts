@@ -140,7 +140,7 @@ export class WebSocketTransport {
             ws.close(outcome.closeCode, outcome.message.slice(0, 120));
             return;
           }
-          this.accept(ws, req, outcome.identity, endpoint);
+          this.accept(ws, req, outcome.identity, endpoint, url);
         });
       },
       (err: unknown) => {
@@ -196,14 +196,14 @@ export class WebSocketTransport {
         (r) => {
           if (ws.readyState !== ws.OPEN) return;
           if (!r.ok) ws.close(r.failure.closeCode, r.failure.message.slice(0, 120));
-          else this.accept(ws, req, toSessionIdentity(r.identity), endpoint);
+          else this.accept(ws, req, toSessionIdentity(r.identity), endpoint, null);
         },
         () => ws.close(1011, 'verification failed'),
       );
     });
   }
 
-  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint): void {
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint, url: URL | null): void {
     const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
@@ -223,6 +223,7 @@ export class WebSocketTransport {
     sink.session = result;
     ws.on('message', this.onMessage);
     ws.on('pong', this.onPong);
+    if (url !== null) subscribeFromQuery(this.hub, result, url);
   }
 
   /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
@@ -239,6 +240,20 @@ export class WebSocketTransport {
 }
 
 function swallow(): void {}
+
+/**
+ * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
+ * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
+ */
+export function subscribeFromQuery(hub: Hub, s: Session, url: URL): void {
+  const list = url.searchParams.get('channels');
+  if (list === null) return;
+  const seq = url.searchParams.get('last_sequence');
+  const offset = seq !== null && /^\d{1,15}$/.test(seq) ? Number(seq) : null;
+  const since = offset === null ? undefined : { offset, epoch: url.searchParams.get('epoch') ?? '' };
+  const channels = list.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+  for (const channel of channels.slice(0, hub.options.limits.maxChannelsPerConnection)) void hub.subscribe(s, channel, since);
+}
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
