@@ -124,6 +124,32 @@ describe('recovery on reconnect', () => {
   });
 });
 
+describe('app-provided snapshots', () => {
+  it('sends the snapshot hook\'s state after subscribed and before live publications', async () => {
+    const srv = await startServer(
+      { channels: { namespaces: { portfolio: { snapshot: true } } } },
+      { hooks: { snapshot: async (channel) => ({ channel, positions: [{ symbol: 'ACME', qty: 3 }] }) } },
+    );
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      c.send({ type: 'join_channel', data: { channel: 'portfolio:team-7' } });
+      const order: string[] = [];
+      const sub = await c.next((f) => f.type === 'subscribed' || f.type === 'snapshot');
+      order.push(sub.type);
+      const snap = await c.next((f) => f.type === 'subscribed' || f.type === 'snapshot');
+      order.push(snap.type);
+      assert.deepEqual(order, ['subscribed', 'snapshot']);
+      assert.deepEqual(snap.data.positions, [{ symbol: 'ACME', qty: 3 }]);
+      assert.equal(snap.channel, 'portfolio:team-7');
+      await srv.sb.hub.publish('portfolio:team-7', { fill: 1 });
+      assert.equal((await c.next('message')).data.fill, 1);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
 describe('acknowledgements', () => {
   it('a retried publish with the same idempotency key is a no-op returning the first offset', async () => {
     const srv = await startServer();
