@@ -19,14 +19,20 @@ import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
 import { startRetention, type Retention } from './store/retention.js';
-import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import type { AuthHooks } from './auth/hooks.js';
+import { wireAuth, type AuthWiring } from './auth-wiring.js';
+import type { HandshakeAuthenticator, OriginCheck } from './transport/handshake.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
 export interface SwitchboardOptions {
   /** Replace the engine (default: memory, or per config.broker). */
   broker?: Broker;
   presence?: PresenceStore;
+  /** Hub hooks; each one given replaces the auth-backed default of the same name. */
   hooks?: HubHooks;
+  /** Hooks of the auth layer: session cookies, permission decisions, Ed25519 key lookup (docs/security.md). */
+  authHooks?: AuthHooks;
+  /** Replace the authenticator built from config.auth. */
   authenticate?: HandshakeAuthenticator;
   checkOrigin?: OriginCheck;
   logger?: Logger;
@@ -54,6 +60,8 @@ export class Switchboard {
   readonly logger: Logger;
   readonly ws: WebSocketTransport;
   readonly nodes: NodeRegistry;
+  /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
+  readonly auth: AuthWiring;
   private reportTimer: NodeJS.Timeout | null = null;
   private stores: Stores | null;
   private retention: Retention | null = null;
@@ -71,23 +79,24 @@ export class Switchboard {
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
     this.stores = options.stores ?? null;
     this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
+    this.auth = wireAuth(this.config.auth, options.authHooks);
     this.hub = new Hub({
       broker,
       presence: options.presence ?? new MemoryPresenceStore(),
       options: hubOptionsFrom(this.config),
-      hooks: options.hooks,
+      hooks: { ...this.auth.hubHooks, ...options.hooks },
       logger: this.logger,
       metrics: this.metrics,
     });
-    const allowed = new Set(this.config.auth.allowedOrigins);
     this.ws = new WebSocketTransport(this.hub, {
       path: this.config.http.wsPath,
       maxMessageBytes: this.config.limits.maxMessageBytes,
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
-      authenticate: options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds),
-      checkOrigin: options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin))),
+      authenticate: options.authenticate ?? this.auth.authenticate,
+      checkOrigin: options.checkOrigin ?? this.auth.checkOrigin,
       requireAuth: this.config.auth.required,
-      rejectAuthAtHandshake: this.config.auth.rejectAtHandshake,
+      rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
+      challenge: { path: this.config.http.ed25519Path, authenticator: this.auth.auth.ed25519 },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });

@@ -359,6 +359,10 @@ export class Hub implements BrokerHandler {
       let position: StreamPosition;
       let replay: Publication[] = [];
       let recovered: boolean | undefined;
+      if (since !== undefined && since.epoch === '') {
+        // Seed 001 form (`?last_sequence=N` without an epoch): assume the stream was not reset.
+        since = { offset: since.offset, epoch: (await this.broker.position(channel)).epoch };
+      }
       if (since !== undefined) {
         const max = this.options.maxRecoveryPublications;
         const h = await this.broker.history(channel, { since, limit: max + 1 });
