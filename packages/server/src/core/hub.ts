@@ -651,8 +651,8 @@ export class Hub implements BrokerHandler {
     return this.presence.members(channel);
   }
 
-  private async memberCount(channel: string): Promise<number> {
-    return (await this.presence.members(channel)).length;
+  private memberCount(channel: string): Promise<number> {
+    return this.presence.count(channel);
   }
 
   private setTyping(s: Session, channel: string, isTyping: boolean, id: RequestId | undefined): void {
