@@ -111,6 +111,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
     api.post('/api/drain', async (req) => {
       const on = !(isObject(req.body) && req.body.enabled === false);
       hub.setDraining(on);
+      await sb.reportLoad(); // /api/best-node stops choosing this node now, not at the next report
       return { draining: on };
     });
   });
