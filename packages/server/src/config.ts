@@ -52,6 +52,24 @@ export interface SwitchboardConfig {
     idempotencyWindowMs: number;
     maxRecoveryPublications: number;
   };
+  store: {
+    /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
+    driver: 'sqlite' | 'postgres' | 'none';
+    sqlitePath: string;
+    /** PostgreSQL URL (default: $DATABASE_URL). */
+    postgresUrl: string;
+    postgresPoolSize: number;
+    postgresConnectTimeoutMs: number;
+    postgresQueryTimeoutMs: number;
+    /** Offline inbox: items kept per user (oldest dropped beyond), lifetime, delivered per connect. */
+    inboxMaxPerUser: number;
+    inboxTtlMs: number;
+    inboxDeliverLimit: number;
+    /** Archive retention pass interval; age and per-channel bounds (0 = keep). */
+    retentionIntervalMs: number;
+    retentionMaxAgeMs: number;
+    retentionKeepPerChannel: number;
+  };
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -73,6 +91,20 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     namespaces: {},
     idempotencyWindowMs: DEFAULT_HUB_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_HUB_OPTIONS.maxRecoveryPublications,
+  },
+  store: {
+    driver: 'sqlite',
+    sqlitePath: 'data/switchboard.db',
+    postgresUrl: '',
+    postgresPoolSize: 10,
+    postgresConnectTimeoutMs: 5000,
+    postgresQueryTimeoutMs: 10_000,
+    inboxMaxPerUser: 100,
+    inboxTtlMs: 7 * 24 * 3600 * 1000,
+    inboxDeliverLimit: 100,
+    retentionIntervalMs: 60_000,
+    retentionMaxAgeMs: 0,
+    retentionKeepPerChannel: 0,
   },
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
@@ -119,6 +151,8 @@ const ENV_SHORTHANDS: Record<string, string> = {
   SWITCHBOARD_LOG_LEVEL: 'log.level',
   SWITCHBOARD_API_KEY: 'http.apiKey',
   SWITCHBOARD_ALLOWED_ORIGINS: 'auth.allowedOrigins',
+  SWITCHBOARD_STORE: 'store.driver',
+  DATABASE_URL: 'store.postgresUrl',
 };
 
 /**

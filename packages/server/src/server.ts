@@ -9,12 +9,16 @@ import type { Broker } from './core/broker.js';
 import type { HubHooks } from './core/hooks.js';
 import { Hub } from './core/hub.js';
 import { shortId } from './core/ids.js';
+import { Durability } from './core/durability.js';
 import { LocalNodeRegistry, type NodeRegistry } from './core/node-registry.js';
 import type { Logger } from './core/observability.js';
 import type { PresenceStore } from './core/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
+import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
+import { createStores, type Stores } from './store/factory.js';
+import { startRetention, type Retention } from './store/retention.js';
 import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -26,6 +30,8 @@ export interface SwitchboardOptions {
   authenticate?: HandshakeAuthenticator;
   checkOrigin?: OriginCheck;
   logger?: Logger;
+  /** Durable stores (default: opened from config.store on start). */
+  stores?: Stores;
   /** Node registry for /api/nodes and /api/best-node (default: this node only, or Redis per config). */
   nodeRegistry?: NodeRegistry;
   /** Register Node's default process metrics (default true). */
@@ -49,6 +55,8 @@ export class Switchboard {
   readonly ws: WebSocketTransport;
   readonly nodes: NodeRegistry;
   private reportTimer: NodeJS.Timeout | null = null;
+  private stores: Stores | null;
+  private retention: Retention | null = null;
   private lastCpu = process.cpuUsage();
   private lastCpuAt = Date.now();
   private app: FastifyInstance | null = null;
@@ -61,6 +69,7 @@ export class Switchboard {
     const nodeId = broker.nodeId ?? shortId();
     this.logger = options.logger ?? createLogger(this.config, nodeId);
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
+    this.stores = options.stores ?? null;
     this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
     this.hub = new Hub({
       broker,
@@ -108,6 +117,7 @@ export class Switchboard {
   /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
   start(): Promise<void> {
     this.started ??= (async () => {
+      await this.openStores();
       await this.hub.start();
       await this.nodes.start();
       await this.reportLoad();
@@ -115,6 +125,27 @@ export class Switchboard {
       this.reportTimer.unref();
     })();
     return this.started;
+  }
+
+  /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
+  private async openStores(): Promise<void> {
+    const c = this.config.store;
+    this.stores ??= await createStores({
+      driver: c.driver,
+      sqlitePath: c.sqlitePath,
+      postgresUrl: c.postgresUrl || undefined,
+      postgresPoolSize: c.postgresPoolSize,
+      postgresConnectTimeoutMs: c.postgresConnectTimeoutMs,
+      postgresQueryTimeoutMs: c.postgresQueryTimeoutMs,
+      inboxMaxPerUser: c.inboxMaxPerUser,
+    });
+    this.hub.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.retention = startRetention(this.stores, {
+      intervalMs: c.retentionIntervalMs,
+      olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
+      keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
+      onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+    });
   }
 
   /**
@@ -152,6 +183,7 @@ export class Switchboard {
   readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
     await this.start();
     this.attach(app.server);
+    if (this.config.http.serveDemo) await registerStaticAssets(app);
     await registerRoutes(app, this);
   }, { name: 'switchboard' });
 
@@ -185,6 +217,8 @@ export class Switchboard {
       this.ws.close();
       await this.hub.stopEngine();
       await this.nodes.close().catch(() => undefined);
+      this.retention?.stop();
+      await this.stores?.close();
       if (this.app !== null) await this.app.close();
     })();
     return this.closing;
