@@ -21,6 +21,8 @@ export const FAST_SETTINGS: Record<string, string> = {
   'limits.rateLimit.burst': '2000',
   'shutdown.deadlineMs': '1000',
   'http.serveDemo': 'false',
+  // Archive and inbox are not under test here (a cluster shares PostgreSQL; SQLite is one process per file).
+  'store.driver': 'none',
 };
 
 export interface NodeSpec {
