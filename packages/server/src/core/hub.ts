@@ -8,6 +8,7 @@ import {
 } from '@switchboard/protocol';
 import type { Broker, BrokerHandler, ControlEnvelope, ControlMessage, Publication } from './broker.js';
 import type { Durability } from './durability.js';
+import { ChannelContinuity } from './continuity.js';
 import type { ChannelAction, Decision, HubHooks } from './hooks.js';
 import { newId } from './ids.js';
 import { InboundParser, type ParsedMessage } from './inbound.js';
@@ -101,6 +102,8 @@ export class Hub implements BrokerHandler {
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private brokerUp = true;
+  /** Last delivered position per channel; bridges broker outages (replay or `recovered: false`). */
+  private readonly continuity: ChannelContinuity;
 
   constructor(deps: HubDeps) {
     this.broker = deps.broker;
@@ -113,6 +116,13 @@ export class Hub implements BrokerHandler {
     this.now = deps.now ?? Date.now;
     this.parser = new InboundParser(this.options.limits.maxJsonDepth);
     this.channelName = new RegExp(`^(?:${this.options.limits.channelNamePattern})$`);
+    this.continuity = new ChannelContinuity({
+      history: (channel, since, limit) => this.broker.history(channel, { since, limit }),
+      deliver: (pub, replayed) => this.deliverPublication(pub, replayed),
+      notify: (channel, data) => this.fanOut(channel, new Outbound(this.frame('replay_complete', { channel, ...data }, { channel }), 'replay_complete'), undefined),
+      maxRecoveryPublications: this.options.maxRecoveryPublications,
+      onError: (err) => this.log.warn({ err }, 'channel re-sync after broker outage failed'),
+    });
   }
 
   get nodeId(): string {
@@ -411,6 +421,7 @@ export class Hub implements BrokerHandler {
         if (pub.epoch !== position.epoch || pub.offset > last) this.deliverTo(s, pub, this.live(pub));
       }
       s.channels.set(channel, null);
+      this.continuity.joined(channel, position);
     } catch (err) {
       if (s.channels?.get(channel) === buffer) this.removeFromChannel(s, channel, false);
       throw err;
@@ -435,6 +446,7 @@ export class Hub implements BrokerHandler {
       members.delete(s);
       if (members.size === 0) {
         this.channels.delete(channel);
+        this.continuity.forget(channel);
         const pending = this.brokerSubscriptions.get(channel);
         this.brokerSubscriptions.delete(channel);
         if (pending !== undefined) {
@@ -739,9 +751,17 @@ export class Hub implements BrokerHandler {
   // ---------------------------------------------------------------- broker callbacks
 
   onPublication(pub: Publication): void {
+    if (!this.channels.has(pub.channel) || this.continuity.hold(pub)) return;
+    this.deliverPublication(pub, false);
+  }
+
+  /** Fan a publication out to local subscribers (queued on those still joining). */
+  private deliverPublication(pub: Publication, replayed: boolean): void {
     const members = this.channels.get(pub.channel);
     if (members === undefined) return;
-    const out = this.live(pub);
+    const out = replayed
+      ? new Outbound(withPosition(pub.frame, pub.offset, pub.epoch, true), 'message', pub.offset, pub.channel, pub.epoch)
+      : this.live(pub);
     let delivered = 0;
     for (const s of members) {
       if (s.id === pub.excludeConnectionId) continue;
@@ -801,8 +821,11 @@ export class Hub implements BrokerHandler {
   }
 
   onStatus(status: 'up' | 'down'): void {
+    const wasUp = this.brokerUp;
     this.brokerUp = status === 'up';
     this.log.warn({ status }, 'broker status changed');
+    if (status === 'down' && wasUp) this.continuity.down();
+    else if (status === 'up' && !wasUp) this.continuity.resume();
   }
 
   // ---------------------------------------------------------------- heartbeat sweep
@@ -869,6 +892,7 @@ export class Hub implements BrokerHandler {
 
   /** Release the engine (after shutdown and after transports finished closing). */
   async stopEngine(): Promise<void> {
+    this.continuity.close();
     await this.broker.close();
     await this.presence.close();
   }
