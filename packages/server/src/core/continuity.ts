@@ -36,8 +36,10 @@ export class ChannelContinuity {
   constructor(private readonly host: ContinuityHost) {}
 
   /**
-   * A live publication for a channel with local subscribers. Returns true if it is held (the caller delivers
-   * nothing now); otherwise records its position and returns false (the caller delivers it).
+   * A live publication for a channel with local subscribers. Returns true if the caller must not deliver it:
+   * it is held (outage), or it was already delivered by a re-sync (the history read and the pub/sub
+   * connection are different sockets: a publication can arrive live after the read that returned it).
+   * Otherwise records its position and returns false (the caller delivers it).
    */
   hold(pub: Publication): boolean {
     if (this.held.size !== 0) {
@@ -47,7 +49,14 @@ export class ChannelContinuity {
         return true;
       }
     }
-    this.track(pub.channel, pub.offset, pub.epoch);
+    const p = this.positions.get(pub.channel);
+    if (p === undefined) {
+      this.positions.set(pub.channel, { offset: pub.offset, epoch: pub.epoch });
+    } else {
+      if (pub.offset <= p.offset && pub.epoch === p.epoch) return true;
+      p.offset = pub.offset;
+      p.epoch = pub.epoch;
+    }
     return false;
   }
 
