@@ -104,6 +104,8 @@ export class Hub implements BrokerHandler {
   private brokerUp = true;
   /** Last delivered position per channel; bridges broker outages (replay or `recovered: false`). */
   private readonly continuity: ChannelContinuity;
+  /** client_id sessions whose own `supersede` announcement has not come back on the control channel yet. */
+  private readonly unannounced = new Set<Session>();
 
   constructor(deps: HubDeps) {
     this.broker = deps.broker;
@@ -174,7 +176,11 @@ export class Hub implements BrokerHandler {
       const previous = this.byClient.get(s.clientId);
       this.byClient.set(s.clientId, s);
       if (previous !== undefined) previous.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
-      this.fireAndLog(this.broker.publishControl({ kind: 'supersede', clientId: s.clientId, keepConnectionId: s.id }), 'supersede');
+      this.unannounced.add(s);
+      this.broker.publishControl({ kind: 'supersede', clientId: s.clientId, keepConnectionId: s.id }).catch((err: unknown) => {
+        this.unannounced.delete(s);
+        this.log.warn({ err }, 'supersede failed');
+      });
     }
     this.send(s, 'connect', {
       connection_id: s.id,
@@ -215,6 +221,7 @@ export class Hub implements BrokerHandler {
     if (ipCount <= 0) this.perIp.delete(s.remoteAddress);
     else this.perIp.set(s.remoteAddress, ipCount);
     if (s.clientId !== null && this.byClient.get(s.clientId) === s) this.byClient.delete(s.clientId);
+    this.unannounced.delete(s);
     this.requests.dropSession(s.id);
     if (s.channels !== null) for (const channel of [...s.channels.keys()]) this.removeFromChannel(s, channel);
     const userId = s.userId;
@@ -812,9 +819,15 @@ export class Hub implements BrokerHandler {
         for (const s of this.byUser.get(msg.userId) ?? []) s.sink.close(msg.code, msg.reason);
         return;
       case 'supersede': {
-        if (msg.originNode === this.nodeId) return; // handled locally in openSession
+        // The control channel delivers messages in one order to every node. A local session whose own
+        // announcement has not come back yet is newer than this message: it must not be closed by it.
         const s = this.byClient.get(msg.clientId);
-        if (s !== undefined && s.id !== msg.keepConnectionId) s.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
+        if (s === undefined) return;
+        if (msg.originNode === this.nodeId) { // local supersede was handled in openSession
+          if (s.id === msg.keepConnectionId) this.unannounced.delete(s);
+          return;
+        }
+        if (s.id !== msg.keepConnectionId && !this.unannounced.has(s)) s.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
         return;
       }
     }
@@ -825,7 +838,10 @@ export class Hub implements BrokerHandler {
     this.brokerUp = status === 'up';
     this.log.warn({ status }, 'broker status changed');
     if (status === 'down' && wasUp) this.continuity.down();
-    else if (status === 'up' && !wasUp) this.continuity.resume();
+    else if (status === 'up' && !wasUp) {
+      this.unannounced.clear(); // their echoes may have been lost with the subscriber connection
+      this.continuity.resume();
+    }
   }
 
   // ---------------------------------------------------------------- heartbeat sweep
