@@ -163,7 +163,31 @@ describe('cluster: Redis restarted mid-run', () => {
     await pollUntil(async () => seqs().at(-1), (last) => last === sub.data.offset + sent, 5000, 'the last publication on A');
     const got = seqs();
     const first = got[0]!;
-    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => first + i), 'no gap, no duplicate, in order');
+    const runs: string[] = [];
+    for (let i = 0; i < got.length; i++) {
+      let j = i;
+      while (j + 1 < got.length && got[j + 1] === got[j]! + 1) j++;
+      runs.push(i === j ? `${got[i]}` : `${got[i]}..${got[j]}`);
+      i = j;
+    }
+    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => first + i), `no gap, no duplicate, in order; got ${runs.join(' ')}; frames ${reader.frames.filter((f) => f.type !== 'message' && f.type !== 'ping').map((f) => `${f.type}:${JSON.stringify(f.data)}`).join(' ')}`);
     assert.ok(A.alive && B.alive);
+  });
+
+  it('supersede: announcements that cross in flight keep the newer connection (control channel order)', async () => {
+    // CLIENT PAUSE WRITE holds every node's PUBLISH: the connection on B opens before A's announcement is
+    // delivered anywhere, then both announcements go out in order (A's first).
+    const admin = new Redis(redis.url);
+    let first: TestClient, second: TestClient;
+    try {
+      await admin.call('CLIENT', 'PAUSE', '250', 'WRITE');
+      first = await connect(A, '/crossing-1');
+      second = await connect(B, '/crossing-1');
+    } finally {
+      admin.disconnect();
+    }
+    assert.equal((await first.closed).code, 4011, 'the older connection (A) is superseded');
+    await pollUntil(async () => (await second.request('ping')).type, (t) => t === 'pong', 5000, 'the newer connection answers');
+    assert.equal(second.closeInfo, null, 'the newer connection (B) stays open');
   });
 });
