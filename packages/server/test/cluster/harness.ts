@@ -16,7 +16,7 @@ export const FAST_SETTINGS: Record<string, string> = {
   'broker.nodeReportIntervalMs': '200',
   'heartbeat.pingIntervalMs': '1000',
   'heartbeat.pongTimeoutMs': '2000',
-  'typing.timeoutMs': '600',
+  'typing.timeoutMs': '2000',
   'limits.rateLimit.perSecond': '2000',
   'limits.rateLimit.burst': '2000',
   'shutdown.deadlineMs': '1000',
