@@ -116,7 +116,8 @@ export class Switchboard {
         ...options,
         broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),
         presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
-        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry(redis),
+        // A node that stops reporting (crashed) leaves /api/nodes after three missed reports.
+        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs) }),
       };
     }
     return new Switchboard(full, options);
@@ -156,8 +157,11 @@ export class Switchboard {
     });
   }
 
-  /** Publish this node's load to the registry (CPU over the last interval, RSS, connections, drain flag). */
-  private async reportLoad(): Promise<void> {
+  /**
+   * Publish this node's load to the registry (CPU since the last report, RSS, connections, drain flag).
+   * Runs every broker.nodeReportIntervalMs; call it to publish a change at once (e.g. after drain). Never throws.
+   */
+  async reportLoad(): Promise<void> {
     const now = Date.now();
     const cpu = process.cpuUsage(this.lastCpu);
     const elapsed = Math.max(1, now - this.lastCpuAt) * 1000;

@@ -8,6 +8,15 @@ function fail(reply: FastifyReply, status: number, code: string, message: string
   return reply.code(status).send({ error: { code, message } });
 }
 
+/** True for errors the Redis engine raises when Redis is unreachable (code BROKER_UNAVAILABLE). */
+function isBrokerUnavailable(err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { code?: unknown }).code === ErrorCode.BROKER_UNAVAILABLE;
+}
+
+function brokerUnavailable(reply: FastifyReply): FastifyReply {
+  return fail(reply, 503, ErrorCode.BROKER_UNAVAILABLE, 'Broker unavailable, try again');
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
@@ -51,11 +60,22 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
 
   // Public on purpose (no API key): clients and proxies ask it where to connect.
   app.get('/api/best-node', async (_req, reply) => {
-    const best = await sb.nodes.best();
+    let best;
+    try {
+      best = await sb.nodes.best();
+    } catch (err) {
+      if (isBrokerUnavailable(err)) return brokerUnavailable(reply);
+      throw err;
+    }
     return best === null ? fail(reply, 503, ErrorCode.UNAVAILABLE, 'No live node accepts connections') : best;
   });
 
   app.register(async (api) => {
+    // Redis unreachable: 503 with the registry code (fail fast, retry later), not a 500.
+    api.setErrorHandler(async (err, _req, reply) => {
+      if (isBrokerUnavailable(err)) return brokerUnavailable(reply);
+      throw err;
+    });
     api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (apiKey !== '' && req.headers.authorization !== `Bearer ${apiKey}`) {
         return fail(reply, 401, ErrorCode.UNAUTHORIZED, 'Missing or wrong API key');
@@ -110,6 +130,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
     api.post('/api/drain', async (req) => {
       const on = !(isObject(req.body) && req.body.enabled === false);
       hub.setDraining(on);
+      await sb.reportLoad(); // /api/best-node stops choosing this node now, not at the next report
       return { draining: on };
     });
   });

@@ -8,6 +8,7 @@ import {
 } from '@switchboard/protocol';
 import type { Broker, BrokerHandler, ControlEnvelope, ControlMessage, Publication } from './broker.js';
 import type { Durability } from './durability.js';
+import { ChannelContinuity } from './continuity.js';
 import type { ChannelAction, Decision, HubHooks } from './hooks.js';
 import { newId } from './ids.js';
 import { InboundParser, type ParsedMessage } from './inbound.js';
@@ -101,6 +102,10 @@ export class Hub implements BrokerHandler {
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private brokerUp = true;
+  /** Last delivered position per channel; bridges broker outages (replay or `recovered: false`). */
+  private readonly continuity: ChannelContinuity;
+  /** client_id sessions whose own `supersede` announcement has not come back on the control channel yet. */
+  private readonly unannounced = new Set<Session>();
 
   constructor(deps: HubDeps) {
     this.broker = deps.broker;
@@ -113,6 +118,13 @@ export class Hub implements BrokerHandler {
     this.now = deps.now ?? Date.now;
     this.parser = new InboundParser(this.options.limits.maxJsonDepth);
     this.channelName = new RegExp(`^(?:${this.options.limits.channelNamePattern})$`);
+    this.continuity = new ChannelContinuity({
+      history: (channel, since, limit) => this.broker.history(channel, { since, limit }),
+      deliver: (pub, replayed) => this.deliverPublication(pub, replayed),
+      notify: (channel, data) => this.fanOut(channel, new Outbound(this.frame('replay_complete', { channel, ...data }, { channel }), 'replay_complete'), undefined),
+      maxRecoveryPublications: this.options.maxRecoveryPublications,
+      onError: (err) => this.log.warn({ err }, 'channel re-sync after broker outage failed'),
+    });
   }
 
   get nodeId(): string {
@@ -164,7 +176,11 @@ export class Hub implements BrokerHandler {
       const previous = this.byClient.get(s.clientId);
       this.byClient.set(s.clientId, s);
       if (previous !== undefined) previous.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
-      this.fireAndLog(this.broker.publishControl({ kind: 'supersede', clientId: s.clientId, keepConnectionId: s.id }), 'supersede');
+      this.unannounced.add(s);
+      this.broker.publishControl({ kind: 'supersede', clientId: s.clientId, keepConnectionId: s.id }).catch((err: unknown) => {
+        this.unannounced.delete(s);
+        this.log.warn({ err }, 'supersede failed');
+      });
     }
     this.send(s, 'connect', {
       connection_id: s.id,
@@ -205,6 +221,7 @@ export class Hub implements BrokerHandler {
     if (ipCount <= 0) this.perIp.delete(s.remoteAddress);
     else this.perIp.set(s.remoteAddress, ipCount);
     if (s.clientId !== null && this.byClient.get(s.clientId) === s) this.byClient.delete(s.clientId);
+    this.unannounced.delete(s);
     this.requests.dropSession(s.id);
     if (s.channels !== null) for (const channel of [...s.channels.keys()]) this.removeFromChannel(s, channel);
     const userId = s.userId;
@@ -415,6 +432,7 @@ export class Hub implements BrokerHandler {
         if (pub.epoch !== position.epoch || pub.offset > last) this.deliverTo(s, pub, this.live(pub));
       }
       s.channels.set(channel, null);
+      this.continuity.joined(channel, position);
     } catch (err) {
       if (s.channels?.get(channel) === buffer) this.removeFromChannel(s, channel, false);
       throw err;
@@ -439,6 +457,7 @@ export class Hub implements BrokerHandler {
       members.delete(s);
       if (members.size === 0) {
         this.channels.delete(channel);
+        this.continuity.forget(channel);
         const pending = this.brokerSubscriptions.get(channel);
         this.brokerSubscriptions.delete(channel);
         if (pending !== undefined) {
@@ -743,9 +762,17 @@ export class Hub implements BrokerHandler {
   // ---------------------------------------------------------------- broker callbacks
 
   onPublication(pub: Publication): void {
+    if (!this.channels.has(pub.channel) || this.continuity.hold(pub)) return;
+    this.deliverPublication(pub, false);
+  }
+
+  /** Fan a publication out to local subscribers (queued on those still joining). */
+  private deliverPublication(pub: Publication, replayed: boolean): void {
     const members = this.channels.get(pub.channel);
     if (members === undefined) return;
-    const out = this.live(pub);
+    const out = replayed
+      ? new Outbound(withPosition(pub.frame, pub.offset, pub.epoch, true), 'message', pub.offset, pub.channel, pub.epoch)
+      : this.live(pub);
     let delivered = 0;
     for (const s of members) {
       if (s.id === pub.excludeConnectionId) continue;
@@ -796,17 +823,29 @@ export class Hub implements BrokerHandler {
         for (const s of this.byUser.get(msg.userId) ?? []) s.sink.close(msg.code, msg.reason);
         return;
       case 'supersede': {
-        if (msg.originNode === this.nodeId) return; // handled locally in openSession
+        // The control channel delivers messages in one order to every node. A local session whose own
+        // announcement has not come back yet is newer than this message: it must not be closed by it.
         const s = this.byClient.get(msg.clientId);
-        if (s !== undefined && s.id !== msg.keepConnectionId) s.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
+        if (s === undefined) return;
+        if (msg.originNode === this.nodeId) { // local supersede was handled in openSession
+          if (s.id === msg.keepConnectionId) this.unannounced.delete(s);
+          return;
+        }
+        if (s.id !== msg.keepConnectionId && !this.unannounced.has(s)) s.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
         return;
       }
     }
   }
 
   onStatus(status: 'up' | 'down'): void {
+    const wasUp = this.brokerUp;
     this.brokerUp = status === 'up';
     this.log.warn({ status }, 'broker status changed');
+    if (status === 'down' && wasUp) this.continuity.down();
+    else if (status === 'up' && !wasUp) {
+      this.unannounced.clear(); // their echoes may have been lost with the subscriber connection
+      this.continuity.resume();
+    }
   }
 
   // ---------------------------------------------------------------- heartbeat sweep
@@ -873,6 +912,7 @@ export class Hub implements BrokerHandler {
 
   /** Release the engine (after shutdown and after transports finished closing). */
   async stopEngine(): Promise<void> {
+    this.continuity.close();
     await this.broker.close();
     await this.presence.close();
   }

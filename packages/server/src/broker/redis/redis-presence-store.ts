@@ -218,7 +218,8 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /**
-   * Re-apply TTLs of every key this node owns; rewrite keys Redis no longer has (PEXPIRE answered 0).
+   * Re-apply TTLs of every key this node owns; rewrite hashes whose size differs from the local mirror
+   * (lost in a Redis restart, or a write that failed while Redis was away).
    * O(local channels + local users) commands per run, pipelined in batches.
    */
   async refresh(): Promise<void> {
@@ -236,17 +237,24 @@ export class RedisPresenceStore implements PresenceStore {
         const p = this.cmd.pipeline();
         for (const it of batch) {
           if (it.kind === 'ch') {
+            p.hlen(this.keys.presenceHashPrefix(it.id) + this.nodeId);
             p.pexpire(this.keys.presenceHashPrefix(it.id) + this.nodeId, ttl);
             p.sadd(this.keys.presenceNodes(it.id), this.nodeId);
             p.pexpire(this.keys.presenceNodes(it.id), ttl);
           } else {
+            p.hlen(this.keys.userHashPrefix(it.id) + this.nodeId);
             p.pexpire(this.keys.userHashPrefix(it.id) + this.nodeId, ttl);
             p.sadd(this.keys.userNodes(it.id), this.nodeId);
             p.pexpire(this.keys.userNodes(it.id), ttl);
           }
         }
         const res = (await p.exec()) ?? [];
-        batch.forEach((it, j) => { if (res[j * 3]?.[1] === 0) missing.push(it); });
+        // A hash that does not hold exactly the local entries is rewritten: Redis lost it (restart without
+        // persistence; a member joining afterwards recreates it partially) or a write failed during an outage.
+        batch.forEach((it, j) => {
+          const size = (it.kind === 'ch' ? this.channels.get(it.id)?.size : this.users.get(it.id)?.size) ?? 0;
+          if (res[j * 4]?.[1] !== size) missing.push(it);
+        });
       }
       const p = this.cmd.pipeline();
       for (const it of missing) {
@@ -254,12 +262,14 @@ export class RedisPresenceStore implements PresenceStore {
           const local = this.channels.get(it.id);
           if (!local || local.size === 0) continue;
           const key = this.keys.presenceHashPrefix(it.id) + this.nodeId;
+          p.del(key);
           p.hset(key, Object.fromEntries(local));
           p.pexpire(key, ttl);
         } else {
           const local = this.users.get(it.id);
           if (!local || local.size === 0) continue;
           const key = this.keys.userHashPrefix(it.id) + this.nodeId;
+          p.del(key);
           p.hset(key, Object.fromEntries(local));
           p.pexpire(key, ttl);
         }
