@@ -136,10 +136,23 @@ export class Switchboard {
     return this.started;
   }
 
+  /** createStores, with what to do when a SQLite file is held by another server process. */
+  private async createStoresWithHint(config: Parameters<typeof createStores>[0]): Promise<Stores> {
+    try {
+      return await createStores(config);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      if (config.driver === 'sqlite' && e.code === 'STORE_UNAVAILABLE') {
+        throw Object.assign(new Error(`${e.message}. SQLite allows one server process per file: give each process its own store.sqlitePath, or use store.driver=postgres (clusters) or none`), { code: e.code });
+      }
+      throw err;
+    }
+  }
+
   /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
   private async openStores(): Promise<void> {
     const c = this.config.store;
-    this.stores ??= await createStores({
+    this.stores ??= await this.createStoresWithHint({
       driver: c.driver,
       sqlitePath: c.sqlitePath,
       postgresUrl: c.postgresUrl || undefined,
