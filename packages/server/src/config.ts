@@ -32,6 +32,16 @@ export interface SwitchboardConfig {
     /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
     publicUrl: string;
   };
+  sse: {
+    /** Serve the Server-Sent Events endpoint. */
+    enabled: boolean;
+    /** Path of the SSE endpoint. */
+    path: string;
+    /** `retry:` hint: how long an EventSource waits before reconnecting. */
+    retryMs: number;
+    /** Largest SSE `id:` (the position vector of the stream's channels), in bytes. */
+    maxEventIdBytes: number;
+  };
   auth: {
     /** Every endpoint requires a valid credential (otherwise only /ws/authenticated does). */
     required: boolean;
@@ -64,6 +74,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   nodeId: null,
   broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '' },
+  sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   auth: { required: false, trustClientIds: true, rejectAtHandshake: false, allowedOrigins: [] },
   limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
   heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },

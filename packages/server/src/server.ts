@@ -16,6 +16,7 @@ import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
 import { createLogger } from './logger.js';
 import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
 export interface SwitchboardOptions {
@@ -47,6 +48,8 @@ export class Switchboard {
   readonly metrics: PromMetrics;
   readonly logger: Logger;
   readonly ws: WebSocketTransport;
+  /** Server-Sent Events endpoint; `sse.handler` is a `(req, res) => boolean` for a bare http.Server. */
+  readonly sse: SseTransport;
   readonly nodes: NodeRegistry;
   private reportTimer: NodeJS.Timeout | null = null;
   private lastCpu = process.cpuUsage();
@@ -71,14 +74,27 @@ export class Switchboard {
       metrics: this.metrics,
     });
     const allowed = new Set(this.config.auth.allowedOrigins);
+    const authenticate = options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds);
+    const checkOrigin: OriginCheck = options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin)));
     this.ws = new WebSocketTransport(this.hub, {
       path: this.config.http.wsPath,
       maxMessageBytes: this.config.limits.maxMessageBytes,
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
-      authenticate: options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds),
-      checkOrigin: options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin))),
+      authenticate,
+      checkOrigin,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAtHandshake,
+      trustProxy: this.config.http.trustProxy,
+      logger: this.logger,
+    });
+    this.sse = new SseTransport(this.hub, {
+      path: this.config.sse.path,
+      retryMs: this.config.sse.retryMs,
+      maxEventIdBytes: this.config.sse.maxEventIdBytes,
+      maxQueuedBytes: this.config.limits.maxQueuedBytes,
+      authenticate,
+      checkOrigin,
+      requireAuth: this.config.auth.required,
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -137,7 +153,10 @@ export class Switchboard {
     }
   }
 
-  /** Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. */
+  /**
+   * Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. For SSE on a bare
+   * server, call `sb.sse.handler(req, res)` first in your request listener (it returns false for other paths).
+   */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (!this.ws.handleUpgrade(req, socket, head)) socket.destroy();
@@ -178,6 +197,7 @@ export class Switchboard {
       const deadline = this.config.shutdown.deadlineMs;
       await this.hub.shutdown(deadline);
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
+      await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();
       await this.hub.stopEngine();
       await this.nodes.close().catch(() => undefined);
