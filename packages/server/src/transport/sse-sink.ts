@@ -17,8 +17,8 @@ const CLOSE_TIMEOUT_MS = 5000;
  * SSE recipient; the only per-connection bytes are the `id:` line, written when a frame moved this
  * connection's position vector (a channel publication, `subscribed`, `replay_complete`). Frames are queued
  * and the shared WriteBatcher flushes them with one `res.write` per tick. Queued + unwritten bytes above
- * `maxQueuedBytes` destroy the response at once (slow consumer, 4023): an SSE client cannot be told why,
- * and a stuck client would not read a goodbye anyway.
+ * `maxQueuedBytes` destroy the response at once with a TCP reset (slow consumer, 4023): an SSE client
+ * cannot be told why, a stuck client would not read a goodbye anyway, and a reset frees the kernel buffers.
  *
  * `close()` flushes, appends an `event: close` (`{code, reason, reconnect}`), ends the response, and
  * removes the session from the hub at once (like WsSink.release). `terminate()` destroys the response.
@@ -56,7 +56,10 @@ export class SseSink implements ConnectionSink {
       this.queue = null;
       this.bytes = 0;
       this.closing = true;
-      this.res.destroy();
+      // Reset (RST), not FIN: a FIN would queue behind the unread bytes and the kernel would keep them.
+      const socket = this.res.socket;
+      if (socket !== null && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+      else this.res.destroy();
       this.release(CloseCode.SLOW_CONSUMER);
     }
   }

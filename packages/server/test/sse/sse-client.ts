@@ -119,6 +119,12 @@ export class RawSseClient {
     return this.all.filter((e) => e.event === event).map((e) => e.frame);
   }
 
+  /** Start reading a stream opened with `paused: true` (a paused socket notices no reset until it reads). */
+  resume(): void {
+    this.res?.on('data', (chunk: string) => this.feed(chunk));
+    this.res?.resume();
+  }
+
   close(): void {
     this.req.destroy();
   }
@@ -174,7 +180,7 @@ export class EsClient {
     this.es = new EventSource(url, init);
     for (const name of NAMES) {
       this.es.addEventListener(name, (e: Event) => {
-        const m = e as MessageEvent<string>;
+        const m = e as unknown as { data?: unknown; lastEventId: string };
         if (typeof m.data !== 'string') {
           this.connectionErrors++;
           return;
