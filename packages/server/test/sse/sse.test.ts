@@ -160,6 +160,11 @@ describe('SSE resume (Last-Event-ID)', () => {
       );
       for (const e of seen.filter((x) => x.event === 'subscribed' || x.event === 'replay_complete')) assert.equal(e.frame.data.recovered, true);
       assert.equal(c2.all.find(replayDone('a'))!.frame.data.replayed_count, 2);
+      // Mid-replay ids never run ahead: a recovering `subscribed` carries no id (its offset is the head), and
+      // while `a` replays, `b` keeps the position the client resumed from.
+      assert.equal(c2.all.find(subscribedTo('a'))!.id, null);
+      const a2 = PositionVector.decode(c2.all.find((e) => e.event === 'message' && e.frame.channel === 'a')!.id!)!;
+      assert.deepEqual([a2.get('a')!.offset, a2.get('b')!.offset], [2, 1]);
       const v = PositionVector.decode(c2.lastEventId)!;
       assert.equal(v.get('a')!.offset, 4);
       assert.equal(v.get('b')!.offset, 2);
