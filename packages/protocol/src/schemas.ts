@@ -78,6 +78,7 @@ export const CLIENT_TYPE_ALIASES: Readonly<Record<string, keyof typeof CLIENT_DA
   subscribe: 'join_channel',
   unsubscribe: 'leave_channel',
   publish: 'message',
+  admin_broadcast: 'broadcast',
 };
 
 export type CanonicalClientType = keyof typeof CLIENT_DATA_SCHEMAS;

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { defaultAuthConfig } from './auth/config.js';
+import type { AuthSection } from './auth-wiring.js';
 import { DEFAULT_HUB_OPTIONS, type HeartbeatOptions, type HubOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
 
 /** Complete server configuration. Every field is documented in docs/configuration.md with its default. */
@@ -31,6 +33,8 @@ export interface SwitchboardConfig {
     serveDemo: boolean;
     /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
     publicUrl: string;
+    /** Ed25519 challenge endpoint prefix: `{ed25519Path}/{collective_id}` (seed 001). */
+    ed25519Path: string;
   };
   sse: {
     /** Serve the Server-Sent Events endpoint. */
@@ -42,17 +46,8 @@ export interface SwitchboardConfig {
     /** Largest SSE `id:` (the position vector of the stream's channels), in bytes. */
     maxEventIdBytes: number;
   };
-  auth: {
-    /** Every endpoint requires a valid credential (otherwise only /ws/authenticated does). */
-    required: boolean;
-    /** Anonymous connections may name their own user_id/username in the query (development only;
-     * forced off when any authentication method is configured). */
-    trustClientIds: boolean;
-    /** Answer auth failures at the HTTP handshake (401/403) instead of accept + close code. */
-    rejectAtHandshake: boolean;
-    /** Exact allowed Origin values (scheme://host[:port]); empty = any origin. */
-    allowedOrigins: string[];
-  };
+  /** Authentication and authorization (docs/security.md). */
+  auth: AuthSection;
   limits: LimitOptions;
   heartbeat: HeartbeatOptions;
   typing: { timeoutMs: number };
@@ -61,6 +56,24 @@ export interface SwitchboardConfig {
     namespaces: Record<string, Partial<NamespaceOptions>>;
     idempotencyWindowMs: number;
     maxRecoveryPublications: number;
+  };
+  store: {
+    /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
+    driver: 'sqlite' | 'postgres' | 'none';
+    sqlitePath: string;
+    /** PostgreSQL URL (default: $DATABASE_URL). */
+    postgresUrl: string;
+    postgresPoolSize: number;
+    postgresConnectTimeoutMs: number;
+    postgresQueryTimeoutMs: number;
+    /** Offline inbox: items kept per user (oldest dropped beyond), lifetime, delivered per connect. */
+    inboxMaxPerUser: number;
+    inboxTtlMs: number;
+    inboxDeliverLimit: number;
+    /** Archive retention pass interval; age and per-channel bounds (0 = keep). */
+    retentionIntervalMs: number;
+    retentionMaxAgeMs: number;
+    retentionKeepPerChannel: number;
   };
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
@@ -73,9 +86,9 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   port: 8080,
   nodeId: null,
   broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
-  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '' },
+  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
-  auth: { required: false, trustClientIds: true, rejectAtHandshake: false, allowedOrigins: [] },
+  auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },
   limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
   heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },
   typing: { timeoutMs: DEFAULT_HUB_OPTIONS.typingTimeoutMs },
@@ -84,6 +97,20 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     namespaces: {},
     idempotencyWindowMs: DEFAULT_HUB_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_HUB_OPTIONS.maxRecoveryPublications,
+  },
+  store: {
+    driver: 'sqlite',
+    sqlitePath: 'data/switchboard.db',
+    postgresUrl: '',
+    postgresPoolSize: 10,
+    postgresConnectTimeoutMs: 5000,
+    postgresQueryTimeoutMs: 10_000,
+    inboxMaxPerUser: 100,
+    inboxTtlMs: 7 * 24 * 3600 * 1000,
+    inboxDeliverLimit: 100,
+    retentionIntervalMs: 60_000,
+    retentionMaxAgeMs: 0,
+    retentionKeepPerChannel: 0,
   },
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
@@ -129,7 +156,10 @@ const ENV_SHORTHANDS: Record<string, string> = {
   SWITCHBOARD_REDIS_URL: 'broker.redisUrl',
   SWITCHBOARD_LOG_LEVEL: 'log.level',
   SWITCHBOARD_API_KEY: 'http.apiKey',
-  SWITCHBOARD_ALLOWED_ORIGINS: 'auth.allowedOrigins',
+  SWITCHBOARD_ALLOWED_ORIGINS: 'auth.origins.allow',
+  SWITCHBOARD_JWT_SECRET: 'auth.jwt.secret',
+  SWITCHBOARD_STORE: 'store.driver',
+  DATABASE_URL: 'store.postgresUrl',
 };
 
 /**
@@ -144,6 +174,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardCo
     let path: string | undefined = ENV_SHORTHANDS[name];
     if (path === undefined && name.startsWith('SWITCHBOARD__')) path = name.slice(13).split('__').join('.');
     if (path === undefined) continue;
+    if (path === 'auth.origins.allow') {
+      // "*" or a comma-separated list of exact origins
+      setPathValue(out, path, raw.trim() === '*' ? '*' : raw.split(',').map((o) => o.trim()).filter((o) => o.length > 0));
+      continue;
+    }
     setPath(out, path, raw);
   }
   return out as DeepPartial<SwitchboardConfig>;
@@ -151,20 +186,22 @@ export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardCo
 
 /** Set `a.b.c` in an object from a string value, typed by the default config's field. */
 export function setPath(target: Record<string, unknown>, path: string, raw: string): void {
-  const keys = path.split('.');
   let defaults: unknown = DEFAULT_CONFIG;
+  for (const key of path.split('.')) defaults = isPlainObject(defaults) ? defaults[key] : undefined;
+  setPathValue(target, path, coerce(raw, defaults));
+}
+
+/** Set `a.b.c` in an object, creating intermediate objects; prototype keys are ignored. */
+export function setPathValue(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  if (keys.some((k) => k === '__proto__' || k === 'constructor' || k === 'prototype')) return;
   let node = target;
-  for (let i = 0; i < keys.length; i++) {
+  for (let i = 0; i < keys.length - 1; i++) {
     const key = keys[i]!;
-    if (key === '__proto__' || key === 'constructor' || key === 'prototype') return;
-    defaults = isPlainObject(defaults) ? defaults[key] : undefined;
-    if (i === keys.length - 1) {
-      node[key] = coerce(raw, defaults);
-    } else {
-      if (!isPlainObject(node[key])) node[key] = {};
-      node = node[key] as Record<string, unknown>;
-    }
+    if (!isPlainObject(node[key])) node[key] = {};
+    node = node[key] as Record<string, unknown>;
   }
+  node[keys[keys.length - 1]!] = value;
 }
 
 function coerce(raw: string, like: unknown): unknown {

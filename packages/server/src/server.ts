@@ -9,13 +9,19 @@ import type { Broker } from './core/broker.js';
 import type { HubHooks } from './core/hooks.js';
 import { Hub } from './core/hub.js';
 import { shortId } from './core/ids.js';
+import { Durability } from './core/durability.js';
 import { LocalNodeRegistry, type NodeRegistry } from './core/node-registry.js';
 import type { Logger } from './core/observability.js';
 import type { PresenceStore } from './core/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
 import { registerRoutes } from './api/routes.js';
+import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
-import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import { createStores, type Stores } from './store/factory.js';
+import { startRetention, type Retention } from './store/retention.js';
+import type { AuthHooks } from './auth/hooks.js';
+import { wireAuth, type AuthWiring } from './auth-wiring.js';
+import type { HandshakeAuthenticator, OriginCheck } from './transport/handshake.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -23,10 +29,16 @@ export interface SwitchboardOptions {
   /** Replace the engine (default: memory, or per config.broker). */
   broker?: Broker;
   presence?: PresenceStore;
+  /** Hub hooks; each one given replaces the auth-backed default of the same name. */
   hooks?: HubHooks;
+  /** Hooks of the auth layer: session cookies, permission decisions, Ed25519 key lookup (docs/security.md). */
+  authHooks?: AuthHooks;
+  /** Replace the authenticator built from config.auth. */
   authenticate?: HandshakeAuthenticator;
   checkOrigin?: OriginCheck;
   logger?: Logger;
+  /** Durable stores (default: opened from config.store on start). */
+  stores?: Stores;
   /** Node registry for /api/nodes and /api/best-node (default: this node only, or Redis per config). */
   nodeRegistry?: NodeRegistry;
   /** Register Node's default process metrics (default true). */
@@ -51,7 +63,11 @@ export class Switchboard {
   /** Server-Sent Events endpoint; `sse.handler` is a `(req, res) => boolean` for a bare http.Server. */
   readonly sse: SseTransport;
   readonly nodes: NodeRegistry;
+  /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
+  readonly auth: AuthWiring;
   private reportTimer: NodeJS.Timeout | null = null;
+  private stores: Stores | null;
+  private retention: Retention | null = null;
   private lastCpu = process.cpuUsage();
   private lastCpuAt = Date.now();
   private app: FastifyInstance | null = null;
@@ -64,18 +80,19 @@ export class Switchboard {
     const nodeId = broker.nodeId ?? shortId();
     this.logger = options.logger ?? createLogger(this.config, nodeId);
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
+    this.stores = options.stores ?? null;
     this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
+    this.auth = wireAuth(this.config.auth, options.authHooks);
     this.hub = new Hub({
       broker,
       presence: options.presence ?? new MemoryPresenceStore(),
       options: hubOptionsFrom(this.config),
-      hooks: options.hooks,
+      hooks: { ...this.auth.hubHooks, ...options.hooks },
       logger: this.logger,
       metrics: this.metrics,
     });
-    const allowed = new Set(this.config.auth.allowedOrigins);
-    const authenticate = options.authenticate ?? anonymousAuthenticator(this.config.auth.trustClientIds);
-    const checkOrigin: OriginCheck = options.checkOrigin ?? ((origin) => allowed.size === 0 || (origin !== undefined && allowed.has(origin)));
+    const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
+    const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
     this.ws = new WebSocketTransport(this.hub, {
       path: this.config.http.wsPath,
       maxMessageBytes: this.config.limits.maxMessageBytes,
@@ -83,7 +100,8 @@ export class Switchboard {
       authenticate,
       checkOrigin,
       requireAuth: this.config.auth.required,
-      rejectAuthAtHandshake: this.config.auth.rejectAtHandshake,
+      rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
+      challenge: { path: this.config.http.ed25519Path, authenticator: this.auth.auth.ed25519 },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -123,6 +141,7 @@ export class Switchboard {
   /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
   start(): Promise<void> {
     this.started ??= (async () => {
+      await this.openStores();
       await this.hub.start();
       await this.nodes.start();
       await this.reportLoad();
@@ -130,6 +149,27 @@ export class Switchboard {
       this.reportTimer.unref();
     })();
     return this.started;
+  }
+
+  /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
+  private async openStores(): Promise<void> {
+    const c = this.config.store;
+    this.stores ??= await createStores({
+      driver: c.driver,
+      sqlitePath: c.sqlitePath,
+      postgresUrl: c.postgresUrl || undefined,
+      postgresPoolSize: c.postgresPoolSize,
+      postgresConnectTimeoutMs: c.postgresConnectTimeoutMs,
+      postgresQueryTimeoutMs: c.postgresQueryTimeoutMs,
+      inboxMaxPerUser: c.inboxMaxPerUser,
+    });
+    this.hub.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.retention = startRetention(this.stores, {
+      intervalMs: c.retentionIntervalMs,
+      olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
+      keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
+      onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+    });
   }
 
   /** Publish this node's load to the registry (CPU over the last interval, RSS, connections, drain flag). */
@@ -167,6 +207,7 @@ export class Switchboard {
   readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
     await this.start();
     this.attach(app.server);
+    if (this.config.http.serveDemo) await registerStaticAssets(app);
     await registerRoutes(app, this);
   }, { name: 'switchboard' });
 
@@ -201,6 +242,8 @@ export class Switchboard {
       this.ws.close();
       await this.hub.stopEngine();
       await this.nodes.close().catch(() => undefined);
+      this.retention?.stop();
+      await this.stores?.close();
       if (this.app !== null) await this.app.close();
     })();
     return this.closing;

@@ -285,11 +285,14 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
         const sort = (a: { connection_id: string }[]) => [...a].sort((x, y) => (x.connection_id < y.connection_id ? -1 : 1));
         assert.deepEqual(sort(await p[0]!.members(ch)), sort([m1, m2]));
         assert.deepEqual(sort(await at(p, 1).members(ch)), sort([m1, m2]));
+        assert.equal(await at(p, 1).count(ch), 2);
         await p[0]!.leave(ch, m1.connection_id);
         assert.deepEqual(await at(p, 1).members(ch), [m2]);
+        assert.equal(await p[0]!.count(ch), 1);
         await at(p, 1).leave(ch, m2.connection_id);
         assert.deepEqual(await p[0]!.members(ch), []);
         assert.deepEqual(await p[0]!.members(uid('other')), []);
+        assert.equal(await p[0]!.count(uid('other')), 0);
       });
     });
 

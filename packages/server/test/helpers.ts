@@ -17,7 +17,7 @@ export interface TestServer {
 
 /** Start a real server on a free loopback port with test-friendly defaults merged under `config`. */
 export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<TestServer> {
-  const merged = mergeConfig(DEFAULT_CONFIG, { host: '127.0.0.1', port: 0, log: { level: 'silent' } }, config);
+  const merged = mergeConfig(DEFAULT_CONFIG, { host: '127.0.0.1', port: 0, log: { level: 'silent' }, store: { driver: 'sqlite', sqlitePath: ':memory:' } }, config);
   const sb = new Switchboard(merged, { defaultMetrics: false, ...options });
   const port = await sb.listen();
   return { sb, port, ws: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}`, close: () => sb.close() };

@@ -53,7 +53,7 @@ describe('config loading', () => {
     assert.equal(c.limits.rateLimit.perSecond, 50);
     assert.equal(c.limits.rateLimit.burst, DEFAULT_CONFIG.limits.rateLimit.burst);
     assert.equal(c.auth.required, true);
-    assert.deepEqual(c.auth.allowedOrigins, ['https://a.example', 'https://b.example']);
+    assert.deepEqual(c.auth.origins.allow, ['https://a.example', 'https://b.example']);
     assert.equal(c.http.apiKey, '123');
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });

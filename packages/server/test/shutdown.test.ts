@@ -23,7 +23,7 @@ describe('graceful shutdown', () => {
 
   it('the CLI exits 0 on SIGTERM after closing clients with 4091', async () => {
     const cli = fileURLToPath(new URL('../src/cli.js', import.meta.url));
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--log-level', 'silent'], {
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--set', 'store.sqlitePath=:memory:'], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     const port = await new Promise<number>((resolve, reject) => {

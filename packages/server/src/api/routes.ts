@@ -88,8 +88,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       const body = req.body;
       if (!isObject(body) || !isObject(body.data)) return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"type"?: string, "data": object}');
       const type = typeof body.type === 'string' ? body.type : 'notification';
-      await hub.sendToUser(req.params.userId, type, body.data);
-      return { ok: true };
+      return hub.sendToUser(req.params.userId, type, body.data);
     });
 
     api.post<{ Params: { userId: string } }>('/api/users/:userId/disconnect', async (req) => {

@@ -101,6 +101,12 @@ export interface Broker {
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  /**
+   * Optional: if the channel's stream is empty (offset 0), continue it at `position` (same epoch and offset),
+   * so a durable channel keeps its numbering across a restart. A stream that already has publications is
+   * left alone.
+   */
+  restorePosition?(channel: string, position: StreamPosition): Promise<void>;
   /** Current top of the channel stream (offset 0 and a fresh epoch if the channel never had a publication). */
   position(channel: string): Promise<StreamPosition>;
   close(): Promise<void>;

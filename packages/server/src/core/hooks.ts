@@ -19,8 +19,6 @@ export interface HubHooks {
   refreshToken?(session: Session, token: string): Promise<{ ok: true; expiresAt: number | undefined } | { ok: false; code: string; message: string }>;
   /** Snapshot for a snapshot channel, sent to a new subscriber before live publications (data object). */
   snapshot?(channel: string): Promise<Record<string, unknown> | null>;
-  /** A private message for a user with no live connection (offline inbox). */
-  onUndeliveredPrivate?(recipientId: string, frame: string): Promise<void>;
   /** Called after the connect frame was queued (offline inbox delivery, welcome messages). */
   onSessionOpen?(session: Session): Promise<void> | void;
   onSessionClose?(session: Session, code: number): void;

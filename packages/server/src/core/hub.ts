@@ -7,6 +7,7 @@ import {
   type StreamPosition,
 } from '@switchboard/protocol';
 import type { Broker, BrokerHandler, ControlEnvelope, ControlMessage, Publication } from './broker.js';
+import type { Durability } from './durability.js';
 import type { ChannelAction, Decision, HubHooks } from './hooks.js';
 import { newId } from './ids.js';
 import { InboundParser, type ParsedMessage } from './inbound.js';
@@ -15,6 +16,7 @@ import type { HubOptions, NamespaceOptions } from './options.js';
 import { Outbound, withPosition } from './outbound.js';
 import type { PresenceStore } from './presence-store.js';
 import { takeToken } from './rate-limit.js';
+import { PendingRequests } from './requests.js';
 import { Session, type SessionInit } from './session.js';
 
 export interface HubDeps {
@@ -22,6 +24,8 @@ export interface HubDeps {
   presence: PresenceStore;
   options: HubOptions;
   hooks?: HubHooks;
+  /** Durable archive + offline inbox (optional: without it, `persist` and the inbox are off). */
+  durability?: Durability;
   logger?: Logger;
   metrics?: HubMetrics;
   now?: () => number;
@@ -59,6 +63,7 @@ interface FrameExtra {
   senderId?: string | null;
   recipientId?: string | null;
   id?: RequestId | undefined;
+  messageId?: string;
 }
 
 /**
@@ -74,6 +79,10 @@ export class Hub implements BrokerHandler {
   readonly presence: PresenceStore;
   readonly options: HubOptions;
   private readonly hooks: HubHooks;
+  private durability: Durability | null;
+  private readonly requests = new PendingRequests();
+  /** Durable channels whose stream position was restored from the archive on this node. */
+  private readonly restored = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private readonly metrics: HubMetrics;
   private readonly now: () => number;
@@ -98,6 +107,7 @@ export class Hub implements BrokerHandler {
     this.presence = deps.presence;
     this.options = deps.options;
     this.hooks = deps.hooks ?? {};
+    this.durability = deps.durability ?? null;
     this.log = deps.logger ?? SILENT_LOGGER;
     this.metrics = deps.metrics ?? NOOP_METRICS;
     this.now = deps.now ?? Date.now;
@@ -107,6 +117,11 @@ export class Hub implements BrokerHandler {
 
   get nodeId(): string {
     return this.broker.nodeId;
+  }
+
+  /** Give the hub its durable stores; only before `start()`. */
+  useDurability(durability: Durability): void {
+    this.durability = durability;
   }
 
   /** Start the broker and the shared heartbeat/typing sweep (one timer for all sessions). */
@@ -172,6 +187,7 @@ export class Hub implements BrokerHandler {
         (err: unknown) => this.log.warn({ err, connection_id: s.id }, 'presence userConnected failed'),
       );
     }
+    if (userId !== null && this.durability?.hasInbox) this.deliverInbox(s, userId);
     if (this.hooks.onSessionOpen !== undefined) {
       Promise.resolve()
         .then(() => this.hooks.onSessionOpen!(s))
@@ -189,6 +205,7 @@ export class Hub implements BrokerHandler {
     if (ipCount <= 0) this.perIp.delete(s.remoteAddress);
     else this.perIp.set(s.remoteAddress, ipCount);
     if (s.clientId !== null && this.byClient.get(s.clientId) === s) this.byClient.delete(s.clientId);
+    this.requests.dropSession(s.id);
     if (s.channels !== null) for (const channel of [...s.channels.keys()]) this.removeFromChannel(s, channel);
     const userId = s.userId;
     if (userId !== null) {
@@ -288,6 +305,11 @@ export class Hub implements BrokerHandler {
         return this.broadcastFromClient(s, d, m.id);
       case 'refresh':
         return this.refresh(s, d.token as string, m.id);
+      case 'ack':
+        return this.ackInbox(s, d.ids as string[], m.id);
+      case 'response':
+        if (!this.requests.settle(s.id, d)) this.sendError(s, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
+        return;
       default:
         this.sendError(s, ErrorCode.UNAVAILABLE, `"${m.type}" is not available on this endpoint`, m.id);
         return;
@@ -332,16 +354,29 @@ export class Hub implements BrokerHandler {
     this.subscriptionCount += 1;
     const ns = this.namespace(channel);
     try {
+      await this.restorePosition(channel);
       await this.ensureBrokerSubscription(channel);
       let position: StreamPosition;
       let replay: Publication[] = [];
       let recovered: boolean | undefined;
+      if (since !== undefined && since.epoch === '') {
+        // Seed 001 form (`?last_sequence=N` without an epoch): assume the stream was not reset.
+        since = { offset: since.offset, epoch: (await this.broker.position(channel)).epoch };
+      }
       if (since !== undefined) {
         const max = this.options.maxRecoveryPublications;
         const h = await this.broker.history(channel, { since, limit: max + 1 });
         position = h.position;
         recovered = h.recoverable && h.publications.length <= max;
-        if (recovered) replay = h.publications;
+        if (recovered) {
+          replay = h.publications;
+        } else if (ns.persist && this.durability?.hasArchive) {
+          const archived = await this.durability.recover(channel, since, position, max);
+          if (archived !== null) {
+            recovered = true;
+            replay = archived;
+          }
+        }
       } else if (ns.snapshot) {
         const h = await this.broker.history(channel, { limit: 1 });
         position = h.position;
@@ -462,13 +497,38 @@ export class Hub implements BrokerHandler {
     opts: { senderId?: string | null; excludeConnectionId?: string | undefined; idempotencyKey?: string | undefined; type?: string } = {},
   ): Promise<Publication> {
     const ns = this.namespace(channel);
-    const frame = this.frame(opts.type ?? 'message', data, { channel, senderId: opts.senderId ?? null });
-    return this.broker.publish(channel, frame, {
+    const messageId = newId();
+    const senderId = opts.senderId ?? null;
+    const frame = this.frame(opts.type ?? 'message', data, { channel, senderId, messageId });
+    await this.restorePosition(channel);
+    const pub = await this.broker.publish(channel, frame, {
       history: { size: ns.historySize, ttlMs: ns.historyTtlMs },
       idempotencyKey: opts.idempotencyKey,
       idempotencyWindowMs: this.options.idempotencyWindowMs,
       excludeConnectionId: opts.excludeConnectionId,
     });
+    // Archive once, on the publishing node; a repeated idempotency key returns the first publication, whose
+    // frame carries its own message id (the store treats the same id at the same offset as a no-op).
+    if (ns.persist && this.durability?.hasArchive && pub.frame === frame) {
+      await this.durability.archivePublication(pub, messageId, senderId);
+    }
+    return pub;
+  }
+
+  /**
+   * Durable channels continue their numbering across restarts: before this node first touches a persisted
+   * channel, the broker's stream is seeded from the archive's newest record (engines that keep streams
+   * themselves may ignore it). Cached per channel.
+   */
+  private restorePosition(channel: string): Promise<void> {
+    if (!this.namespace(channel).persist || !this.durability?.hasArchive || this.broker.restorePosition === undefined) return Promise.resolve();
+    let p = this.restored.get(channel);
+    if (p === undefined) {
+      p = this.durability.latest(channel).then((pos) => (pos === null ? undefined : this.broker.restorePosition!(channel, pos)));
+      this.restored.set(channel, p);
+      p.catch(() => this.restored.delete(channel));
+    }
+    return p;
   }
 
   // ---------------------------------------------------------------- users
@@ -483,14 +543,54 @@ export class Hub implements BrokerHandler {
       }
     }
     const payload = { ...data, user_id: s.userId, username: s.identity.username };
-    const frame = this.frame('private', payload, { senderId: s.actorId, recipientId: recipient });
-    const online = (await this.presenceUserOnline(recipient)) || this.byUser.has(recipient);
+    const result = await this.deliverToUser(recipient, 'private', payload, s.actorId);
+    if (id !== undefined) this.send(s, 'ok', { recipient_id: recipient, ...result }, { id });
+  }
+
+  /** Send to every connection of a user, or keep it in the user's offline inbox when they have none. */
+  private async deliverToUser(userId: string, type: string, data: Record<string, unknown>, senderId: string | null): Promise<{ delivered: boolean; stored: boolean; message_id: string }> {
+    const messageId = newId();
+    const frame = this.frame(type, data, { senderId, recipientId: userId, messageId });
+    const online = this.byUser.has(userId) || (await this.presenceUserOnline(userId));
     if (online) {
-      await this.broker.publishControl({ kind: 'user', userId: recipient, frame });
-    } else if (this.hooks.onUndeliveredPrivate !== undefined) {
-      await this.hooks.onUndeliveredPrivate(recipient, frame);
+      await this.broker.publishControl({ kind: 'user', userId, frame });
+      return { delivered: true, stored: false, message_id: messageId };
     }
-    if (id !== undefined) this.send(s, 'ok', { recipient_id: recipient, delivered: online, stored: !online && this.hooks.onUndeliveredPrivate !== undefined }, { id });
+    const stored = this.durability !== null && (await this.durability.store(userId, messageId, frame));
+    return { delivered: false, stored, message_id: messageId };
+  }
+
+  /** Send the user's offline inbox, oldest first, each frame flagged `"inbox":true`; the client acks ids. */
+  private deliverInbox(s: Session, userId: string): void {
+    this.durability!.pending(userId).then(
+      (items) => {
+        if (s.closed) return;
+        for (const item of items) s.sink.send(new Outbound('{"inbox":true,' + item.frame.slice(1), 'inbox'));
+        this.metrics.messagesOut('inbox', items.length);
+      },
+      (err: unknown) => this.log.warn({ err, connection_id: s.id }, 'inbox delivery failed'),
+    );
+  }
+
+  private async ackInbox(s: Session, ids: string[], id: RequestId | undefined): Promise<void> {
+    if (s.userId === null) {
+      this.sendError(s, ErrorCode.UNAUTHORIZED, 'Only identified users have an inbox', id);
+      return;
+    }
+    const removed = await (this.durability?.ack(s.userId, ids) ?? Promise.resolve(0));
+    if (id !== undefined) this.send(s, 'ok', { removed }, { id });
+  }
+
+  /**
+   * Ask one local connection something and await its `response` (seed 002 request/response). Rejects with a
+   * RequestError: TIMEOUT, NOT_FOUND (no such connection, or it closed), or the code the client answered.
+   */
+  request(connectionId: string, method: string, params: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const s = this.sessions.get(connectionId);
+    if (s === undefined) return Promise.reject(Object.assign(new Error('No such connection on this node'), { code: ErrorCode.NOT_FOUND }));
+    const { requestId, answer } = this.requests.open(s.id, timeoutMs);
+    this.send(s, 'request', { request_id: requestId, method, params });
+    return answer;
   }
 
   private async presenceUserOnline(userId: string): Promise<boolean> {
@@ -500,8 +600,8 @@ export class Hub implements BrokerHandler {
   }
 
   /** Send a frame of `type` to every connection of a user, on every node. */
-  async sendToUser(userId: string, type: string, data: Record<string, unknown>): Promise<void> {
-    await this.broker.publishControl({ kind: 'user', userId, frame: this.frame(type, data, { recipientId: userId }) });
+  async sendToUser(userId: string, type: string, data: Record<string, unknown>): Promise<{ delivered: boolean; stored: boolean; message_id: string }> {
+    return this.deliverToUser(userId, type, data, null);
   }
 
   /** Send a frame to one connection, wherever it is. */
@@ -551,8 +651,8 @@ export class Hub implements BrokerHandler {
     return this.presence.members(channel);
   }
 
-  private async memberCount(channel: string): Promise<number> {
-    return (await this.presence.members(channel)).length;
+  private memberCount(channel: string): Promise<number> {
+    return this.presence.count(channel);
   }
 
   private setTyping(s: Session, channel: string, isTyping: boolean, id: RequestId | undefined): void {
@@ -610,6 +710,13 @@ export class Hub implements BrokerHandler {
     if (!this.checkChannel(s, channel, id) || !(await this.allowed(s, 'history', channel, id))) return;
     const limit = (d.limit as number | undefined) ?? 50;
     let before = d.before as number | undefined;
+    if (this.namespace(channel).persist && this.durability?.hasArchive) {
+      const page = await this.durability.history(channel, { limit, before, after: d.after as number | undefined, skip: d.offset as number | undefined });
+      const publications = page.publications.map((p) => ({ ...JSON.parse(p.frame), seq: p.offset, epoch: p.epoch }));
+      this.send(s, 'history', { channel, publications, has_more: page.hasMore, source: 'archive' }, { channel, id });
+      return;
+    }
+    await this.restorePosition(channel);
     const position = await this.broker.position(channel);
     if (before === undefined && typeof d.offset === 'number') before = position.offset - d.offset + 1;
     const result = d.after !== undefined
@@ -888,7 +995,7 @@ export class Hub implements BrokerHandler {
       type,
       data,
       timestamp: new Date(this.now()).toISOString(),
-      message_id: newId(),
+      message_id: extra.messageId ?? newId(),
       sender_id: extra.senderId ?? null,
       recipient_id: extra.recipientId ?? null,
       channel: extra.channel ?? null,

@@ -12,6 +12,8 @@ export interface PresenceStore {
   leave(channel: string, connectionId: string): Promise<void>;
   /** Every connection in the channel, on every node. */
   members(channel: string): Promise<PresenceMember[]>;
+  /** How many connections are in the channel, on every node, without listing them. */
+  count(channel: string): Promise<number>;
   /** Count the user's connection; resolves to the user's connection count cluster-wide afterwards
    * (1 means "first connection": the hub announces user_online). */
   userConnected(userId: string, username: string | null, connectionId: string): Promise<number>;

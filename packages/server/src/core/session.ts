@@ -10,6 +10,8 @@ export interface SessionIdentity {
   claims?: Record<string, unknown>;
   /** Epoch ms at which the credentials expire (token exp), if any. */
   expiresAt?: number;
+  /** The authentication layer's full identity (roles, permissions, allowlist); opaque to the core. */
+  auth?: object;
 }
 
 /** Everything a transport supplies to open a session. */

@@ -10,6 +10,8 @@ export interface Endpoint {
   clientId: string | null;
   /** The endpoint requires authentication (`/ws/authenticated`, or auth.required in config). */
   requireAuth: boolean;
+  /** Ed25519 challenge endpoint (`{ed25519Path}/{collective_id}`): the collective to authenticate. */
+  collectiveId?: string;
 }
 
 export type AuthOutcome =

@@ -4,6 +4,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/observability.js';
 import type { Session } from '../core/session.js';
+import type { Ed25519Authenticator } from '../auth/ed25519.js';
+import { toSessionIdentity } from '../auth/handshake-adapter.js';
+import { selectSubprotocol } from '../auth/token-source.js';
 import type { Endpoint, HandshakeAuthenticator, OriginCheck } from './handshake.js';
 import { remoteAddress } from './handshake.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -25,6 +28,8 @@ export interface WsTransportOptions {
   rejectAuthAtHandshake: boolean;
   trustProxy: boolean;
   logger: Logger;
+  /** Ed25519 challenge-response endpoints (seed 001): `{path}/{collective_id}`. */
+  challenge?: { path: string; authenticator: Ed25519Authenticator };
 }
 
 /**
@@ -51,7 +56,8 @@ export class WebSocketTransport {
       maxPayload: opts.maxMessageBytes,
       perMessageDeflate: false,
       clientTracking: false,
-      handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? (protocols.values().next().value ?? false),
+      // Echo only our protocol name, never an offered `bearer.<token>` entry (that would copy the token).
+      handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? selectSubprotocol(protocols),
     });
     this.onMessage = function (data, isBinary) {
       const s = this[kSession];
@@ -78,6 +84,12 @@ export class WebSocketTransport {
   /** Match a request path to an endpoint, or null if it is not a WebSocket endpoint of this transport. */
   matchEndpoint(pathname: string): Endpoint | null {
     const base = this.opts.path;
+    const challenge = this.opts.challenge;
+    if (challenge !== undefined && pathname.startsWith(challenge.path + '/')) {
+      const id = decodeURIComponent(pathname.slice(challenge.path.length + 1));
+      if (id.length === 0 || id.length > 128 || id.includes('/')) return null;
+      return { transport: 'ws', path: pathname, clientId: null, requireAuth: true, collectiveId: id };
+    }
     if (pathname === base) return { transport: 'ws', path: base, clientId: null, requireAuth: this.opts.requireAuth };
     if (!pathname.startsWith(base + '/')) return null;
     const rest = decodeURIComponent(pathname.slice(base.length + 1));
@@ -109,6 +121,12 @@ export class WebSocketTransport {
       rejectHandshake(socket, 403, 'ORIGIN_NOT_ALLOWED');
       return true;
     }
+    if (endpoint.collectiveId !== undefined && this.opts.challenge !== undefined) {
+      const ed = this.opts.challenge.authenticator;
+      const collectiveId = endpoint.collectiveId;
+      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, collectiveId, ed));
+      return true;
+    }
     this.opts.authenticate(req, url, endpoint).then(
       (outcome) => {
         if (socket.destroyed) return;
@@ -122,7 +140,7 @@ export class WebSocketTransport {
             ws.close(outcome.closeCode, outcome.message.slice(0, 120));
             return;
           }
-          this.accept(ws, req, outcome.identity, endpoint);
+          this.accept(ws, req, outcome.identity, endpoint, url);
         });
       },
       (err: unknown) => {
@@ -133,9 +151,61 @@ export class WebSocketTransport {
     return true;
   }
 
-  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint): void {
-    const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
+  /**
+   * Ed25519 challenge-response (seed 001): send `auth_challenge`, wait for one `auth_response` until the
+   * challenge expires (4004), verify (4001 on any failure: wrong key, replay, expired, other collective),
+   * then open the session as the collective. One timer per pending challenge, bounded by the authenticator.
+   */
+  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, collectiveId: string, ed: Ed25519Authenticator): void {
+    const issued = ed.issueChallenge(collectiveId);
+    if (!issued.ok) {
+      ws.close(issued.failure.closeCode, issued.failure.message.slice(0, 120));
+      return;
+    }
+    const c = issued.challenge;
     ws.on('error', this.onError);
+    ws.send(JSON.stringify({
+      type: 'auth_challenge',
+      data: { collective_id: collectiveId, nonce: c.nonce, challenge: c.challenge, expires_at: new Date(c.expiresAt).toISOString(), expires_in: Math.round((c.expiresAt - Date.now()) / 1000) },
+      timestamp: new Date().toISOString(),
+    }));
+    const timer = setTimeout(() => {
+      ed.cancel(c.nonce);
+      const f = ed.timeoutFailure();
+      ws.close(f.closeCode, f.message);
+    }, Math.max(0, c.expiresAt - Date.now()));
+    ws.once('close', () => {
+      clearTimeout(timer);
+      ed.cancel(c.nonce);
+    });
+    ws.once('message', (data: Buffer, isBinary: boolean) => {
+      clearTimeout(timer);
+      let msg: { type?: unknown; data?: { signature?: unknown; nonce?: unknown } } | null = null;
+      try {
+        msg = isBinary ? null : JSON.parse(data.toString('utf8'));
+      } catch {
+        msg = null;
+      }
+      if (msg === null || msg.type !== 'auth_response' || typeof msg.data?.signature !== 'string') {
+        ed.cancel(c.nonce);
+        ws.close(4001, 'expected auth_response with a signature');
+        return;
+      }
+      const nonce = typeof msg.data.nonce === 'string' ? msg.data.nonce : c.nonce;
+      ed.verifyResponse({ collectiveId, nonce, signature: msg.data.signature }).then(
+        (r) => {
+          if (ws.readyState !== ws.OPEN) return;
+          if (!r.ok) ws.close(r.failure.closeCode, r.failure.message.slice(0, 120));
+          else this.accept(ws, req, toSessionIdentity(r.identity), endpoint, null);
+        },
+        () => ws.close(1011, 'verification failed'),
+      );
+    });
+  }
+
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint, url: URL | null): void {
+    const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
+    if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
     ws.on('close', this.onClose);
     const result = this.hub.openSession({
@@ -153,6 +223,7 @@ export class WebSocketTransport {
     sink.session = result;
     ws.on('message', this.onMessage);
     ws.on('pong', this.onPong);
+    if (url !== null) subscribeFromQuery(this.hub, result, url);
   }
 
   /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
@@ -169,6 +240,20 @@ export class WebSocketTransport {
 }
 
 function swallow(): void {}
+
+/**
+ * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
+ * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
+ */
+export function subscribeFromQuery(hub: Hub, s: Session, url: URL): void {
+  const list = url.searchParams.get('channels');
+  if (list === null) return;
+  const seq = url.searchParams.get('last_sequence');
+  const offset = seq !== null && /^\d{1,15}$/.test(seq) ? Number(seq) : null;
+  const since = offset === null ? undefined : { offset, epoch: url.searchParams.get('epoch') ?? '' };
+  const channels = list.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
+  for (const channel of channels.slice(0, hub.options.limits.maxChannelsPerConnection)) void hub.subscribe(s, channel, since);
+}
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 

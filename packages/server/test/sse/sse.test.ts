@@ -295,7 +295,7 @@ describe('SSE authentication and origin', () => {
   });
 
   it('rejects a foreign Origin with 403, allows the listed one with CORS headers', async () => {
-    const srv = await startServer({ auth: { allowedOrigins: ['https://good.example'] } });
+    const srv = await startServer({ auth: { origins: { allow: ['https://good.example'] } } });
     const evil = await RawSseClient.open(`${srv.http}/events?channels=x`, { origin: 'https://evil.example' });
     const good = await RawSseClient.open(`${srv.http}/events?channels=x`, { origin: 'https://good.example' });
     try {

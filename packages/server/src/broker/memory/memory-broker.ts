@@ -111,6 +111,14 @@ export class MemoryBroker implements Broker {
     return { publications: out, position, recoverable: true };
   }
 
+  async restorePosition(channel: string, position: StreamPosition): Promise<void> {
+    const stream = this.stream(channel, this.now(), 0);
+    if (stream.offset === 0) {
+      stream.epoch = position.epoch;
+      stream.offset = position.offset;
+    }
+  }
+
   async position(channel: string): Promise<StreamPosition> {
     const stream = this.stream(channel, this.now(), 0);
     return { offset: stream.offset, epoch: stream.epoch };

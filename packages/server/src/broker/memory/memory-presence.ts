@@ -23,6 +23,10 @@ export class MemoryPresenceStore implements PresenceStore {
     return [...(this.channels.get(channel)?.values() ?? [])];
   }
 
+  async count(channel: string): Promise<number> {
+    return this.channels.get(channel)?.size ?? 0;
+  }
+
   async userConnected(userId: string, username: string | null, connectionId: string): Promise<number> {
     let user = this.users.get(userId);
     if (user === undefined) this.users.set(userId, (user = { username, connections: new Set() }));

@@ -4,7 +4,7 @@ import type { PresenceStore } from '../../core/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { toBrokerError, BrokerUnavailableError } from './errors.js';
 import { RedisKeys } from './keys.js';
-import { PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
+import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
 
 export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   /** Id of this node: it owns (and refreshes) the entries it writes. */
@@ -20,6 +20,7 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
 interface ScriptClient extends Redis {
   sbJoin(...args: (string | number)[]): Promise<number>;
   sbMembers(...args: (string | number)[]): Promise<string[]>;
+  sbCount(...args: (string | number)[]): Promise<number>;
   sbUserCount(...args: (string | number)[]): Promise<number>;
 }
 
@@ -61,6 +62,7 @@ export class RedisPresenceStore implements PresenceStore {
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:presence`) as ScriptClient;
     this.cmd.defineCommand('sbJoin', { numberOfKeys: 2, lua: PRESENCE_JOIN_LUA });
     this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
+    this.cmd.defineCommand('sbCount', { numberOfKeys: 1, lua: PRESENCE_COUNT_LUA });
     this.cmd.defineCommand('sbUserCount', { numberOfKeys: 2, lua: USER_COUNT_LUA });
   }
 
@@ -120,6 +122,14 @@ export class RedisPresenceStore implements PresenceStore {
       try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence member JSON'); }
     }
     return out;
+  }
+
+  async count(channel: string): Promise<number> {
+    try {
+      return await this.cmd.sbCount(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel));
+    } catch (err) {
+      throw toBrokerError('presence count', err);
+    }
   }
 
   async userConnected(userId: string, username: string | null, connectionId: string): Promise<number> {

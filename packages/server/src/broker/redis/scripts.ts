@@ -158,6 +158,18 @@ end
 return out
 `;
 
+/** Number of presence members of a channel on every live node (HLEN per node hash; prunes dead nodes).
+ * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix. */
+export const PRESENCE_COUNT_LUA = `
+local total = 0
+local nodes = redis.call('SMEMBERS', KEYS[1])
+for _, node in ipairs(nodes) do
+  local n = redis.call('HLEN', ARGV[1] .. node)
+  if n == 0 then redis.call('SREM', KEYS[1], node) else total = total + n end
+end
+return total
+`;
+
 /** User connection count change + cluster-wide count.
  * KEYS: 1 node set of the user, 2 this node's hash of the user.
  * ARGV: 1 node id, 2 connection id, 3 '+' (connect) or '-' (disconnect), 4 username ('' = null), 5 ttl ms,

@@ -1,0 +1,347 @@
+// Switchboard demo chat. Uses only the browser SDK served by the server at /sdk/switchboard.js.
+// Rooms (member counts, unread), messages with sender and time, history on join, presence, typing,
+// private messages, online users, connection status; survives reconnects (missed messages are recovered).
+import { SwitchboardClient } from '/sdk/switchboard.js';
+
+const DEFAULT_ROOMS = ['general', 'random', 'help'];
+const TYPING_IDLE_MS = 2000;
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') node.className = v;
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k === 'onclick') node.addEventListener('click', v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+};
+
+const state = {
+  client: null,
+  me: { userId: null, username: '' },
+  rooms: new Map(), // name -> { sub, messages: Map<key, msg>, members: Map<connId, member>, unread, typing: [] }
+  dms: new Map(), // userId -> { username, messages: [], unread }
+  online: [],
+  names: new Map(), // actor id -> username
+  active: { kind: 'room', id: 'general' },
+  typingTimer: null,
+  typingOn: false,
+};
+
+// ---------------------------------------------------------------- connection
+
+function slug(name) {
+  return 'u-' + name.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+}
+
+function connect(username, token) {
+  if (state.client) state.client.close();
+  state.me = { userId: slug(username), username };
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const client = new SwitchboardClient({
+    url: `${scheme}://${location.host}/ws`,
+    username,
+    token: token || undefined,
+    params: { user_id: state.me.userId },
+    reconnect: { baseDelayMs: 250, maxDelayMs: 3000 },
+  });
+  state.client = client;
+  window.chatClient = client; // handy in the console
+
+  client.on('status', ({ status }) => renderStatus(status));
+  client.on('connected', (info) => {
+    if (info.user_id) state.me.userId = info.user_id;
+    refreshOnline();
+  });
+  client.on('user_online', refreshOnline);
+  client.on('user_offline', refreshOnline);
+  client.on('private', onPrivate);
+  client.on('error', (err) => console.warn('[chat]', err.code, err.message));
+
+  for (const room of roomNames()) joinRoom(room);
+  client.connect().catch((err) => showNotice(`Could not connect: ${err.message}`));
+  $('disconnect').disabled = false;
+  $('message').disabled = false;
+  $('send').disabled = false;
+  render();
+}
+
+function roomNames() {
+  const names = new Set(DEFAULT_ROOMS);
+  for (const name of state.rooms.keys()) names.add(name);
+  return [...names];
+}
+
+function joinRoom(name) {
+  const client = state.client;
+  let room = state.rooms.get(name);
+  if (!room) {
+    room = { sub: null, messages: new Map(), members: new Map(), unread: 0, typing: [] };
+    state.rooms.set(name, room);
+  }
+  if (!client) return room;
+  const sub = client.subscribe(name);
+  room.sub = sub;
+  sub.on('subscribed', async (ev) => {
+    if (!ev.resubscribed) await loadHistory(name);
+    await loadMembers(name);
+    render();
+  });
+  sub.on('gap', async () => {
+    if (isActive('room', name)) showNotice('Some messages could not be recovered: history reloaded');
+    await loadHistory(name);
+    render();
+  });
+  sub.on('replay_complete', (ev) => {
+    const n = ev.replayedCount;
+    if (n > 0 && isActive('room', name)) showNotice(`Reconnected: ${n} missed message${n === 1 ? '' : 's'} recovered`);
+  });
+  sub.on('message', (pub) => {
+    addRoomMessage(name, pub);
+    if (!isActive('room', name)) room.unread++;
+    render();
+  });
+  sub.on('presence', (p) => {
+    if (p.action === 'joined') room.members.set(p.connection_id, p);
+    else room.members.delete(p.connection_id);
+    if (p.user_id && p.username) state.names.set(p.user_id, p.username);
+    render();
+  });
+  sub.on('typing', (t) => {
+    if (t.user_id && t.username) state.names.set(t.user_id, t.username);
+    room.typing = (t.typing_users || []).filter((id) => id !== state.me.userId);
+    render();
+  });
+  sub.on('error', (err) => showNotice(`${name}: ${err.message}`));
+  return room;
+}
+
+async function loadHistory(name) {
+  try {
+    const { publications } = await state.client.history(name, { limit: 50 });
+    for (const pub of publications) addRoomMessage(name, pub);
+  } catch (err) {
+    console.warn('[chat] history', err);
+  }
+}
+
+async function loadMembers(name) {
+  const room = state.rooms.get(name);
+  try {
+    const members = await state.client.presence(name);
+    room.members = new Map(members.map((m) => [m.connection_id, m]));
+    for (const m of members) if (m.user_id && m.username) state.names.set(m.user_id, m.username);
+  } catch (err) {
+    console.warn('[chat] presence', err);
+  }
+}
+
+async function refreshOnline() {
+  try {
+    state.online = await state.client.onlineUsers();
+    for (const u of state.online) if (u.username) state.names.set(u.user_id, u.username);
+    render();
+  } catch (err) {
+    console.warn('[chat] online users', err);
+  }
+}
+
+function addRoomMessage(name, pub) {
+  const room = state.rooms.get(name);
+  const key = pub.seq !== undefined ? `${pub.epoch}:${pub.seq}` : pub.messageId;
+  if (room.messages.has(key)) return;
+  room.messages.set(key, {
+    key,
+    seq: pub.seq ?? Number.MAX_SAFE_INTEGER,
+    text: String(pub.data.text ?? ''),
+    sender: String(pub.data.username ?? state.names.get(pub.senderId) ?? pub.senderId ?? 'anonymous'),
+    senderId: pub.senderId,
+    time: pub.timestamp,
+    replayed: pub.replayed,
+  });
+}
+
+function onPrivate(pm) {
+  const mine = pm.from === state.me.userId;
+  const peer = mine ? pm.to : pm.from;
+  const dm = dmFor(peer, mine ? undefined : pm.data.username);
+  dm.messages.push({ key: pm.messageId, text: String(pm.data.text ?? ''), sender: mine ? state.me.username : String(pm.data.username ?? peer), senderId: pm.from, time: pm.timestamp });
+  if (!isActive('dm', peer)) dm.unread++;
+  render();
+}
+
+function dmFor(userId, username) {
+  let dm = state.dms.get(userId);
+  if (!dm) state.dms.set(userId, (dm = { username: username || state.names.get(userId) || userId, messages: [], unread: 0 }));
+  return dm;
+}
+
+// ---------------------------------------------------------------- actions
+
+async function send(text) {
+  const client = state.client;
+  if (!client || !text) return;
+  setTyping(false);
+  const { kind, id } = state.active;
+  try {
+    if (kind === 'room') {
+      await client.publish(id, { text, username: state.me.username });
+    } else {
+      await client.sendPrivate(id, { text, username: state.me.username });
+      dmFor(id).messages.push({ key: `local-${Date.now()}-${Math.random()}`, text, sender: state.me.username, senderId: state.me.userId, time: new Date().toISOString() });
+      render();
+    }
+  } catch (err) {
+    showNotice(`Not sent: ${err.message}`);
+  }
+}
+
+function setTyping(on) {
+  clearTimeout(state.typingTimer);
+  if (on) state.typingTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
+  if (state.typingOn === on || state.active.kind !== 'room' || !state.client) return;
+  state.typingOn = on;
+  state.client.typing(state.active.id, on);
+}
+
+function select(kind, id) {
+  if (state.typingOn) setTyping(false);
+  state.active = { kind, id };
+  if (kind === 'room') state.rooms.get(id).unread = 0;
+  else dmFor(id).unread = 0;
+  $('notice').hidden = true;
+  render();
+}
+
+function isActive(kind, id) {
+  return state.active.kind === kind && state.active.id === id;
+}
+
+let noticeTimer = null;
+function showNotice(text) {
+  const n = $('notice');
+  n.textContent = text;
+  n.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => (n.hidden = true), 8000);
+}
+
+// ---------------------------------------------------------------- rendering
+
+function renderStatus(status) {
+  const s = $('status');
+  s.textContent = status;
+  s.className = `status ${status}`;
+  s.dataset.status = status;
+  const usable = status !== 'closed' && status !== 'disconnected';
+  $('message').disabled = !usable;
+  $('send').disabled = !usable;
+  $('disconnect').disabled = !usable;
+}
+
+function fmtTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+function render() {
+  // rooms
+  const rooms = $('rooms');
+  rooms.replaceChildren(
+    ...roomNames().map((name) => {
+      const room = state.rooms.get(name);
+      const count = room?.sub?.members ?? 0;
+      return el(
+        'li',
+        { class: isActive('room', name) ? 'active' : '', dataset: { room: name }, onclick: () => select('room', name) },
+        el('span', {}, `# ${name}`),
+        room?.unread ? el('span', { class: 'unread' }, room.unread) : el('span', { class: 'member-count', title: 'members' }, `${count}`),
+      );
+    }),
+  );
+  // online users
+  $('online').replaceChildren(
+    ...state.online.map((u) =>
+      el(
+        'li',
+        { dataset: { user: u.user_id }, title: u.user_id === state.me.userId ? 'you' : 'send a private message', onclick: () => u.user_id !== state.me.userId && select('dm', u.user_id) },
+        el('span', { class: 'dot' }),
+        `${u.username ?? u.user_id}${u.user_id === state.me.userId ? ' (you)' : ''}`,
+      ),
+    ),
+  );
+  // DMs
+  $('dms').replaceChildren(
+    ...[...state.dms].map(([id, dm]) =>
+      el('li', { class: isActive('dm', id) ? 'active' : '', dataset: { dm: id }, onclick: () => select('dm', id) }, el('span', {}, `@ ${dm.username}`), dm.unread ? el('span', { class: 'unread' }, dm.unread) : ''),
+    ),
+  );
+  // conversation
+  const { kind, id } = state.active;
+  let messages = [];
+  if (kind === 'room') {
+    const room = state.rooms.get(id);
+    $('conversation-title').textContent = state.client ? `# ${id}` : 'Connect to start chatting';
+    messages = room ? [...room.messages.values()].sort((a, b) => a.seq - b.seq) : [];
+    const typers = (room?.typing ?? []).map((u) => state.names.get(u) ?? u);
+    $('typing').textContent = typers.length === 0 ? '' : `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…`;
+    const members = new Map();
+    for (const m of room?.members.values() ?? []) members.set(m.user_id ?? m.connection_id, m.username ?? m.user_id ?? 'anonymous');
+    $('members').replaceChildren(...[...members].map(([uid, name]) => el('li', { dataset: { user: uid } }, el('span', { class: 'dot' }), name + (uid === state.me.userId ? ' (you)' : ''))));
+  } else {
+    const dm = dmFor(id);
+    $('conversation-title').textContent = `@ ${dm.username} (private)`;
+    messages = dm.messages;
+    $('typing').textContent = '';
+    $('members').replaceChildren(el('li', {}, dm.username), el('li', {}, `${state.me.username} (you)`));
+  }
+  const list = $('messages');
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
+  list.replaceChildren(
+    ...messages.map((m) =>
+      el(
+        'li',
+        { class: `msg${m.senderId === state.me.userId ? ' mine' : ''}${m.replayed ? ' replayed' : ''}`, dataset: { key: m.key } },
+        el('time', { datetime: m.time }, fmtTime(m.time)),
+        el('span', { class: 'sender' }, m.sender),
+        el('span', { class: 'text' }, m.text),
+        m.replayed ? el('span', { class: 'tag' }, 'recovered') : '',
+      ),
+    ),
+  );
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+// ---------------------------------------------------------------- wiring
+
+const params = new URLSearchParams(location.search);
+$('username').value = params.get('username') ?? localStorage.getItem('sb-chat-username') ?? '';
+$('login').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const username = $('username').value.trim();
+  if (!username) return;
+  localStorage.setItem('sb-chat-username', username);
+  connect(username, $('token').value.trim());
+});
+$('disconnect').addEventListener('click', () => state.client?.close());
+$('composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $('message');
+  const text = input.value.trim();
+  input.value = '';
+  void send(text);
+});
+$('message').addEventListener('input', () => setTyping($('message').value.length > 0));
+$('add-room').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const name = $('new-room').value.trim().replace(/\s+/g, '-');
+  $('new-room').value = '';
+  if (!name) return;
+  joinRoom(name);
+  select('room', name);
+});
+for (const name of DEFAULT_ROOMS) joinRoom(name);
+render();

@@ -1,0 +1,515 @@
+/**
+ * `npm run bench`: Switchboard vs Socket.IO vs raw `ws`, side by side, in one invocation.
+ *
+ * For each target, one at a time: the server runs in its own child process (stats probe preloaded),
+ * the load generator in another (load.js). Scenario: N subscribers on one channel, one publisher,
+ * ~100-byte payloads carrying the publisher's timestamp. Phases:
+ *   paced  window 1: the next publish leaves when the previous one reached every subscriber
+ *          (one publish per server event-loop tick, no batching possible);
+ *   rate   open loop at a fixed rate (latency and CPU at a load every target sustains);
+ *   burst  window W: up to W publications in flight (max rate under flow control), bounded count/time;
+ *   idle   fresh server, K warm connections, then M more idle connections: heap/RSS delta / M.
+ * Rounds interleave the targets; the median round is reported. Server on CPU 0, load on CPU 1 (taskset).
+ * Prints a table and writes .artifacts/bench-<date>.json. Every loop is bounded; children are killed on exit.
+ */
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Histogram } from './histogram.js';
+import type { PhaseResult, TargetConn } from './ipc.js';
+import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
+
+const repoRoot = path.resolve(distDir, '..', '..');
+const MAX_CONNS_PER_LOAD = 15_000;
+const SOURCES = 8;
+
+interface Options {
+  targets: string[];
+  subscribers: number;
+  pacedMessages: number;
+  pacedSeconds: number;
+  /** Fan-out rounds; targets are interleaved per round and the median round is reported. */
+  rounds: number;
+  /** Fixed-rate phase: publishes per second (0 = skip) and duration. */
+  rate: number;
+  rateSeconds: number;
+  messages: number;
+  burstSeconds: number;
+  window: number;
+  payload: number;
+  idle: number;
+  idleWarm: number;
+  sbArgs: string[];
+  sbPublisher: 'ws' | 'http';
+  sbPublishPath: string;
+  sbPublisherJoins: boolean;
+  out: string | null;
+  quick: boolean;
+  /** Pin the server to CPU 0 and load processes to CPU 1 (taskset). */
+  pin: boolean;
+}
+
+const HELP = `usage: node bench/dist/run.js [options]
+  --quick                 ~30 s smoke run (200 subscribers, 200/3000 messages, 2000 idle connections)
+  --targets LIST          comma list of switchboard,socketio,ws (default: all three)
+  --subscribers N         subscribers on the channel (default 1000)
+  --paced-messages N      messages in the paced phase, window 1 (default 1000, max --paced-seconds)
+  --paced-seconds S       stop publishing the paced phase after S seconds (default 5)
+  --rate R                fixed-rate phase: R publishes/s, open loop (default 20; --quick 100; 0 = skip)
+  --rate-seconds S        duration of the fixed-rate phase (default 3)
+  --messages N            messages in the burst phase (default 20000, max --burst-seconds)
+  --burst-seconds S       stop publishing the burst after S seconds (default 6)
+  --rounds N              fan-out rounds, targets interleaved, median reported (default 3; --quick 1)
+  --window N              publications in flight in the burst phase (default 256)
+  --payload BYTES         JSON size of the published data object (default 100)
+  --idle N                idle connections for the memory measurement (default 10000; 0 = skip)
+  --sb-args "ARGS"        extra arguments for 'switchboard serve' (space separated)
+  --sb-publisher ws|http  Switchboard publisher: WebSocket 'message' frames or HTTP POST (default ws)
+  --sb-publish-path P     HTTP publish path (default /api/publish)
+  --sb-publisher-joins    the Switchboard publisher joins the channel before publishing
+  --no-pin                do not pin the server to CPU 0 and the load generator to CPU 1 (taskset)
+  --out FILE              JSON output (default .artifacts/bench-<date>.json)`;
+
+function parseArgs(argv: string[]): Options {
+  const quick = argv.includes('--quick');
+  const o: Options = {
+    targets: ['switchboard', 'socketio', 'ws'],
+    subscribers: quick ? 200 : 1000,
+    pacedMessages: quick ? 200 : 1000,
+    pacedSeconds: quick ? 3 : 5,
+    rounds: quick ? 1 : 3,
+    rate: quick ? 100 : 20,
+    rateSeconds: quick ? 2 : 3,
+    messages: quick ? 3000 : 20_000,
+    burstSeconds: quick ? 3 : 6,
+    window: quick ? 128 : 256,
+    payload: 100,
+    idle: quick ? 2000 : 10_000,
+    idleWarm: quick ? 100 : 500,
+    sbArgs: [],
+    sbPublisher: 'ws',
+    sbPublishPath: '/api/publish',
+    sbPublisherJoins: false,
+    out: null,
+    quick,
+    pin: canPin && os.cpus().length >= 2,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    const num = (): number => {
+      const n = Number(next());
+      if (!Number.isFinite(n) || n < 0) throw new Error(`${a} needs a non-negative number`);
+      return Math.floor(n);
+    };
+    switch (a) {
+      case '--quick': break;
+      case '--targets': o.targets = next().split(',').map((s) => s.trim()).filter(Boolean); break;
+      case '--subscribers': o.subscribers = Math.max(1, num()); break;
+      case '--paced-messages': o.pacedMessages = num(); break;
+      case '--paced-seconds': o.pacedSeconds = Math.max(1, num()); break;
+      case '--rounds': o.rounds = Math.max(1, num()); break;
+      case '--rate': o.rate = num(); break;
+      case '--rate-seconds': o.rateSeconds = Math.max(1, num()); break;
+      case '--messages': o.messages = num(); break;
+      case '--burst-seconds': o.burstSeconds = num(); break;
+      case '--window': o.window = Math.max(1, num()); break;
+      case '--payload': o.payload = num(); break;
+      case '--idle': o.idle = num(); break;
+      case '--sb-args': o.sbArgs = next().split(/\s+/).filter(Boolean); break;
+      case '--sb-publisher': { const v = next(); if (v !== 'ws' && v !== 'http') throw new Error('--sb-publisher ws|http'); o.sbPublisher = v; break; }
+      case '--sb-publish-path': o.sbPublishPath = next(); break;
+      case '--sb-publisher-joins': o.sbPublisherJoins = true; break;
+      case '--out': o.out = next(); break;
+      case '--no-pin': o.pin = false; break;
+      case '-h': case '--help': console.log(HELP); process.exit(0);
+      // falls through (unreachable)
+      default: throw new Error(`unknown option ${a}\n${HELP}`);
+    }
+  }
+  for (const t of o.targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}`);
+  return o;
+}
+
+interface TargetDef {
+  label: string;
+  script: string;
+  args: (port: number, o: Options) => string[];
+  conn: (port: number, o: Options) => Omit<TargetConn, 'indexBase'>;
+}
+
+const TARGETS: Record<string, TargetDef> = {
+  switchboard: {
+    label: 'Switchboard',
+    script: 'packages/server/dist/src/cli.js',
+    // Rate limit off (the publisher is one WebSocket connection), logs at warn (no per-connection
+    // info lines), everything else at its defaults (presence on, history 1000, 1 MiB slow-consumer bound).
+    args: (port, o) => [
+      'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
+      '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
+    ],
+    conn: (port, o) => ({
+      host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
+      publisherJoins: o.sbPublisherJoins, sources: SOURCES,
+    }),
+  },
+  socketio: {
+    label: 'Socket.IO',
+    script: 'bench/dist/servers/socketio.js',
+    args: (port) => ['--port', String(port)],
+    conn: (port) => ({ host: '127.0.0.1', port, protocol: 'socketio', publisher: 'ws', sources: SOURCES }),
+  },
+  ws: {
+    label: 'ws (naive)',
+    script: 'bench/dist/servers/ws.js',
+    args: (port) => ['--port', String(port)],
+    conn: (port) => ({ host: '127.0.0.1', port, protocol: 'switchboard', publisher: 'ws', sources: SOURCES }),
+  },
+};
+
+interface PhaseReport {
+  window: number;
+  published: number;
+  deliveries: number;
+  elapsedMs: number;
+  deliveriesPerSec: number;
+  publishesPerSec: number;
+  latencyMs: { p50: number; p99: number; p999: number; max: number; mean: number };
+  serverCpuUsPerDelivery: number;
+  serverCpuPct: number;
+  loadCpuPct: number;
+  stalled: boolean;
+  droppedSubscribers: number;
+  errors: string[];
+}
+
+interface IdleReport {
+  connections: number;
+  failed: number;
+  connectMs: number;
+  heapPerConnBytes: number;
+  rssPerConnBytes: number;
+  externalPerConnBytes: number;
+  before: { heapUsed: number; rss: number };
+  after: { heapUsed: number; rss: number };
+}
+
+interface TargetReport {
+  label: string;
+  error?: string;
+  setupMs?: number;
+  /** Median round (by deliveries/s) of each phase. */
+  paced?: PhaseReport;
+  rate?: PhaseReport;
+  burst?: PhaseReport;
+  rounds: Array<{ setupMs?: number; paced?: PhaseReport; rate?: PhaseReport; burst?: PhaseReport; error?: string }>;
+  /** Median over rounds of the server CPU µs per delivery, per phase (taken independently of the median round). */
+  cpuUsPerDelivery: { paced?: number; rate?: number; burst?: number };
+  idle?: IdleReport;
+  idleError?: string;
+}
+
+const cpuUs = (s: Stats): number => s.cpu.user + s.cpu.system;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (s: string) => process.stderr.write(`[bench] ${s}\n`);
+
+function phaseReport(r: PhaseResult, s0: Stats, s1: Stats): PhaseReport {
+  const h = Histogram.fromJSON(r.latency);
+  const secs = Math.max(r.elapsedMs, 1) / 1000;
+  const serverCpu = cpuUs(s1) - cpuUs(s0);
+  return {
+    window: r.window, published: r.published, deliveries: r.deliveries, elapsedMs: Math.round(r.elapsedMs),
+    deliveriesPerSec: Math.round(r.deliveries / secs), publishesPerSec: Math.round(r.completed / secs),
+    latencyMs: {
+      p50: h.percentile(50) / 1000, p99: h.percentile(99) / 1000, p999: h.percentile(99.9) / 1000,
+      max: h.max / 1000, mean: Math.round(h.mean()) / 1000,
+    },
+    serverCpuUsPerDelivery: r.deliveries > 0 ? Math.round((serverCpu / r.deliveries) * 100) / 100 : 0,
+    serverCpuPct: Math.round((serverCpu / 1e4 / secs) * 10) / 10,
+    loadCpuPct: Math.round((r.loadCpuUs / 1e4 / secs) * 10) / 10,
+    stalled: r.stalled, droppedSubscribers: r.droppedSubscribers, errors: r.errors,
+  };
+}
+
+async function startServer(def: TargetDef, o: Options): Promise<{ server: ServerProc; port: number }> {
+  const script = path.join(repoRoot, def.script);
+  if (!existsSync(script)) throw new Error(`${def.script} not found (not built yet?)`);
+  const port = await freePort();
+  const server = new ServerProc(script, def.args(port, o), repoRoot, o.pin ? '0' : null);
+  try {
+    await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
+  } catch (e) {
+    await server.stop();
+    throw new Error(`${(e as Error).message}; stderr: ${server.stderr.trim().slice(-500)}`);
+  }
+  return { server, port };
+}
+
+type Round = TargetReport['rounds'][number];
+
+async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
+  const def = TARGETS[name];
+  const { server, port } = await startServer(def, o);
+  const load = new LoadProc(o.pin ? '1' : null);
+  try {
+    const target: TargetConn = { ...def.conn(port, o), indexBase: 0 };
+    const setup = await load.request<{ setupMs: number }>({
+      cmd: 'fanout-setup', target, subscribers: o.subscribers, channel: 'bench', payloadBytes: o.payload,
+    });
+    rep.setupMs = setup.setupMs;
+    log(`${def.label}: ${o.subscribers} subscribers ready in ${setup.setupMs} ms`);
+    // Warm-up (JIT, buffers), not reported.
+    await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-paced', window: 1, messages: 30, maxSeconds: 3 });
+    await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-burst', window: o.window, messages: Math.min(500, o.messages), maxSeconds: 3 });
+    for (const [key, window, messages, maxSeconds, ratePerSec] of [
+      ['paced', 1, o.pacedMessages, o.pacedSeconds, 0],
+      ['rate', 1000, o.rate * o.rateSeconds, o.rateSeconds + 1, o.rate],
+      ['burst', o.window, o.messages, o.burstSeconds, 0],
+    ] as const) {
+      if (messages === 0) continue;
+      const s0 = await server.stats(false);
+      const r = await load.request<PhaseResult>({ cmd: 'phase', name: key, window, messages, maxSeconds, ratePerSec });
+      const s1 = await server.stats(false);
+      const p = phaseReport(r, s0, s1);
+      rep[key] = p;
+      log(`${def.label} ${key}: ${p.deliveriesPerSec} deliveries/s, p50 ${p.latencyMs.p50} ms, ` +
+        `${p.serverCpuUsPerDelivery} µs CPU/delivery${p.stalled ? ' (STALLED)' : ''}`);
+      if (!server.alive) throw new Error(`server died: ${server.stderr.slice(-500)}`);
+      if (p.stalled) throw new Error(`${key} phase stalled (${p.droppedSubscribers} subscribers dropped): ${p.errors.join('; ')}`);
+    }
+  } finally {
+    await load.stop();
+    await server.stop();
+  }
+}
+
+async function runIdle(name: string, o: Options, rep: TargetReport): Promise<void> {
+  const def = TARGETS[name];
+  const { server, port } = await startServer(def, o);
+  const total = o.idleWarm + o.idle;
+  const loads = Array.from({ length: Math.ceil(total / MAX_CONNS_PER_LOAD) }, () => new LoadProc(o.pin ? '1' : null));
+  try {
+    const conn = def.conn(port, o);
+    const warm = await loads[0].request<{ ok: number; failed: number }>({ cmd: 'open-idle', target: { ...conn, indexBase: 0 }, count: o.idleWarm });
+    if (warm.failed > 0) throw new Error(`${warm.failed} warm-up connections failed`);
+    await sleep(500);
+    const before = await server.stats(true);
+    const t0 = performance.now();
+    // Split the measured connections across load processes (fd limit per process).
+    const shares = loads.map((_, i) => {
+      const cap = MAX_CONNS_PER_LOAD - (i === 0 ? o.idleWarm : 0);
+      return Math.min(cap, Math.max(0, o.idle - loads.slice(0, i).reduce((n, _l, j) => n + (MAX_CONNS_PER_LOAD - (j === 0 ? o.idleWarm : 0)), 0)));
+    });
+    const results = await Promise.all(loads.map((l, i) => shares[i] > 0
+      ? l.request<{ ok: number; failed: number; errors: string[] }>({
+        cmd: 'open-idle', target: { ...conn, indexBase: o.idleWarm + i * MAX_CONNS_PER_LOAD }, count: shares[i],
+      })
+      : Promise.resolve({ ok: 0, failed: 0, errors: [] as string[] })));
+    const connectMs = Math.round(performance.now() - t0);
+    const ok = results.reduce((n, r) => n + r.ok, 0);
+    const failed = results.reduce((n, r) => n + r.failed, 0);
+    if (ok === 0) throw new Error(`no idle connection opened: ${results.flatMap((r) => r.errors).join('; ')}`);
+    await sleep(2000);
+    const after = await server.stats(true);
+    rep.idle = {
+      connections: ok, failed, connectMs,
+      heapPerConnBytes: Math.round((after.mem.heapUsed - before.mem.heapUsed) / ok),
+      rssPerConnBytes: Math.round((after.mem.rss - before.mem.rss) / ok),
+      externalPerConnBytes: Math.round((after.mem.external - before.mem.external) / ok),
+      before: { heapUsed: before.mem.heapUsed, rss: before.mem.rss },
+      after: { heapUsed: after.mem.heapUsed, rss: after.mem.rss },
+    };
+    log(`${def.label} idle: ${ok} connections, ${rep.idle.heapPerConnBytes} B heap/conn, ${rep.idle.rssPerConnBytes} B RSS/conn`);
+  } finally {
+    await Promise.all(loads.map((l) => l.stop()));
+    await server.stop();
+  }
+}
+
+/** The round whose deliveries/s is the median (lower median for an even count). */
+function median(list: Array<PhaseReport | undefined>): PhaseReport | undefined {
+  return medianBy(list, (p) => p.deliveriesPerSec);
+}
+
+/** The round whose `key` is the median (lower median for an even count). */
+function medianBy(list: Array<PhaseReport | undefined>, key: (p: PhaseReport) => number): PhaseReport | undefined {
+  const ok = list.filter((p): p is PhaseReport => p !== undefined).sort((a, b) => key(a) - key(b));
+  return ok.length === 0 ? undefined : ok[Math.floor((ok.length - 1) / 2)];
+}
+
+function fmt(n: number | undefined, digits = 0): string {
+  if (n === undefined || Number.isNaN(n)) return '-';
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** Deliveries one fully busy server core could make at this CPU cost (1e6 / µs per delivery). */
+function capacity(usPerDelivery: number | undefined): number | undefined {
+  if (usPerDelivery === undefined || usPerDelivery <= 0) return undefined;
+  return Math.round(1e6 / usPerDelivery);
+}
+
+function minOf(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length === 0 ? undefined : Math.min(...v);
+}
+function maxOf(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined);
+  return v.length === 0 ? undefined : Math.max(...v);
+}
+
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined || b === undefined || b === 0) return undefined;
+  return Math.round((a / b) * 100) / 100;
+}
+
+function table(reports: Record<string, TargetReport>, o: Options): string {
+  const names = o.targets;
+  const rows: Array<[string, ...string[]]> = [];
+  const head: [string, ...string[]] = ['metric', ...names.map((n) => reports[n].label)];
+  const sb = reports.switchboard;
+  const withRatios = names.includes('switchboard') && names.length > 1;
+  const others = names.filter((n) => n !== 'switchboard');
+  if (withRatios) head.push(...others.map((n) => `SB / ${reports[n].label}`));
+  const add = (label: string, get: (r: TargetReport) => number | undefined, digits: number, inverse = false) => {
+    const row: [string, ...string[]] = [label, ...names.map((n) => fmt(get(reports[n]), digits))];
+    if (withRatios) {
+      for (const n of others) {
+        const r = inverse ? ratio(get(reports[n]), get(sb)) : ratio(get(sb), get(reports[n]));
+        row.push(r === undefined ? '-' : `${r.toFixed(2)}x`);
+      }
+    }
+    rows.push(row);
+  };
+  for (const key of ['paced', 'rate', 'burst'] as const) {
+    if (key === 'rate' && o.rate === 0) continue;
+    const mode = key === 'paced' ? 'window 1' : key === 'rate' ? `${o.rate} pub/s` : `window ${o.window}`;
+    add(`${key} (${mode}) deliveries/s`, (r) => r[key]?.deliveriesPerSec, 0);
+    if (o.rounds > 1 && key !== 'rate') {
+      add(`${key} deliveries/s, worst round`, (r) => minOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
+      add(`${key} deliveries/s, best round`, (r) => maxOf(r.rounds.map((x) => x[key]?.deliveriesPerSec)), 0);
+    }
+    add(`${key} publishes/s`, (r) => r[key]?.publishesPerSec, 0);
+    add(`${key} latency p50 ms`, (r) => r[key]?.latencyMs.p50, 2, true);
+    add(`${key} latency p99 ms`, (r) => r[key]?.latencyMs.p99, 2, true);
+    add(`${key} latency p99.9 ms`, (r) => r[key]?.latencyMs.p999, 2, true);
+    add(`${key} server CPU µs/delivery${o.rounds > 1 ? ' (median)' : ''}`, (r) => r.cpuUsPerDelivery[key], 2, true);
+    add(`${key} deliveries per server CPU-s`, (r) => capacity(r.cpuUsPerDelivery[key]), 0);
+    add(`${key} server CPU %`, (r) => r[key]?.serverCpuPct, 0);
+    add(`${key} load-gen CPU %`, (r) => r[key]?.loadCpuPct, 0);
+  }
+  add(`idle conns measured`, (r) => r.idle?.connections, 0);
+  add(`idle heap B/conn`, (r) => r.idle?.heapPerConnBytes, 0, true);
+  add(`idle RSS B/conn`, (r) => r.idle?.rssPerConnBytes, 0, true);
+  const all = [head, ...rows];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Issue 2 targets, checked when both Switchboard and Socket.IO ran. */
+function checks(reports: Record<string, TargetReport>): Array<{ check: string; value: string; pass: boolean }> {
+  const sb = reports.switchboard;
+  const sio = reports.socketio;
+  const out: Array<{ check: string; value: string; pass: boolean }> = [];
+  if (!sb) return out;
+  const paced = ratio(sb.paced?.deliveriesPerSec, sio?.paced?.deliveriesPerSec);
+  if (paced !== undefined) out.push({ check: 'paced deliveries/s >= 1.3x Socket.IO', value: `${paced}x`, pass: paced >= 1.3 });
+  const pacedCap = ratio(capacity(sb.cpuUsPerDelivery.paced), capacity(sio?.cpuUsPerDelivery.paced));
+  if (pacedCap !== undefined) {
+    out.push({ check: 'paced deliveries per server CPU-s >= 1.3x Socket.IO', value: `${pacedCap}x`, pass: pacedCap >= 1.3 });
+  }
+  const burst = ratio(sb.burst?.deliveriesPerSec, sio?.burst?.deliveriesPerSec);
+  if (burst !== undefined) out.push({ check: 'burst deliveries/s >= 10x Socket.IO', value: `${burst}x`, pass: burst >= 10 });
+  const burstCap = ratio(capacity(sb.cpuUsPerDelivery.burst), capacity(sio?.cpuUsPerDelivery.burst));
+  if (burstCap !== undefined) {
+    out.push({ check: 'burst deliveries per server CPU-s >= 10x Socket.IO', value: `${burstCap}x`, pass: burstCap >= 10 });
+  }
+  if (sb.idle) {
+    out.push({ check: 'idle heap <= 4 KB/conn', value: `${sb.idle.heapPerConnBytes} B`, pass: sb.idle.heapPerConnBytes <= 4096 });
+    out.push({ check: 'idle RSS <= 8 KB/conn', value: `${sb.idle.rssPerConnBytes} B`, pass: sb.idle.rssPerConnBytes <= 8192 });
+    out.push({ check: 'idle connections >= 10k', value: `${sb.idle.connections}`, pass: sb.idle.connections >= 10_000 });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const o = parseArgs(process.argv.slice(2));
+  const started = new Date();
+  const t0 = performance.now();
+  const reports: Record<string, TargetReport> = {};
+  for (const name of o.targets) reports[name] = { label: TARGETS[name].label, rounds: [], cpuUsPerDelivery: {} };
+  for (let round = 1; round <= o.rounds; round++) {
+    for (const name of o.targets) {
+      const rep = reports[name];
+      if (o.rounds > 1) log(`round ${round}/${o.rounds}: ${rep.label}`);
+      const r: Round = {};
+      rep.rounds.push(r);
+      try {
+        await runFanout(name, o, r);
+      } catch (e) {
+        r.error = (e as Error).message;
+        log(`${rep.label}: fan-out failed: ${r.error}`);
+      }
+    }
+  }
+  for (const name of o.targets) {
+    const rep = reports[name];
+    rep.paced = median(rep.rounds.map((r) => r.paced));
+    rep.rate = medianBy(rep.rounds.map((r) => r.rate), (p) => p.latencyMs.p99);
+    rep.burst = median(rep.rounds.map((r) => r.burst));
+    for (const key of ['paced', 'rate', 'burst'] as const) {
+      rep.cpuUsPerDelivery[key] = medianBy(rep.rounds.map((r) => r[key]), (p) => p.serverCpuUsPerDelivery)?.serverCpuUsPerDelivery;
+    }
+    rep.setupMs = rep.rounds[0]?.setupMs;
+    const errors = rep.rounds.map((r) => r.error).filter((e): e is string => e !== undefined);
+    if (errors.length > 0) rep.error = errors.join(' | ');
+    if (o.idle > 0) {
+      try {
+        await runIdle(name, o, rep);
+      } catch (e) {
+        rep.idleError = (e as Error).message;
+        log(`${rep.label}: idle measurement failed: ${rep.idleError}`);
+      }
+    }
+  }
+  const cpus = os.cpus();
+  const result = {
+    date: started.toISOString(),
+    durationSec: Math.round((performance.now() - t0) / 100) / 10,
+    machine: {
+      cpus: cpus.length, cpuModel: cpus[0]?.model ?? 'unknown', totalMemGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version, platform: `${os.platform()} ${os.release()}`,
+      note: 'server and load generator share the same cores (load generator competes with the server for CPU)',
+    },
+    options: o,
+    targets: reports,
+    checks: checks(reports),
+  };
+  console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
+  console.log(table(reports, o));
+  for (const [name, r] of Object.entries(reports)) {
+    if (r.error) console.log(`\n${r.label}: fan-out error: ${r.error}`);
+    if (r.idleError) console.log(`${r.label}: idle error: ${r.idleError}`);
+    void name;
+  }
+  const ch = result.checks;
+  if (ch.length > 0) {
+    console.log(o.subscribers >= 1000
+      ? '\nIssue targets (issue 2):'
+      : `\nIssue targets (issue 2; defined for 1000 subscribers, this run used ${o.subscribers}: indicative only):`);
+    for (const c of ch) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+  }
+  const out = o.out ?? path.join(repoRoot, '.artifacts', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`\nJSON: ${path.relative(process.cwd(), out)}  (${result.durationSec} s)`);
+}
+
+main().then(() => process.exit(0), (e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

@@ -1,0 +1,682 @@
+import {
+  CLOSE_CODES,
+  CloseCode,
+  isTerminalCloseCode,
+  type ConnectFrameData,
+  type HistoryData,
+  type OnlineUser,
+  type PresenceFrameData,
+  type PresenceMember,
+  type RequestId,
+  type ServerFrame,
+  type StreamPosition,
+  type SubscribedFrameData,
+  type TypingFrameData,
+} from '@switchboard/protocol';
+import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { ClientErrorCode, SwitchboardError } from './errors.js';
+import { jwtExpiry } from './jwt.js';
+import { OfflineQueue } from './offline-queue.js';
+import { PendingRequests } from './pending-requests.js';
+import { buildUrl, messageText, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { canTransition, INITIAL_STATUS, isPending, type ClientStatus } from './status.js';
+import { Subscription, toPublication, type SubscriptionHost } from './subscription.js';
+import type { ClientEvents, PrivateMessage, Publication, PublishResult } from './types.js';
+
+/** Options of `new SwitchboardClient(...)`. Only `url` is required. */
+export interface SwitchboardClientOptions {
+  /** WebSocket endpoint, e.g. `wss://host/ws`, `ws://host/ws/my-client-id` or `.../ws/authenticated`. */
+  url: string;
+  /** Static token sent as the `token` query parameter. */
+  token?: string;
+  /**
+   * Called before every connection attempt (so also after a 4003 TOKEN_EXPIRED close) and again
+   * `tokenRefreshMarginMs` before the token's `exp`, when the fresh token is sent with `refresh`.
+   */
+  getToken?: () => Promise<string>;
+  /** Display name for anonymous connections (`username` query parameter). */
+  username?: string;
+  /** Extra query parameters. */
+  params?: Record<string, string>;
+  /** WebSocket constructor; default: the global one (browsers, Node >= 22). In Node 20 pass `ws`'s. */
+  WebSocket?: WebSocketConstructor;
+  /** Reconnect policy: full-jitter exponential backoff; unlimited attempts by default. */
+  reconnect?: Partial<BackoffOptions> & { enabled?: boolean; maxAttempts?: number };
+  /** Default timeout of requests (publish ack, history, presence...). Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** Max publishes kept while reconnecting; beyond it `publish()` rejects OFFLINE_QUEUE_FULL. Default 100. */
+  offlineQueueSize?: number;
+  /** Refresh the token this long before it expires. Default 30 000 ms. */
+  tokenRefreshMarginMs?: number;
+  /** Max time from opening the socket to the server's `connect` frame. Default 10 000 ms. */
+  connectTimeoutMs?: number;
+  /** Random source in [0, 1) for the backoff jitter (tests). */
+  random?: () => number;
+}
+
+export interface PublishOptions {
+  /** Do not echo the publication back to this connection. */
+  excludeSelf?: boolean;
+  /** Dedupe key (default: generated). A publish resent after a reconnect reuses it, so it is applied once. */
+  idempotencyKey?: string;
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  /** Reply deadline, ms; includes the time spent waiting for a reconnect. Default `requestTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface HistoryOptions extends Omit<HistoryData, 'channel'>, RequestOptions {}
+
+/** Result of `history()`: publications sorted oldest first (by seq), the stream top and the raw reply. */
+export interface HistoryResult {
+  channel: string;
+  publications: Publication[];
+  /** Top of the stream, if the server reports it. */
+  position?: StreamPosition;
+  data: Record<string, unknown>;
+}
+
+interface QueuedPublish {
+  data: Record<string, unknown>;
+  timeoutMs: number;
+  resolve: (r: PublishResult) => void;
+  reject: (e: SwitchboardError) => void;
+}
+
+type PendingTag = { kind: 'publish'; item: QueuedPublish } | { kind: 'other' };
+
+interface Waiter {
+  resolve: () => void;
+  reject: (e: SwitchboardError) => void;
+}
+
+/** Client-side reason used when the client itself finds the connection dead (no ping). */
+const CLIENT_HEARTBEAT_CLOSE = 4012;
+
+/**
+ * Switchboard client for browsers and Node.
+ *
+ * Lifecycle: `connect()` -> status `connecting` -> `connected` (server `connect` frame). When the socket
+ * drops it goes `reconnecting` and retries with full-jitter exponential backoff (immediately after a
+ * 1001/4091 shutdown), until connected again, `close()` (status `closed`) or a terminal close code
+ * (status `disconnected`). Every status change goes through one `setStatus()` and emits `status`.
+ */
+export class SwitchboardClient extends Emitter<ClientEvents> implements SubscriptionHost {
+  private readonly opts: Required<Pick<SwitchboardClientOptions, 'requestTimeoutMs' | 'tokenRefreshMarginMs' | 'connectTimeoutMs'>> &
+    SwitchboardClientOptions;
+  private readonly backoff: BackoffOptions;
+  private readonly maxAttempts: number;
+  private readonly reconnectEnabled: boolean;
+  private _status: ClientStatus = INITIAL_STATUS;
+  private socket: WebSocketLike | null = null;
+  /** Incremented on every attempt and on close(): stale async work compares against it. */
+  private generation = 0;
+  /** Failed attempts since the last successful connect. */
+  private attempt = 0;
+  private nextRequestId = 1;
+  private token: string | undefined;
+  private info: ConnectFrameData | null = null;
+  private lastFrameAt = 0;
+  private shutdownHintMs: number | undefined;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly pending = new PendingRequests<PendingTag>();
+  private readonly queue: OfflineQueue<QueuedPublish>;
+  private readonly waiters = new Set<Waiter>();
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private livenessTimer: ReturnType<typeof setTimeout> | null = null;
+  private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(options: SwitchboardClientOptions) {
+    super();
+    if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('SwitchboardClient: `url` is required');
+    this.opts = { requestTimeoutMs: 10_000, tokenRefreshMarginMs: 30_000, connectTimeoutMs: 10_000, ...options };
+    this.backoff = {
+      baseDelayMs: options.reconnect?.baseDelayMs ?? DEFAULT_BACKOFF.baseDelayMs,
+      maxDelayMs: options.reconnect?.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
+    };
+    this.maxAttempts = options.reconnect?.maxAttempts ?? Infinity;
+    this.reconnectEnabled = options.reconnect?.enabled ?? true;
+    this.queue = new OfflineQueue(options.offlineQueueSize ?? 100);
+    this.token = options.token;
+  }
+
+  /** Current connection status. */
+  get status(): ClientStatus {
+    return this._status;
+  }
+
+  /** Data of the server's last `connect` frame (connection id, user, ping interval), null before. */
+  get connection(): ConnectFrameData | null {
+    return this.info;
+  }
+
+  /** Publishes waiting in the offline queue. */
+  get queuedPublishes(): number {
+    return this.queue.size;
+  }
+
+  /** Current subscriptions by channel. */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.subs;
+  }
+
+  /**
+   * Starts connecting (no-op if already connecting/connected). Resolves when connected; rejects if the client
+   * ends up `disconnected` (terminal close code) or `closed` first. Reconnection continues in the background
+   * after a failed first attempt, so the promise can resolve after several attempts.
+   */
+  connect(): Promise<void> {
+    if (this._status === 'connected') return Promise.resolve();
+    const done = this.waitConnected();
+    if (this._status === 'disconnected' || this._status === 'closed') {
+      this.attempt = 0;
+      this.setStatus('connecting');
+      void this.openSocket();
+    }
+    return done;
+  }
+
+  /**
+   * Closes the connection for good (status `closed`). Pending requests and queued publishes reject with
+   * CLIENT_CLOSED. Subscriptions are kept and resubscribed if `connect()` is called again.
+   */
+  close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
+    if (this._status === 'closed') return;
+    this.generation++;
+    const socket = this.socket;
+    this.teardownConnection();
+    if (socket) safeClose(socket, code, reason);
+    this.setStatus('closed');
+    this.failEverything(new SwitchboardError(ClientErrorCode.CLIENT_CLOSED, 'client closed'));
+  }
+
+  /** Subscribes to a channel (idempotent per channel); the join is sent now or on the next connect. */
+  subscribe(channel: string): Subscription {
+    const existing = this.subs.get(channel);
+    if (existing && existing.state !== 'unsubscribed') return existing;
+    const sub = new Subscription(channel, this);
+    this.subs.set(channel, sub);
+    if (this.isOpen()) this.sendJoin(sub);
+    return sub;
+  }
+
+  /**
+   * Publishes `data` on `channel`; resolves with the publication's `{offset, epoch}` from the `ok` reply.
+   * While reconnecting the publish waits in the bounded offline queue (rejects OFFLINE_QUEUE_FULL when
+   * full). A publish in flight when the connection drops is resent after the reconnect with the same
+   * idempotency key.
+   */
+  publish(channel: string, data: Record<string, unknown>, options: PublishOptions = {}): Promise<PublishResult> {
+    return new Promise<PublishResult>((resolve, reject) => {
+      const payload: Record<string, unknown> = { ...data, channel, idempotency_key: options.idempotencyKey ?? randomKey() };
+      if (options.excludeSelf) payload.exclude_self = true;
+      const item: QueuedPublish = { data: payload, timeoutMs: options.timeoutMs ?? this.opts.requestTimeoutMs, resolve, reject };
+      if (this.isOpen()) this.sendPublish(item);
+      else if (isPending(this._status)) {
+        if (!this.queue.push(item)) {
+          reject(new SwitchboardError(ClientErrorCode.OFFLINE_QUEUE_FULL, `offline queue is full (${this.queue.capacity} publishes)`));
+        }
+      } else reject(this.notConnectedError());
+    });
+  }
+
+  /** Sends a private message to every connection of `userId`; resolves with the `ok` data. */
+  async sendPrivate(userId: string, data: Record<string, unknown>, options: RequestOptions = {}): Promise<Record<string, unknown>> {
+    const reply = await this.request('private_message', { ...data, recipient_id: userId }, options);
+    return reply.data;
+  }
+
+  /** Tells the channel this user started/stopped typing. Fire-and-forget; dropped when not connected. */
+  typing(channel: string, isTyping: boolean): boolean {
+    return this.sendFrame({ type: 'typing', data: { channel, is_typing: isTyping } });
+  }
+
+  /** Members (connections) currently in a channel. */
+  async presence(channel: string, options: RequestOptions = {}): Promise<PresenceMember[]> {
+    const reply = await this.request('presence', { channel }, options);
+    const members = (reply.data as { members?: unknown }).members;
+    return Array.isArray(members) ? (members as PresenceMember[]) : [];
+  }
+
+  /** Stored publications of a channel (`limit`, `before`, `after` or seed-000 `offset`). */
+  async history(channel: string, options: HistoryOptions = {}): Promise<HistoryResult> {
+    const { timeoutMs, ...query } = options;
+    const reply = await this.request('history', { channel, ...query }, timeoutMs === undefined ? {} : { timeoutMs });
+    const data = reply.data as Record<string, unknown>;
+    const list = (Array.isArray(data.messages) ? data.messages : Array.isArray(data.publications) ? data.publications : []) as unknown[];
+    const publications: Publication[] = [];
+    for (const item of list) {
+      if (item && typeof item === 'object') {
+        const frame = item as ServerFrame;
+        if (frame.data && typeof frame.data === 'object' && 'timestamp' in frame) publications.push(toPublication(channel, frame));
+        else publications.push(toPublication(channel, { type: 'message', data: item as Record<string, unknown>, timestamp: '', message_id: '' }));
+      }
+    }
+    if (publications.every((p) => typeof p.seq === 'number')) publications.sort((a, b) => a.seq! - b.seq!);
+    const result: HistoryResult = { channel, publications, data };
+    const offset = data.offset, epoch = data.epoch;
+    if (typeof offset === 'number' && typeof epoch === 'string') result.position = { offset, epoch };
+    return result;
+  }
+
+  /** Users with at least one live connection. */
+  async onlineUsers(options: RequestOptions = {}): Promise<OnlineUser[]> {
+    const reply = await this.request('online_users', {}, options);
+    const users = (reply.data as { users?: unknown }).users;
+    return Array.isArray(users) ? (users as OnlineUser[]) : [];
+  }
+
+  /**
+   * Sends `{type, data, id}` and resolves with the reply frame carrying that id (rejects with the server's
+   * code on an `error` reply, TIMEOUT after `timeoutMs`, CONNECTION_LOST if the socket drops first). While
+   * (re)connecting the request waits for the connection within the same timeout.
+   */
+  request(type: string, data: Record<string, unknown> = {}, options: RequestOptions = {}): Promise<ServerFrame> {
+    const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
+    const started = Date.now();
+    const send = (): Promise<ServerFrame> =>
+      new Promise<ServerFrame>((resolve, reject) => {
+        const id = this.nextRequestId++;
+        const left = Math.max(1, timeoutMs - (Date.now() - started));
+        this.pending.add(id, left, { onReply: resolve, onFail: reject, tag: { kind: 'other' } });
+        if (!this.sendFrame({ type, data, id })) {
+          this.pending.cancel(id, new SwitchboardError(ClientErrorCode.CONNECTION_LOST, 'the socket is not open'));
+        }
+      });
+    if (this.isOpen()) return send();
+    if (!isPending(this._status)) return Promise.reject(this.notConnectedError());
+    return this.waitConnected(timeoutMs).then(send);
+  }
+
+  // ---- SubscriptionHost -------------------------------------------------------------------------------
+
+  /** @internal used by Subscription.unsubscribe(). */
+  leave(sub: Subscription): void {
+    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    if (this.isOpen()) {
+      const id = this.nextRequestId++;
+      this.pending.add(id, this.opts.requestTimeoutMs, { onReply: () => {}, onFail: () => {}, tag: { kind: 'other' } });
+      this.sendFrame({ type: 'leave_channel', data: { channel: sub.channel }, id });
+    }
+    sub.handleEnded();
+  }
+
+  // ---- status ----------------------------------------------------------------------------------------
+
+  /** The one place the status changes. */
+  private setStatus(next: ClientStatus): void {
+    const previous = this._status;
+    if (previous === next) return;
+    if (!canTransition(previous, next)) throw new Error(`switchboard client: invalid status transition ${previous} -> ${next}`);
+    this._status = next;
+    this.emit('status', { status: next, previous });
+    if (next === 'connected') this.flushWaiters(null);
+    else if (next === 'disconnected' || next === 'closed') {
+      this.flushWaiters(next === 'closed' ? new SwitchboardError(ClientErrorCode.CLIENT_CLOSED, 'client closed') : this.notConnectedError());
+    }
+  }
+
+  private waitConnected(timeoutMs?: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const waiter: Waiter = {
+        resolve: () => {
+          if (timer) clearTimeout(timer);
+          resolve();
+        },
+        reject: (e) => {
+          if (timer) clearTimeout(timer);
+          reject(e);
+        },
+      };
+      if (timeoutMs !== undefined && timeoutMs > 0 && Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          this.waiters.delete(waiter);
+          reject(new SwitchboardError(ClientErrorCode.TIMEOUT, `not connected within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.waiters.add(waiter);
+    });
+  }
+
+  private flushWaiters(error: SwitchboardError | null): void {
+    const all = [...this.waiters];
+    this.waiters.clear();
+    for (const w of all) {
+      if (error) w.reject(error);
+      else w.resolve();
+    }
+  }
+
+  // ---- connection ------------------------------------------------------------------------------------
+
+  private isOpen(): boolean {
+    return this._status === 'connected' && this.socket !== null && this.socket.readyState === WS_OPEN;
+  }
+
+  private async openSocket(): Promise<void> {
+    const gen = ++this.generation;
+    if (this.opts.getToken) {
+      try {
+        const token = await this.opts.getToken();
+        if (typeof token !== 'string' || token === '') throw new Error('getToken() returned no token');
+        this.token = token;
+      } catch (err) {
+        if (gen !== this.generation) return;
+        this.emit('error', new SwitchboardError(ClientErrorCode.TOKEN_FETCH_FAILED, `getToken() failed: ${String((err as Error)?.message ?? err)}`, err));
+        this.handleClose(CloseCode.INTERNAL_ERROR, 'token fetch failed');
+        return;
+      }
+      if (gen !== this.generation) return;
+    }
+    let socket: WebSocketLike;
+    try {
+      const Ctor = resolveWebSocket(this.opts.WebSocket);
+      socket = new Ctor(buildUrl(this.opts.url, { ...this.opts.params, token: this.token, username: this.opts.username }));
+    } catch (err) {
+      const error = err instanceof SwitchboardError ? err : new SwitchboardError(ClientErrorCode.NOT_CONNECTED, String((err as Error)?.message ?? err), err);
+      this.emit('error', error);
+      if (error.code === ClientErrorCode.NO_WEBSOCKET) {
+        this.setStatus('disconnected');
+        this.failEverything(error);
+      } else this.handleClose(CloseCode.INTERNAL_ERROR, error.message);
+      return;
+    }
+    this.socket = socket;
+    socket.onmessage = (ev) => {
+      if (this.socket === socket) this.onText(messageText(ev.data));
+    };
+    socket.onclose = (ev) => {
+      if (this.socket === socket) this.handleClose(ev.code, ev.reason);
+    };
+    socket.onerror = () => {
+      /* a close event follows */
+    };
+    this.connectTimer = setTimeout(() => {
+      if (this.socket !== socket) return;
+      this.killSocket(socket, CloseCode.INTERNAL_ERROR, 'connect timeout');
+    }, this.opts.connectTimeoutMs);
+  }
+
+  /** Drops a socket without waiting for a closing handshake and handles it as closed with `code`. */
+  private killSocket(socket: WebSocketLike, code: number, reason: string): void {
+    socket.onmessage = socket.onclose = socket.onerror = socket.onopen = null;
+    if (typeof socket.terminate === 'function') socket.terminate();
+    else safeClose(socket, 4000, reason);
+    if (this.socket === socket) this.handleClose(code, reason);
+  }
+
+  private teardownConnection(): void {
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) socket.onmessage = socket.onclose = socket.onerror = socket.onopen = null;
+    for (const t of [this.connectTimer, this.livenessTimer, this.refreshTimer, this.reconnectTimer]) if (t) clearTimeout(t);
+    this.connectTimer = this.livenessTimer = this.refreshTimer = this.reconnectTimer = null;
+  }
+
+  private handleClose(code: number, reason: string): void {
+    const wasConnected = this._status === 'connected';
+    this.teardownConnection();
+    // In-flight publishes go back to the queue (resent with the same idempotency key); other requests fail.
+    const inflight = this.pending.takeWhere((tag) => tag?.kind === 'publish').map((t) => (t as { kind: 'publish'; item: QueuedPublish }).item);
+    this.queue.requeue(inflight);
+    this.pending.failAll(new SwitchboardError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`, { code, reason }));
+    for (const sub of this.subs.values()) sub.markPending();
+
+    const noToken = code === CloseCode.TOKEN_EXPIRED && !this.opts.getToken;
+    const terminal = isTerminalCloseCode(code) || noToken || !this.reconnectEnabled || this.attempt >= this.maxAttempts;
+    if (terminal) {
+      this.setStatus('disconnected');
+      this.emit('disconnected', { code, reason, willReconnect: false });
+      this.failEverything(new SwitchboardError(ClientErrorCode.DISCONNECTED, `disconnected by the server (${code} ${reason})`, { code, reason }));
+      return;
+    }
+    const advice = (CLOSE_CODES as Record<number, { reconnect: string } | undefined>)[code]?.reconnect;
+    let delayMs: number;
+    if (advice === 'immediate' && wasConnected) {
+      delayMs = Math.min(this.shutdownHintMs ?? 0, this.backoff.maxDelayMs);
+    } else {
+      delayMs = backoffDelay(this.attempt, this.backoff, this.opts.random);
+    }
+    this.shutdownHintMs = undefined;
+    this.attempt++;
+    this.setStatus('reconnecting');
+    this.emit('disconnected', { code, reason, willReconnect: true, delayMs });
+    const gen = this.generation;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (gen !== this.generation || this._status !== 'reconnecting') return;
+      this.emit('reconnect_attempt', { attempt: this.attempt });
+      void this.openSocket();
+    }, delayMs);
+  }
+
+  private failEverything(error: SwitchboardError): void {
+    this.pending.failAll(error);
+    for (const item of this.queue.drain()) item.reject(error);
+  }
+
+  private notConnectedError(): SwitchboardError {
+    return new SwitchboardError(ClientErrorCode.NOT_CONNECTED, `client is ${this._status}`);
+  }
+
+  // ---- frames ----------------------------------------------------------------------------------------
+
+  private sendFrame(frame: { type: string; data?: Record<string, unknown>; id?: RequestId }): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WS_OPEN) return false;
+    try {
+      socket.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private sendJoin(sub: Subscription): void {
+    const data = sub.joinData();
+    const asked = data.since ?? null;
+    const id = this.nextRequestId++;
+    this.pending.add(id, this.opts.requestTimeoutMs, {
+      tag: { kind: 'other' },
+      onReply: (frame) => {
+        if (this.subs.get(sub.channel) !== sub) return;
+        sub.handleSubscribed(frame.data as unknown as SubscribedFrameData, asked);
+      },
+      onFail: (error) => {
+        if (error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.CLIENT_CLOSED) return;
+        // A server refusal ends the subscription; a timeout keeps it for the next (re)connect.
+        const final = error.code !== ClientErrorCode.TIMEOUT && error.code !== ClientErrorCode.DISCONNECTED;
+        if (final && this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+        sub.handleFailed(error, final);
+      },
+    });
+    this.sendFrame({ type: 'join_channel', data: data as unknown as Record<string, unknown>, id });
+  }
+
+  private sendPublish(item: QueuedPublish): void {
+    const id = this.nextRequestId++;
+    this.pending.add(id, item.timeoutMs, {
+      tag: { kind: 'publish', item },
+      onReply: (frame) => {
+        const d = frame.data as { offset?: unknown; epoch?: unknown };
+        item.resolve({ offset: typeof d.offset === 'number' ? d.offset : 0, epoch: typeof d.epoch === 'string' ? d.epoch : '' });
+      },
+      onFail: item.reject,
+    });
+    this.sendFrame({ type: 'publish', data: item.data, id });
+  }
+
+  private onText(text: string | null): void {
+    this.lastFrameAt = Date.now();
+    let frame: ServerFrame;
+    try {
+      if (text === null) throw new Error('non-text frame');
+      frame = JSON.parse(text) as ServerFrame;
+      if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') throw new Error('not a frame object');
+    } catch (err) {
+      this.emit('error', new SwitchboardError(ClientErrorCode.BAD_FRAME, `bad frame from server: ${String((err as Error).message)}`));
+      return;
+    }
+    this.emit('frame', frame);
+    if (frame.id !== undefined && frame.id !== null && this.pending.settle(frame)) return;
+    this.route(frame);
+  }
+
+  private route(frame: ServerFrame): void {
+    const data = (frame.data ?? {}) as Record<string, unknown>;
+    switch (frame.type) {
+      case 'connect':
+        this.onConnected(data as unknown as ConnectFrameData);
+        return;
+      case 'ping':
+        this.sendFrame({ type: 'pong' });
+        return;
+      case 'message': {
+        const channel = typeof frame.channel === 'string' ? frame.channel : typeof data.channel === 'string' ? data.channel : '';
+        const sub = this.subs.get(channel);
+        const pub = sub ? sub.handlePublication(frame) : toPublication(channel, frame);
+        if (pub) this.emit('message', pub);
+        return;
+      }
+      case 'presence': {
+        const p = data as unknown as PresenceFrameData;
+        this.subs.get(p.channel ?? frame.channel ?? '')?.handlePresence(p);
+        return;
+      }
+      case 'replay_complete': {
+        const channel = frame.channel ?? (data.channel as string | undefined) ?? '';
+        this.subs.get(channel)?.handleReplayComplete(data);
+        return;
+      }
+      case 'typing': {
+        const channel = frame.channel ?? (data.channel as string | undefined) ?? '';
+        this.subs.get(channel)?.handleTyping(data as unknown as TypingFrameData);
+        return;
+      }
+      case 'private': {
+        const pm: PrivateMessage = {
+          from: frame.sender_id ?? null,
+          to: frame.recipient_id ?? null,
+          data,
+          timestamp: frame.timestamp,
+          messageId: frame.message_id,
+          frame,
+        };
+        this.emit('private', pm);
+        return;
+      }
+      case 'broadcast':
+        this.emit('broadcast', frame);
+        return;
+      case 'notification':
+        this.emit('notification', frame);
+        return;
+      case 'user_online':
+      case 'user_offline':
+        this.emit(frame.type, data as { user_id: string; username: string | null });
+        return;
+      case 'shutdown': {
+        const after = data.reconnect_after_ms;
+        if (typeof after === 'number' && after >= 0) this.shutdownHintMs = after;
+        const ev: { reason: string; reconnect_after_ms?: number } = { reason: String(data.reason ?? '') };
+        if (typeof after === 'number') ev.reconnect_after_ms = after;
+        this.emit('shutdown', ev);
+        return;
+      }
+      case 'error': {
+        const code = String(data.code ?? 'INTERNAL');
+        const err = new SwitchboardError(code, String(data.message ?? code), data.details);
+        const channel = typeof data.channel === 'string' ? data.channel : frame.channel;
+        const sub = channel ? this.subs.get(channel) : undefined;
+        if (sub) sub.handleFailed(err, false);
+        this.emit('error', err);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private onConnected(info: ConnectFrameData): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.info = info;
+    this.attempt = 0;
+    this.armLiveness();
+    this.scheduleTokenRefresh();
+    // Resubscribe first, then flush the offline queue, so queued publishes land after the joins.
+    const socket = this.socket;
+    for (const sub of this.subs.values()) this.sendJoin(sub);
+    for (const item of this.queue.drain()) this.sendPublish(item);
+    if (this.socket !== socket) return;
+    this.setStatus('connected');
+    this.emit('connected', info);
+  }
+
+  /** Dead-connection detection: no frame (the server pings) for ping_interval_ms + pong_timeout_ms. */
+  private armLiveness(): void {
+    const info = this.info;
+    if (!info || !(info.ping_interval_ms > 0)) return;
+    const limit = info.ping_interval_ms + Math.max(0, info.pong_timeout_ms || 0);
+    const socket = this.socket;
+    const check = (): void => {
+      this.livenessTimer = null;
+      if (!socket || this.socket !== socket) return;
+      const idle = Date.now() - this.lastFrameAt;
+      if (idle >= limit) this.killSocket(socket, CLIENT_HEARTBEAT_CLOSE, `no ping from the server for ${idle} ms`);
+      else this.livenessTimer = setTimeout(check, limit - idle);
+    };
+    this.livenessTimer = setTimeout(check, limit);
+  }
+
+  private scheduleTokenRefresh(): void {
+    if (!this.opts.getToken || !this.token) return;
+    const exp = jwtExpiry(this.token);
+    if (exp === null) return;
+    const delay = Math.max(1000, exp * 1000 - Date.now() - this.opts.tokenRefreshMarginMs);
+    const socket = this.socket;
+    this.refreshTimer = setTimeout(() => {
+      this.refreshTimer = null;
+      if (this.socket !== socket) return;
+      void this.refreshToken();
+    }, delay);
+  }
+
+  private async refreshToken(): Promise<void> {
+    const socket = this.socket;
+    try {
+      const token = await this.opts.getToken!();
+      if (typeof token !== 'string' || token === '') throw new Error('getToken() returned no token');
+      this.token = token;
+      if (this.socket !== socket) return;
+      await this.request('refresh', { token });
+      this.emit('token_refreshed', { expiresAt: jwtExpiry(token) });
+    } catch (err) {
+      this.emit('error', err instanceof SwitchboardError ? err : new SwitchboardError(ClientErrorCode.TOKEN_FETCH_FAILED, String((err as Error)?.message ?? err), err));
+    }
+    if (this.socket === socket && !this.refreshTimer) this.scheduleTokenRefresh();
+  }
+}
+
+function safeClose(socket: WebSocketLike, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    try {
+      socket.close();
+    } catch {
+      /* already closed */
+    }
+  }
+}
+
+function randomKey(): string {
+  const c = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (c?.randomUUID) return c.randomUUID();
+  return Date.now().toString(36) + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+}

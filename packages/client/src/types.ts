@@ -1,0 +1,111 @@
+import type { ConnectFrameData, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
+import type { SwitchboardError } from './errors.js';
+import type { ClientStatus } from './status.js';
+
+/** A channel publication as delivered to the app (after de-duplication). */
+export interface Publication<D = Record<string, unknown>> {
+  channel: string;
+  /** What the publisher sent (includes `channel`). */
+  data: D;
+  /** Offset in the channel stream (absent on unstored publications). */
+  seq?: number;
+  epoch?: string;
+  senderId: string | null;
+  timestamp: string;
+  messageId: string;
+  /** True if it was missed while disconnected and replayed by the server on resubscribe. */
+  replayed: boolean;
+  /** The raw frame. */
+  frame: ServerFrame<D>;
+}
+
+/** A `private` frame: a direct message to this user. */
+export interface PrivateMessage<D = Record<string, unknown>> {
+  from: string | null;
+  to: string | null;
+  data: D;
+  timestamp: string;
+  messageId: string;
+  frame: ServerFrame<D>;
+}
+
+/** Resolved value of `publish()`: position of the publication in the channel stream. */
+export interface PublishResult {
+  offset: number;
+  epoch: string;
+}
+
+/** Emitted on a subscription after each successful (re)join. */
+export interface SubscribedEvent {
+  channel: string;
+  /** True if this was a resubscribe after a reconnect. */
+  resubscribed: boolean;
+  /** `subscribed.data.recovered`: true if every missed publication was (or is being) replayed; undefined on a fresh join. */
+  recovered: boolean | undefined;
+  /** Connections in the channel, per the server. */
+  members: number;
+  /** Top of the stream per the server. */
+  position: StreamPosition;
+}
+
+/** Emitted when a resubscribe could not recover what was missed (`recovered: false`): reload history. */
+export interface GapEvent {
+  channel: string;
+  /** Position the client asked to recover from. */
+  since: StreamPosition | null;
+  /** The stream's current top (the client continues from here). */
+  position: StreamPosition;
+}
+
+/** Emitted after a resubscribe once every recovered publication was delivered (server `replay_complete`). */
+export interface ReplayCompleteEvent {
+  channel: string;
+  /** Publications replayed by the server for this resubscribe (duplicates dropped by the client included). */
+  replayedCount: number;
+  recovered: boolean;
+}
+
+export interface SubscriptionEvents {
+  message: Publication;
+  presence: PresenceFrameData;
+  typing: TypingFrameData & { channel: string };
+  subscribed: SubscribedEvent;
+  gap: GapEvent;
+  replay_complete: ReplayCompleteEvent;
+  error: SwitchboardError;
+  unsubscribed: { channel: string };
+}
+
+export interface DisconnectedEvent {
+  code: number;
+  reason: string;
+  willReconnect: boolean;
+  /** Delay before the next attempt, when `willReconnect`. */
+  delayMs?: number;
+}
+
+export interface ClientEvents {
+  /** Every status change (one `setStatus()`): current and previous. */
+  status: { status: ClientStatus; previous: ClientStatus };
+  /** The server's `connect` frame: a (re)connection is established. */
+  connected: ConnectFrameData;
+  /** The socket closed (or was found dead). */
+  disconnected: DisconnectedEvent;
+  /** A reconnect attempt is about to start (attempt counts from 1). */
+  reconnect_attempt: { attempt: number };
+  /** Every publication on any channel (after de-duplication). */
+  message: Publication;
+  private: PrivateMessage;
+  broadcast: ServerFrame;
+  notification: ServerFrame;
+  user_online: { user_id: string; username: string | null };
+  user_offline: { user_id: string; username: string | null };
+  /** The server is shutting down; the client reconnects by itself. */
+  shutdown: { reason: string; reconnect_after_ms?: number };
+  /** Server `error` frames not tied to a request, token refresh failures, bad frames. */
+  error: SwitchboardError;
+  /** A fresh token from `getToken()` was accepted by the server (`refresh`). */
+  token_refreshed: { expiresAt: number | null };
+  /** Every raw frame from the server, before routing. */
+  frame: ServerFrame;
+}

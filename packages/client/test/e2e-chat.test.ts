@@ -1,0 +1,140 @@
+// End to end in real Chromium: the demo chat (apps/chat) served by a real Switchboard at `/`, using the
+// browser SDK from /sdk/switchboard.js. Two pages chat; one loses its connection (TCP proxy cut) and shows
+// the messages it missed once it is back. Needs CHROMIUM_PATH: eval "$(bash scripts/provision/chromium.sh)"
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { Switchboard } from '@switchboard/server';
+import { TcpProxy } from './helpers.js';
+
+type StaticAssets = typeof import('../../server/src/api/static-assets.js');
+
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url)); // packages/client/dist/test -> repo
+const ARTIFACTS = join(REPO_ROOT, '.artifacts');
+const TIMEOUT = 10_000;
+
+async function connectAs(page: Page, base: string, username: string): Promise<void> {
+  await page.goto(`${base}/?username=${encodeURIComponent(username)}`);
+  await page.locator('#connect').click();
+  await page.locator('#status[data-status="connected"]').waitFor({ timeout: TIMEOUT });
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.locator('#message').fill(text);
+  await page.locator('#send').click();
+}
+
+const message = (page: Page, text: string) => page.locator('#messages .msg', { hasText: text });
+
+test('demo chat in Chromium: two users, presence, typing, private message, reconnect with recovered messages', async (t) => {
+  const executablePath = process.env.CHROMIUM_PATH;
+  assert.ok(executablePath, 'CHROMIUM_PATH is not set: run eval "$(bash scripts/provision/chromium.sh)" first');
+
+  const staticAssets = (await import(new URL('../../../server/dist/src/api/static-assets.js', import.meta.url).href)) as StaticAssets;
+  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, store: { sqlitePath: ':memory:' } }, { defaultMetrics: false });
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+  await app.register(sb.fastifyPlugin);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as { port: number }).port;
+  const proxy = new TcpProxy(port);
+  await proxy.listen();
+  const userDataDir = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
+  let context: BrowserContext | null = null;
+  t.after(async () => {
+    await context?.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+    await proxy.close();
+    await sb.close();
+    await app.close();
+  });
+
+  const base = `http://127.0.0.1:${port}`;
+  const sdk = await fetch(`${base}${staticAssets.SDK_ROUTE}`);
+  assert.equal(sdk.status, 200, 'browser bundle missing: run `npm run build -w @switchboard/client`');
+  assert.match(sdk.headers.get('content-type') ?? '', /javascript/);
+  assert.match(await sdk.text(), /SwitchboardClient/);
+  assert.equal((await fetch(`${base}${staticAssets.SDK_IIFE_ROUTE}`)).status, 200);
+
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport: { width: 1100, height: 640 },
+  });
+  const alice = await context.newPage();
+  const bob = await context.newPage();
+  const pageErrors: string[] = [];
+  for (const p of [alice, bob]) p.on('pageerror', (e) => pageErrors.push(e.message));
+
+  await connectAs(alice, base, 'alice');
+  // Bob goes through the proxy so that his connection alone can be cut.
+  await connectAs(bob, `http://127.0.0.1:${proxy.port}`, 'bob');
+
+  // Rooms with member counts, presence list, online users.
+  await alice.locator('#rooms li[data-room="general"] .member-count', { hasText: '2' }).waitFor({ timeout: TIMEOUT });
+  await alice.locator('#members li[data-user="u-bob"]').waitFor({ timeout: TIMEOUT });
+  await bob.locator('#members li[data-user="u-alice"]').waitFor({ timeout: TIMEOUT });
+  await alice.locator('#online li[data-user="u-bob"]').waitFor({ timeout: TIMEOUT });
+
+  // Typing indicator.
+  await alice.locator('#message').pressSequentially('hel');
+  await bob.locator('#typing', { hasText: 'alice is typing' }).waitFor({ timeout: TIMEOUT });
+
+  // Messages both ways, with sender and time.
+  await alice.locator('#message').fill('');
+  await say(alice, 'hello from alice');
+  await message(bob, 'hello from alice').waitFor({ timeout: TIMEOUT });
+  assert.equal(await message(bob, 'hello from alice').locator('.sender').textContent(), 'alice');
+  assert.match((await message(bob, 'hello from alice').locator('time').textContent()) ?? '', /\d{1,2}:\d{2}/);
+  await bob.locator('#typing').filter({ hasText: /^$/ }).waitFor({ timeout: TIMEOUT });
+  await say(bob, 'hi alice');
+  await message(alice, 'hi alice').waitFor({ timeout: TIMEOUT });
+
+  // Private message alice -> bob.
+  await alice.locator('#online li[data-user="u-bob"]').click();
+  await alice.locator('#conversation-title', { hasText: 'private' }).waitFor({ timeout: TIMEOUT });
+  await say(alice, 'a secret for bob');
+  await bob.locator('#dms li[data-dm="u-alice"] .unread', { hasText: '1' }).waitFor({ timeout: TIMEOUT });
+  await bob.locator('#dms li[data-dm="u-alice"]').click();
+  await message(bob, 'a secret for bob').waitFor({ timeout: TIMEOUT });
+  await bob.locator('#rooms li[data-room="general"]').click();
+  await alice.locator('#rooms li[data-room="general"]').click();
+
+  // History on join: a third page joining later sees the earlier messages.
+  const carol = await context.newPage();
+  await connectAs(carol, base, 'carol');
+  await message(carol, 'hello from alice').waitFor({ timeout: TIMEOUT });
+  await message(carol, 'hi alice').waitFor({ timeout: TIMEOUT });
+  await carol.close();
+
+  // Bob loses his connection; alice keeps chatting; bob comes back and shows what he missed.
+  proxy.mode = 'refuse';
+  proxy.cut();
+  await bob.locator('#status[data-status="reconnecting"]').waitFor({ timeout: TIMEOUT });
+  await say(alice, 'missed one');
+  await say(alice, 'missed two');
+  await message(alice, 'missed two').waitFor({ timeout: TIMEOUT });
+  assert.equal(await message(bob, 'missed one').count(), 0);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await bob.screenshot({ path: join(ARTIFACTS, 'chat-e2e-bob-offline.png') });
+  proxy.mode = 'forward';
+  await bob.locator('#status[data-status="connected"]').waitFor({ timeout: TIMEOUT });
+  await message(bob, 'missed one').waitFor({ timeout: TIMEOUT });
+  await message(bob, 'missed two').waitFor({ timeout: TIMEOUT });
+  assert.equal(await bob.locator('#messages .msg.replayed').count(), 2, 'the two missed messages are marked recovered');
+  const order = await bob.locator('#messages .msg .text').allTextContents();
+  assert.deepEqual(order, ['hello from alice', 'hi alice', 'missed one', 'missed two']);
+  await bob.locator('#notice', { hasText: '2 missed messages recovered' }).waitFor({ timeout: TIMEOUT });
+
+  // Live again after the recovery.
+  await say(bob, 'back online');
+  await message(alice, 'back online').waitFor({ timeout: TIMEOUT });
+  await bob.screenshot({ path: join(ARTIFACTS, 'chat-e2e-bob.png') });
+  await alice.screenshot({ path: join(ARTIFACTS, 'chat-e2e-alice.png') });
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,157 @@
+import net from 'node:net';
+import { WebSocket } from 'ws';
+import { Switchboard, type DeepPartial, type SwitchboardConfig, type SwitchboardOptions } from '@switchboard/server';
+import { SwitchboardClient, type SwitchboardClientOptions } from '@switchboard/client';
+
+/** Polls `cond` every 10 ms until true; throws naming `what` after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await sleep(10);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface TestServer {
+  sb: Switchboard;
+  port: number;
+  /** ws://127.0.0.1:PORT/ws */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A real Switchboard (memory engine) on 127.0.0.1; `port` 0 picks a free one. */
+export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}, port = 0): Promise<TestServer> {
+  const sb = await Switchboard.create(
+    { host: '127.0.0.1', port, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, store: { sqlitePath: ':memory:' }, ...config },
+    { defaultMetrics: false, ...options },
+  );
+  const bound = await sb.listen();
+  let closed = false;
+  return {
+    sb,
+    port: bound,
+    url: `ws://127.0.0.1:${bound}/ws`,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await sb.close();
+    },
+  };
+}
+
+/** Tracks clients so a test's teardown closes every one. */
+export class Clients {
+  private readonly all: SwitchboardClient[] = [];
+
+  /** A client using the `ws` package (Node 20 has no global WebSocket) with fast test backoff. */
+  make(url: string, options: Partial<SwitchboardClientOptions> = {}): SwitchboardClient {
+    const client = new SwitchboardClient({
+      url,
+      WebSocket,
+      reconnect: { baseDelayMs: 20, maxDelayMs: 200, ...options.reconnect },
+      requestTimeoutMs: 3000,
+      ...options,
+    });
+    this.all.push(client);
+    return client;
+  }
+
+  closeAll(): void {
+    for (const c of this.all) c.close();
+    this.all.length = 0;
+  }
+}
+
+/** Records every status a client goes through. */
+export function recordStatuses(client: SwitchboardClient): string[] {
+  const seen: string[] = [client.status];
+  client.on('status', ({ status }) => seen.push(status));
+  return seen;
+}
+
+/**
+ * A TCP proxy in front of the server, to simulate network trouble with real sockets:
+ * `forward` (normal), `refuse` (new connections are destroyed at once), `blackhole` (new and existing
+ * connections stay open but no byte passes), `setDeaf()` (acks lost: only server -> client bytes of the
+ * current connections are dropped) and `cut()` to destroy every live connection.
+ */
+export class TcpProxy {
+  mode: 'forward' | 'refuse' | 'blackhole' = 'forward';
+  /** Drop server -> client bytes of the connections open now (new ones are not affected). */
+  private deaf = new Set<net.Socket>();
+  private readonly server: net.Server;
+  private readonly pairs = new Set<[net.Socket, net.Socket]>();
+  port = 0;
+
+  constructor(private targetPort: number) {
+    this.server = net.createServer((client) => this.onConnection(client));
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as net.AddressInfo).port;
+    return this.port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  retarget(port: number): void {
+    this.targetPort = port;
+  }
+
+  get connections(): number {
+    return this.pairs.size;
+  }
+
+  private onConnection(client: net.Socket): void {
+    client.on('error', () => {});
+    if (this.mode === 'refuse') {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(this.targetPort, '127.0.0.1');
+    upstream.on('error', () => client.destroy());
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    this.pairs.add(pair);
+    const drop = (): void => {
+      this.pairs.delete(pair);
+      this.deaf.delete(client);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop);
+    upstream.on('close', drop);
+    client.on('data', (chunk) => {
+      if (this.mode !== 'blackhole') upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      if (this.mode !== 'blackhole' && !this.deaf.has(client)) client.write(chunk);
+    });
+  }
+
+  /** Makes the connections open now deaf (server -> client dropped) or restores them. */
+  setDeaf(on: boolean): void {
+    if (!on) this.deaf.clear();
+    else for (const [client] of this.pairs) this.deaf.add(client);
+  }
+
+  /** Destroys every live connection (both sides see a reset, no close frame). */
+  cut(): void {
+    for (const [a, b] of [...this.pairs]) {
+      a.destroy();
+      b.destroy();
+    }
+    this.pairs.clear();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

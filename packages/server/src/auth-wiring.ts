@@ -1,0 +1,62 @@
+import type { HubHooks } from './core/hooks.js';
+import type { Session } from './core/session.js';
+import { createAuth, type Auth } from './auth/authenticator.js';
+import type { AuthConfig, AuthConfigInput } from './auth/config.js';
+import { toHandshakeAuthenticator, toOriginCheck, toSessionIdentity } from './auth/handshake-adapter.js';
+import type { AuthHooks } from './auth/hooks.js';
+import { anonymousIdentity, type Identity } from './auth/identity.js';
+import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+
+/** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
+export type AuthSection = AuthConfig & {
+  /** Anonymous connections may name their own `?user_id=` (forced off once a credential method exists). */
+  trustClientIds: boolean;
+};
+
+export interface AuthWiring {
+  auth: Auth;
+  authenticate: HandshakeAuthenticator;
+  checkOrigin: OriginCheck;
+  /** Hub hooks backed by the channel rules, message-type rules, private-message policy and token refresh. */
+  hubHooks: HubHooks;
+  /** Whether client-chosen user ids are honoured (no credential method configured). */
+  trustClientIds: boolean;
+}
+
+/** The auth Identity of a session (anonymous when the session was admitted without one). */
+export function identityOf(s: Session): Identity {
+  return (s.identity.auth as Identity | undefined) ?? anonymousIdentity(s.identity.username);
+}
+
+/**
+ * Composition-root glue between the auth layer and the hub/transports. Throws AuthConfigError on a bad
+ * `auth` section, so a misconfigured server fails at start-up.
+ */
+export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWiring {
+  const { trustClientIds, ...input } = section;
+  // SWITCHBOARD_JWT_SECRET alone means HS256.
+  if (input.jwt && input.jwt.secret && (input.jwt.algorithms === undefined || input.jwt.algorithms.length === 0)) {
+    input.jwt = { ...input.jwt, algorithms: ['HS256'] };
+  }
+  const auth = createAuth(input as AuthConfigInput, hooks);
+  const credentialMethods = auth.config.jwt !== null || hooks.validateSession !== undefined;
+  const trust = trustClientIds && !credentialMethods;
+  const hubHooks: HubHooks = {
+    authorizeChannel: (s, action, channel) => auth.channels.check(identityOf(s), action, channel),
+    authorizePrivate: (s, recipient) => auth.channels.authorizePrivateMessage(identityOf(s), recipient),
+    authorizeType: (s, type) => auth.channels.authorizeMessage(identityOf(s), type),
+    refreshToken: async (s, token) => {
+      const r = await auth.refresh(identityOf(s), token);
+      if (!r.ok) return { ok: false, code: r.failure.code, message: r.failure.message };
+      s.identity = toSessionIdentity(r.identity);
+      return { ok: true, expiresAt: r.expiresAt };
+    },
+  };
+  return {
+    auth,
+    authenticate: trust ? anonymousAuthenticator(true) : toHandshakeAuthenticator(auth),
+    checkOrigin: toOriginCheck(auth),
+    hubHooks,
+    trustClientIds: trust,
+  };
+}

@@ -1,0 +1,210 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, TestClient, type Frame } from './helpers.js';
+
+const messages = (c: TestClient, channel: string) => (f: Frame) => f.type === 'message' && f.channel === channel;
+
+describe('recovery on reconnect', () => {
+  it('a client killed mid-stream recovers every missed publication, in order, without duplicates, while publishing goes on', async () => {
+    const srv = await startServer({ limits: { rateLimit: { perSecond: 0 } } });
+    try {
+      let n = 0;
+      let publishing = true;
+      const publisher = (async () => {
+        while (publishing && n < 2000) {
+          n += 1;
+          await srv.sb.hub.publish('stream', { n });
+          if (n % 10 === 0) await new Promise((r) => setImmediate(r));
+        }
+      })();
+      const first = await TestClient.connect(`${srv.ws}/ws`);
+      const sub = await first.join('stream');
+      const epoch = sub.data.epoch as string;
+      const seen: number[] = [];
+      for (let i = 0; i < 20; i++) seen.push((await first.next(messages(first, 'stream'))).seq!);
+      first.socket.terminate(); // no close frame: a dropped network
+      const last = seen[seen.length - 1]!;
+      await new Promise((r) => setTimeout(r, 50)); // publications pile up while away
+      const second = await TestClient.connect(`${srv.ws}/ws`);
+      second.send({ type: 'join_channel', data: { channel: 'stream', since: { offset: last, epoch } }, id: 'rejoin' });
+      const subscribed = await second.next((f) => f.id === 'rejoin');
+      assert.equal(subscribed.type, 'subscribed');
+      assert.equal(subscribed.data.recovered, true);
+      const replayed: number[] = [];
+      for (;;) {
+        const f = await second.next((x) => (x.type === 'message' && x.channel === 'stream') || x.type === 'replay_complete');
+        if (f.type === 'replay_complete') {
+          assert.equal(f.data.replayed_count, replayed.length);
+          assert.equal(f.data.recovered, true);
+          break;
+        }
+        assert.equal(f.replayed, true);
+        replayed.push(f.seq!);
+      }
+      const live: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const f = await second.next(messages(second, 'stream'));
+        assert.notEqual(f.replayed, true);
+        live.push(f.seq!);
+      }
+      publishing = false;
+      await publisher;
+      const all = [...seen, ...replayed, ...live];
+      assert.ok(replayed.length > 0, 'something was missed and replayed');
+      assert.deepEqual(all, Array.from({ length: all.length }, (_, i) => seen[0]! + i), 'gapless and duplicate-free');
+      second.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('says recovered:false, and replays nothing, when the window no longer covers the gap', async () => {
+    const srv = await startServer({ channels: { defaults: { historySize: 5 } } });
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      const sub = await c.join('small');
+      for (let i = 0; i < 10; i++) await srv.sb.hub.publish('small', { i });
+      const r = await c.request('join_channel', { channel: 'small-b' });
+      void r;
+      const d = await TestClient.connect(`${srv.ws}/ws`);
+      const again = await d.request('join_channel', { channel: 'small', since: { offset: 2, epoch: sub.data.epoch } });
+      assert.equal(again.data.recovered, false);
+      assert.equal(again.data.offset, 10);
+      const done = await d.next('replay_complete');
+      assert.equal(done.data.replayed_count, 0);
+      assert.equal(done.data.recovered, false);
+      assert.equal(d.frames.filter((f) => f.replayed === true).length, 0);
+      const wrongEpoch = await d.request('join_channel', { channel: 'small-c', since: { offset: 0, epoch: 'not-the-epoch' } });
+      assert.equal(wrongEpoch.data.recovered, false);
+      c.close();
+      d.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('recovers with seed 001 ?last_sequence= on connect', async () => {
+    const srv = await startServer();
+    try {
+      for (let i = 1; i <= 6; i++) await srv.sb.hub.publish('seq1', { i });
+      const c = await TestClient.connect(`${srv.ws}/ws?channels=seq1&last_sequence=3`);
+      const sub = await c.next('subscribed');
+      assert.equal(sub.data.recovered, true);
+      const got = [(await c.next('message')).seq, (await c.next('message')).seq, (await c.next('message')).seq];
+      assert.deepEqual(got, [4, 5, 6]);
+      assert.equal((await c.next('replay_complete')).data.replayed_count, 3);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('snapshot namespaces deliver the latest publication on subscribe', async () => {
+    const srv = await startServer({ channels: { namespaces: { ticker: { snapshot: true } } } });
+    try {
+      await srv.sb.hub.publish('ticker:ACME', { price: 1 });
+      await srv.sb.hub.publish('ticker:ACME', { price: 2 });
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      const sub = await c.join('ticker:ACME');
+      assert.equal(sub.data.offset, 2);
+      const snap = await c.next('message');
+      assert.equal(snap.data.price, 2);
+      assert.equal(snap.seq, 2);
+      await srv.sb.hub.publish('ticker:ACME', { price: 3 });
+      assert.equal((await c.next('message')).data.price, 3);
+      const plain = await TestClient.connect(`${srv.ws}/ws`);
+      await srv.sb.hub.publish('plain', { x: 1 });
+      await plain.join('plain');
+      assert.deepEqual(await plain.collect((f) => f.type === 'message', 100), []);
+      c.close();
+      plain.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('app-provided snapshots', () => {
+  it('sends the snapshot hook\'s state after subscribed and before live publications', async () => {
+    const srv = await startServer(
+      { channels: { namespaces: { portfolio: { snapshot: true } } } },
+      { hooks: { snapshot: async (channel) => ({ channel, positions: [{ symbol: 'ACME', qty: 3 }] }) } },
+    );
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      c.send({ type: 'join_channel', data: { channel: 'portfolio:team-7' } });
+      const order: string[] = [];
+      const sub = await c.next((f) => f.type === 'subscribed' || f.type === 'snapshot');
+      order.push(sub.type);
+      const snap = await c.next((f) => f.type === 'subscribed' || f.type === 'snapshot');
+      order.push(snap.type);
+      assert.deepEqual(order, ['subscribed', 'snapshot']);
+      assert.deepEqual(snap.data.positions, [{ symbol: 'ACME', qty: 3 }]);
+      assert.equal(snap.channel, 'portfolio:team-7');
+      await srv.sb.hub.publish('portfolio:team-7', { fill: 1 });
+      assert.equal((await c.next('message')).data.fill, 1);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+describe('acknowledgements', () => {
+  it('a retried publish with the same idempotency key is a no-op returning the first offset', async () => {
+    const srv = await startServer();
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      await c.join('idem');
+      const a = await c.request('message', { channel: 'idem', text: 'once', idempotency_key: 'k-1' });
+      const b = await c.request('message', { channel: 'idem', text: 'once', idempotency_key: 'k-1' });
+      assert.equal(a.data.offset, 1);
+      assert.equal(b.data.offset, 1);
+      await c.next('message');
+      assert.deepEqual(await c.collect((f) => f.type === 'message', 100), []);
+      const other = await c.request('message', { channel: 'idem', text: 'twice', idempotency_key: 'k-2' });
+      assert.equal(other.data.offset, 2);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('the server can request something from a client and await the response, with a timeout', async () => {
+    const srv = await startServer();
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      const id = c.connectionId;
+      const pending = srv.sb.hub.request(id, 'get_location', { precise: true }, 2000);
+      const req = await c.next('request');
+      assert.equal(req.data.method, 'get_location');
+      assert.deepEqual(req.data.params, { precise: true });
+      c.send({ type: 'response', data: { request_id: req.data.request_id, result: { city: 'Oslo' } } });
+      assert.deepEqual(await pending, { city: 'Oslo' });
+      await assert.rejects(srv.sb.hub.request(id, 'ignored', {}, 100), (e: { code: string }) => e.code === 'TIMEOUT');
+      const stray = await c.request('response', { request_id: 'nope' });
+      assert.equal(stray.data.code, 'NOT_FOUND');
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('history requests page through the broker window (limit, before, seed-000 offset)', async () => {
+    const srv = await startServer();
+    try {
+      for (let i = 1; i <= 8; i++) await srv.sb.hub.publish('h', { i });
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      const newest = await c.request('history', { channel: 'h', limit: 3 });
+      assert.deepEqual(newest.data.publications.map((p: Frame) => p.seq), [8, 7, 6]);
+      const older = await c.request('history', { channel: 'h', limit: 3, before: 6 });
+      assert.deepEqual(older.data.publications.map((p: Frame) => p.seq), [5, 4, 3]);
+      const skip = await c.request('history', { channel: 'h', limit: 2, offset: 2 });
+      assert.deepEqual(skip.data.publications.map((p: Frame) => p.seq), [6, 5]);
+      assert.equal(newest.data.publications[0].data.i, 8);
+      c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
