@@ -99,7 +99,11 @@ export type ServerFrameType =
   | 'notification'
   | 'auth_challenge'
   | 'request'
-  | 'shutdown';
+  | 'shutdown'
+  /** SSE only: the `connect` frame as named on an event stream. */
+  | 'connected'
+  /** SSE only: last event before the server ends the stream (`code`, `reason`, `reconnect`). */
+  | 'close';
 
 /** The server envelope (seed 000 WebSocketMessage) with Switchboard's additions. */
 export interface ServerFrame<D = Record<string, unknown>> {

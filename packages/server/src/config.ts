@@ -36,6 +36,16 @@ export interface SwitchboardConfig {
     /** Ed25519 challenge endpoint prefix: `{ed25519Path}/{collective_id}` (seed 001). */
     ed25519Path: string;
   };
+  sse: {
+    /** Serve the Server-Sent Events endpoint. */
+    enabled: boolean;
+    /** Path of the SSE endpoint. */
+    path: string;
+    /** `retry:` hint: how long an EventSource waits before reconnecting. */
+    retryMs: number;
+    /** Largest SSE `id:` (the position vector of the stream's channels), in bytes. */
+    maxEventIdBytes: number;
+  };
   /** Authentication and authorization (docs/security.md). */
   auth: AuthSection;
   limits: LimitOptions;
@@ -77,6 +87,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   nodeId: null,
   broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
+  sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },
   limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
   heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },

@@ -22,6 +22,7 @@ import { startRetention, type Retention } from './store/retention.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './transport/handshake.js';
+import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
 export interface SwitchboardOptions {
@@ -59,6 +60,8 @@ export class Switchboard {
   readonly metrics: PromMetrics;
   readonly logger: Logger;
   readonly ws: WebSocketTransport;
+  /** Server-Sent Events endpoint; `sse.handler` is a `(req, res) => boolean` for a bare http.Server. */
+  readonly sse: SseTransport;
   readonly nodes: NodeRegistry;
   /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
   readonly auth: AuthWiring;
@@ -88,15 +91,28 @@ export class Switchboard {
       logger: this.logger,
       metrics: this.metrics,
     });
+    const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
+    const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
     this.ws = new WebSocketTransport(this.hub, {
       path: this.config.http.wsPath,
       maxMessageBytes: this.config.limits.maxMessageBytes,
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
-      authenticate: options.authenticate ?? this.auth.authenticate,
-      checkOrigin: options.checkOrigin ?? this.auth.checkOrigin,
+      authenticate,
+      checkOrigin,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
       challenge: { path: this.config.http.ed25519Path, authenticator: this.auth.auth.ed25519 },
+      trustProxy: this.config.http.trustProxy,
+      logger: this.logger,
+    });
+    this.sse = new SseTransport(this.hub, {
+      path: this.config.sse.path,
+      retryMs: this.config.sse.retryMs,
+      maxEventIdBytes: this.config.sse.maxEventIdBytes,
+      maxQueuedBytes: this.config.limits.maxQueuedBytes,
+      authenticate,
+      checkOrigin,
+      requireAuth: this.config.auth.required,
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -194,7 +210,10 @@ export class Switchboard {
     }
   }
 
-  /** Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. */
+  /**
+   * Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. For SSE on a bare
+   * server, call `sb.sse.handler(req, res)` first in your request listener (it returns false for other paths).
+   */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (!this.ws.handleUpgrade(req, socket, head)) socket.destroy();
@@ -236,6 +255,7 @@ export class Switchboard {
       const deadline = this.config.shutdown.deadlineMs;
       await this.hub.shutdown(deadline);
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
+      await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();
       await this.hub.stopEngine();
       await this.nodes.close().catch(() => undefined);

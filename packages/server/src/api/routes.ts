@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CloseCode, ErrorCode } from '@switchboard/protocol';
 import type { Switchboard } from '../server.js';
+import { registerSse } from './sse-route.js';
 import { TEST_PAGE_HTML } from './test-page.js';
 
 /** Send a JSON error body with a registry code. */
@@ -45,6 +46,8 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       uptime_seconds: Math.round(process.uptime()),
     });
   });
+
+  registerSse(app, sb);
 
   app.get('/metrics', async (_req, reply) => {
     const body = await sb.metrics.registry.metrics();
