@@ -6,6 +6,8 @@ export type { PresenceStore } from './core/presence-store.js';
 export type { HubHooks, ChannelAction, Decision } from './core/hooks.js';
 export type { Session, SessionIdentity } from './core/session.js';
 export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './transport/handshake.js';
+export { SseTransport } from './transport/sse-transport.js';
+export type { AuthHooks } from './auth/hooks.js';
 export { MemoryBroker } from './broker/memory/memory-broker.js';
 export { MemoryPresenceStore } from './broker/memory/memory-presence.js';
 export * from '@switchboard/protocol';

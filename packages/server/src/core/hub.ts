@@ -869,7 +869,8 @@ export class Hub implements BrokerHandler {
           if (s.pingSentAt === 0) s.pingSentAt = now;
         }
       }
-      if (hb.idleTimeoutMs > 0 && now - s.lastActivity > hb.idleTimeoutMs) {
+      // Idle means "sent nothing": only WebSocket clients can send, so SSE streams never go idle.
+      if (hb.idleTimeoutMs > 0 && now - s.lastActivity > hb.idleTimeoutMs && s.sink.kind === 'ws') {
         s.sink.close(CloseCode.SESSION_EXPIRED, 'idle timeout');
         continue;
       }

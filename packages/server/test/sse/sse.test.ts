@@ -372,6 +372,22 @@ describe('SSE limits and lifecycle', () => {
     }
   });
 
+  it('an idle timeout closes silent WebSocket clients but never SSE streams (they cannot send)', async () => {
+    const srv = await startServer({ heartbeat: { pingIntervalMs: 0, pongTimeoutMs: 1000, idleTimeoutMs: 150 } });
+    const raw = await RawSseClient.open(`${srv.http}/events?channels=idle-c`);
+    try {
+      await raw.next(subscribedTo('idle-c'));
+      const ws = await TestClient.connect(`${srv.ws}/ws`);
+      assert.equal((await ws.closed).code, 4012);
+      await srv.sb.hub.publish('idle-c', { still: 'here' });
+      const ev = await raw.next((e) => e.event === 'message');
+      assert.equal(JSON.parse(ev.data).data.still, 'here');
+      assert.equal(srv.sb.hub.stats().connections, 1);
+    } finally {
+      await closeAll(srv, raw);
+    }
+  });
+
   it('graceful shutdown delivers what is queued, sends shutdown and close, ends the stream', async () => {
     const srv = await startServer();
     const c = await RawSseClient.open(`${srv.http}/events?channels=last-words`);
@@ -389,7 +405,7 @@ describe('SSE limits and lifecycle', () => {
   });
 
   it('works on a bare http.Server through sse.handler', async () => {
-    const sb = new Switchboard(mergeConfig(DEFAULT_CONFIG, { log: { level: 'silent' } }), { defaultMetrics: false });
+    const sb = new Switchboard(mergeConfig(DEFAULT_CONFIG, { log: { level: 'silent' }, store: { driver: 'none' } }), { defaultMetrics: false });
     await sb.start();
     const server = http.createServer((req, res) => {
       if (!sb.sse.handler(req, res)) res.writeHead(404).end();
