@@ -404,7 +404,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
 
   /** Drops a socket without waiting for a closing handshake and handles it as closed with `code`. */
   private killSocket(socket: WebSocketLike, code: number, reason: string): void {
-    socket.onmessage = socket.onclose = socket.onerror = socket.onopen = null;
+    detach(socket);
     if (typeof socket.terminate === 'function') socket.terminate();
     else safeClose(socket, 4000, reason);
     if (this.socket === socket) this.handleClose(code, reason);
@@ -413,7 +413,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private teardownConnection(): void {
     const socket = this.socket;
     this.socket = null;
-    if (socket) socket.onmessage = socket.onclose = socket.onerror = socket.onopen = null;
+    if (socket) detach(socket);
     for (const t of [this.connectTimer, this.livenessTimer, this.refreshTimer, this.reconnectTimer]) if (t) clearTimeout(t);
     this.connectTimer = this.livenessTimer = this.refreshTimer = this.reconnectTimer = null;
   }
@@ -662,6 +662,17 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     if (this.socket === socket && !this.refreshTimer) this.scheduleTokenRefresh();
   }
 }
+
+/**
+ * Drop our handlers from a socket we are done with. `onerror` stays a no-op: Node's `ws` emits `error` when a
+ * socket still CONNECTING is closed, and an `error` event without a listener is an uncaught exception.
+ */
+function detach(socket: WebSocketLike): void {
+  socket.onmessage = socket.onclose = socket.onopen = null;
+  socket.onerror = ignoreError;
+}
+
+function ignoreError(): void {}
 
 function safeClose(socket: WebSocketLike, code: number, reason: string): void {
   try {
