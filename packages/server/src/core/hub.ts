@@ -19,6 +19,8 @@ import type { PresenceStore } from './presence-store.js';
 import { takeToken } from './rate-limit.js';
 import { PendingRequests } from './requests.js';
 import { Session, type SessionInit } from './session.js';
+import { SessionRegistry } from './session-registry.js';
+import { TypingTracker } from './typing.js';
 
 export interface HubDeps {
   broker: Broker;
@@ -45,12 +47,6 @@ export interface HubStats {
   subscriptions: number;
   users: number;
   draining: boolean;
-}
-
-interface TypingEntry {
-  userId: string | null;
-  username: string | null;
-  expiresAt: number;
 }
 
 interface ErrorLike {
@@ -90,13 +86,10 @@ export class Hub implements BrokerHandler {
   private readonly parser: InboundParser;
   private readonly channelName: RegExp;
 
-  private readonly sessions = new Map<string, Session>();
-  private readonly byClient = new Map<string, Session>();
-  private readonly byUser = new Map<string, Set<Session>>();
-  private readonly perIp = new Map<string, number>();
+  private readonly sessions = new SessionRegistry();
   private readonly channels = new Map<string, Set<Session>>();
   private readonly brokerSubscriptions = new Map<string, Promise<void>>();
-  private readonly typing = new Map<string, Map<string, TypingEntry>>();
+  private readonly typing: TypingTracker;
   private readonly namespaceCache = new Map<string, NamespaceOptions>();
   private subscriptionCount = 0;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -117,6 +110,7 @@ export class Hub implements BrokerHandler {
     this.metrics = deps.metrics ?? NOOP_METRICS;
     this.now = deps.now ?? Date.now;
     this.parser = new InboundParser(this.options.limits.maxJsonDepth);
+    this.typing = new TypingTracker(this.options.typingTimeoutMs);
     this.channelName = new RegExp(`^(?:${this.options.limits.channelNamePattern})$`);
     this.continuity = new ChannelContinuity({
       history: (channel, since, limit) => this.broker.history(channel, { since, limit }),
@@ -153,28 +147,12 @@ export class Hub implements BrokerHandler {
     const limits = this.options.limits;
     const userId = init.identity.userId;
     if (this.draining) return { rejected: true, closeCode: CloseCode.GOING_AWAY, reason: 'server draining' };
-    if (limits.maxConnections > 0 && this.sessions.size >= limits.maxConnections) {
-      return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections' };
-    }
-    if (userId !== null && limits.maxConnectionsPerUser > 0 && (this.byUser.get(userId)?.size ?? 0) >= limits.maxConnectionsPerUser) {
-      return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections for this user' };
-    }
-    const ipCount = this.perIp.get(init.remoteAddress) ?? 0;
-    if (limits.maxConnectionsPerIp > 0 && ipCount >= limits.maxConnectionsPerIp) {
-      return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: 'too many connections from this address' };
-    }
+    const refusal = this.sessions.refusal(userId, init.remoteAddress, limits);
+    if (refusal !== null) return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: refusal };
     const now = this.now();
     const s = new Session(newId(), init.sink, init.identity, init.clientId ?? null, init.remoteAddress, init.metadata, now, limits.rateLimit.burst);
-    this.sessions.set(s.id, s);
-    this.perIp.set(init.remoteAddress, ipCount + 1);
-    if (userId !== null) {
-      let set = this.byUser.get(userId);
-      if (set === undefined) this.byUser.set(userId, (set = new Set()));
-      set.add(s);
-    }
+    const previous = this.sessions.add(s);
     if (s.clientId !== null) {
-      const previous = this.byClient.get(s.clientId);
-      this.byClient.set(s.clientId, s);
       if (previous !== undefined) previous.sink.close(CloseCode.SESSION_SUPERSEDED, 'superseded by a newer connection');
       this.unannounced.add(s);
       this.broker.publishControl({ kind: 'supersede', clientId: s.clientId, keepConnectionId: s.id }).catch((err: unknown) => {
@@ -216,19 +194,12 @@ export class Hub implements BrokerHandler {
   closeSession(s: Session, code: number): void {
     if (s.closed) return;
     s.closed = true;
-    this.sessions.delete(s.id);
-    const ipCount = (this.perIp.get(s.remoteAddress) ?? 1) - 1;
-    if (ipCount <= 0) this.perIp.delete(s.remoteAddress);
-    else this.perIp.set(s.remoteAddress, ipCount);
-    if (s.clientId !== null && this.byClient.get(s.clientId) === s) this.byClient.delete(s.clientId);
+    this.sessions.remove(s);
     this.unannounced.delete(s);
     this.requests.dropSession(s.id);
     if (s.channels !== null) for (const channel of [...s.channels.keys()]) this.removeFromChannel(s, channel);
     const userId = s.userId;
     if (userId !== null) {
-      const set = this.byUser.get(userId);
-      set?.delete(s);
-      if (set !== undefined && set.size === 0) this.byUser.delete(userId);
       this.presence.userDisconnected(userId, s.id).then(
         (left) => {
           if (left === 0) this.controlToAll('user_offline', { user_id: userId, username: s.identity.username });
@@ -466,7 +437,7 @@ export class Hub implements BrokerHandler {
       }
     }
     if (!announce) return;
-    if (this.typing.get(channel)?.has(s.actorId) && !this.actorStillIn(s, channel)) {
+    if (this.typing.isTyping(channel, s.actorId) && !this.actorStillIn(s, channel)) {
       this.typingEvent(channel, s, false);
     }
     if (this.namespace(channel).presence) {
@@ -570,7 +541,7 @@ export class Hub implements BrokerHandler {
   private async deliverToUser(userId: string, type: string, data: Record<string, unknown>, senderId: string | null): Promise<{ delivered: boolean; stored: boolean; message_id: string }> {
     const messageId = newId();
     const frame = this.frame(type, data, { senderId, recipientId: userId, messageId });
-    const online = this.byUser.has(userId) || (await this.presenceUserOnline(userId));
+    const online = this.sessions.hasUser(userId) || (await this.presenceUserOnline(userId));
     if (online) {
       await this.broker.publishControl({ kind: 'user', userId, frame });
       return { delivered: true, stored: false, message_id: messageId };
@@ -613,7 +584,7 @@ export class Hub implements BrokerHandler {
   }
 
   private async presenceUserOnline(userId: string): Promise<boolean> {
-    if (this.byUser.has(userId)) return true;
+    if (this.sessions.hasUser(userId)) return true;
     const users = await this.presence.onlineUsers();
     return users.some((u) => u.user_id === userId);
   }
@@ -697,19 +668,12 @@ export class Hub implements BrokerHandler {
       return;
     }
     const { user_id, username, is_typing } = event.data;
-    let state = this.typing.get(channel);
-    if (is_typing) {
-      if (state === undefined) this.typing.set(channel, (state = new Map()));
-      state.set(user_id, { userId: user_id, username, expiresAt: this.now() + this.options.typingTimeoutMs });
-    } else {
-      state?.delete(user_id);
-      if (state?.size === 0) this.typing.delete(channel);
-    }
+    this.typing.apply(channel, user_id, username, is_typing, this.now());
     this.deliverTypingFrame(channel, user_id, username, is_typing, exclude);
   }
 
   private deliverTypingFrame(channel: string, actor: string, username: string | null, isTyping: boolean, exclude: string | undefined): void {
-    const typingUsers = [...(this.typing.get(channel)?.keys() ?? [])];
+    const typingUsers = this.typing.users(channel);
     const out = new Outbound(
       this.frame('typing', { user_id: actor, username, is_typing: isTyping, typing_users: typingUsers }, { channel, senderId: actor }),
       'typing',
@@ -798,7 +762,7 @@ export class Hub implements BrokerHandler {
   onControl(msg: ControlEnvelope): void {
     switch (msg.kind) {
       case 'user': {
-        const set = this.byUser.get(msg.userId);
+        const set = this.sessions.ofUser(msg.userId);
         if (set === undefined) return;
         const out = new Outbound(msg.frame, 'private');
         for (const s of set) s.sink.send(out);
@@ -820,12 +784,12 @@ export class Hub implements BrokerHandler {
         this.sessions.get(msg.connectionId)?.sink.close(msg.code, msg.reason);
         return;
       case 'disconnect_user':
-        for (const s of this.byUser.get(msg.userId) ?? []) s.sink.close(msg.code, msg.reason);
+        for (const s of [...(this.sessions.ofUser(msg.userId) ?? [])]) s.sink.close(msg.code, msg.reason);
         return;
       case 'supersede': {
         // The control channel delivers messages in one order to every node. A local session whose own
         // announcement has not come back yet is newer than this message: it must not be closed by it.
-        const s = this.byClient.get(msg.clientId);
+        const s = this.sessions.byClient(msg.clientId);
         if (s === undefined) return;
         if (msg.originNode === this.nodeId) { // local supersede was handled in openSession
           if (s.id === msg.keepConnectionId) this.unannounced.delete(s);
@@ -877,14 +841,7 @@ export class Hub implements BrokerHandler {
       const exp = s.identity.expiresAt;
       if (exp !== undefined && now >= exp) s.sink.close(CloseCode.TOKEN_EXPIRED, 'token expired');
     }
-    for (const [channel, state] of this.typing) {
-      for (const [actor, entry] of state) {
-        if (entry.expiresAt > now) continue;
-        state.delete(actor);
-        this.deliverTypingFrame(channel, actor, entry.username, false, undefined);
-      }
-      if (state.size === 0) this.typing.delete(channel);
-    }
+    for (const e of this.typing.expire(now)) this.deliverTypingFrame(e.channel, e.actor, e.username, false, undefined);
   }
 
   // ---------------------------------------------------------------- shutdown, stats
@@ -928,7 +885,7 @@ export class Hub implements BrokerHandler {
       connections: this.sessions.size,
       channels: this.channels.size,
       subscriptions: this.subscriptionCount,
-      users: this.byUser.size,
+      users: this.sessions.userCount,
       draining: this.draining,
     };
   }

@@ -96,3 +96,35 @@ describe('sqlite specifics', () => {
     await stores.close();
   });
 });
+
+describe('SQLite lock after a crash', () => {
+  const holder = (path: string) => `
+    const { SqliteDatabase } = await import(${JSON.stringify(new URL('../../src/store/sqlite/index.js', import.meta.url).href)});
+    new SqliteDatabase({ path: ${JSON.stringify(path)} });
+    process.send('open');
+    setInterval(() => {}, 1000);`;
+
+  async function startHolder(path: string) {
+    const { fork } = await import('node:child_process');
+    const child = fork('--input-type=module', [], { execArgv: ['--input-type=module', '-e', holder(path)], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('message', () => resolve());
+      child.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+    });
+    return child;
+  }
+
+  it('a file held by a live process is refused; after that process is killed -9 the file opens again', async () => {
+    const path = join(root, 'crash', 'sb.db');
+    const child = await startHolder(path);
+    assert.throws(() => new SqliteDatabase({ path }), (err: unknown) => (err as { code?: string }).code === 'STORE_UNAVAILABLE');
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    assert.ok(existsSync(`${path}.lock`), 'the crashed process left its lock behind');
+    const db = new SqliteDatabase({ path });
+    assert.equal(db.isOpen, true);
+    db.close();
+    assert.equal(existsSync(`${path}.lock`), false, 'close removes the lock');
+  });
+});

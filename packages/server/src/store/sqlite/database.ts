@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Database as WasmDatabase, Statement } from 'node-sqlite3-wasm';
 import { StoreError } from '../errors.js';
+import { clearStaleLock, forgetOwner, recordOwner } from './lock-owner.js';
 import { SCHEMA_MIGRATIONS_DDL, SQLITE_DIALECT, pendingMigrations } from '../migrations.js';
 
 const require = createRequire(import.meta.url);
@@ -37,7 +38,10 @@ export class SqliteDatabase {
     this.path = options.path;
     let db: WasmDatabase | null = null;
     try {
-      if (this.path !== ':memory:') mkdirSync(dirname(this.path), { recursive: true });
+      if (this.path !== ':memory:') {
+        mkdirSync(dirname(this.path), { recursive: true });
+        clearStaleLock(this.path);
+      }
       const { Database } = require('node-sqlite3-wasm') as typeof import('node-sqlite3-wasm');
       db = new Database(this.path);
       db.exec('PRAGMA busy_timeout = 250');
@@ -45,6 +49,7 @@ export class SqliteDatabase {
       // Switching the journal takes the exclusive lock now, so a file held by another process fails here.
       db.all('PRAGMA journal_mode = WAL');
       db.exec('PRAGMA synchronous = NORMAL');
+      if (this.path !== ':memory:') recordOwner(this.path);
     } catch (err) {
       try {
         db?.close();
@@ -135,6 +140,7 @@ export class SqliteDatabase {
     const db = this.db;
     this.db = null;
     db.close();
+    if (this.path !== ':memory:') forgetOwner(this.path);
   }
 
   private raw(): WasmDatabase {
