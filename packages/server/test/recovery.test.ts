@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, TestClient, type Frame } from './helpers.js';
 
-const messages = (c: TestClient, channel: string) => (f: Frame) => f.type === 'message' && f.channel === channel;
+const messages = (_c: TestClient, channel: string) => (f: Frame) => f.type === 'message' && f.channel === channel;
 
 describe('recovery on reconnect', () => {
   it('a client killed mid-stream recovers every missed publication, in order, without duplicates, while publishing goes on', async () => {

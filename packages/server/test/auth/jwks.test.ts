@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A real JWKS endpoint on port 0 counting its requests. */
 async function jwksServer(initial: JWK[]) {
   const state = { keys: initial, requests: 0, status: 200 };
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     state.requests++;
     res.writeHead(state.status, { 'content-type': 'application/json' });
     res.end(state.status === 200 ? JSON.stringify({ keys: state.keys }) : '{"error":"boom"}');
