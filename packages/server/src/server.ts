@@ -112,6 +112,7 @@ export class Switchboard {
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
       authenticate,
       checkOrigin,
+      credentialedOrigin: (origin) => this.auth.auth.origins.isListed(origin),
       requireAuth: this.config.auth.required,
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,

@@ -19,6 +19,8 @@ export interface SseTransportOptions {
   maxQueuedBytes: number;
   authenticate: HandshakeAuthenticator;
   checkOrigin: OriginCheck;
+  /** Origins listed explicitly in the allowlist: only these get credentialed CORS (cookies). */
+  credentialedOrigin: (origin: string) => boolean;
   /** The endpoint requires authentication (auth.required). */
   requireAuth: boolean;
   trustProxy: boolean;
@@ -146,10 +148,13 @@ export class SseTransport {
       'x-accel-buffering': 'no',
     };
     const origin = req.headers.origin;
-    if (origin !== undefined) {
+    if (origin !== undefined && this.opts.credentialedOrigin(origin)) {
       headers['access-control-allow-origin'] = origin;
       headers['access-control-allow-credentials'] = 'true';
       headers.vary = 'Origin';
+    } else if (origin !== undefined) {
+      // Allowed only through "*": readable cross-origin, but never with the user's cookies.
+      headers['access-control-allow-origin'] = '*';
     }
     res.writeHead(200, headers);
     res.write(`retry: ${this.opts.retryMs}\n\n`);

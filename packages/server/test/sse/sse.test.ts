@@ -303,9 +303,23 @@ describe('SSE authentication and origin', () => {
       assert.equal(evil.json.error.code, 'ORIGIN_NOT_ALLOWED');
       assert.equal(good.status, 200);
       assert.equal(good.headers['access-control-allow-origin'], 'https://good.example');
+      assert.equal(good.headers['access-control-allow-credentials'], 'true');
       await good.next('connected');
     } finally {
       await closeAll(srv, evil, good);
+    }
+  });
+
+  it('with allow "*" any origin may read, but never with credentials (cookies)', async () => {
+    const srv = await startServer();
+    const any = await RawSseClient.open(`${srv.http}/events?channels=x`, { origin: 'https://anywhere.example' });
+    try {
+      assert.equal(any.status, 200);
+      assert.equal(any.headers['access-control-allow-origin'], '*');
+      assert.equal(any.headers['access-control-allow-credentials'], undefined);
+      await any.next('connected');
+    } finally {
+      await closeAll(srv, any);
     }
   });
 
