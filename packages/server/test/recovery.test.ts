@@ -6,15 +6,18 @@ const messages = (_c: TestClient, channel: string) => (f: Frame) => f.type === '
 
 describe('recovery on reconnect', () => {
   it('a client killed mid-stream recovers every missed publication, in order, without duplicates, while publishing goes on', async () => {
-    const srv = await startServer({ limits: { rateLimit: { perSecond: 0 } } });
+    // The window is sized above anything the paced publisher can produce in the test, so the server must
+    // answer recovered:true; the window-exceeded case has its own test below.
+    const max = 20_000;
+    const srv = await startServer({ limits: { rateLimit: { perSecond: 0 } }, channels: { defaults: { historySize: max }, maxRecoveryPublications: max } });
     try {
       let n = 0;
       let publishing = true;
       const publisher = (async () => {
-        while (publishing && n < 2000) {
+        while (publishing && n < max) {
           n += 1;
           await srv.sb.hub.publish('stream', { n });
-          if (n % 10 === 0) await new Promise((r) => setImmediate(r));
+          if (n % 5 === 0) await new Promise((r) => setTimeout(r, 1)); // paced: keeps publishing through the test
         }
       })();
       const first = await TestClient.connect(`${srv.ws}/ws`);
