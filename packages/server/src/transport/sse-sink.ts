@@ -2,9 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { CloseCode, isTerminalCloseCode } from '@switchboard/protocol';
 import type { Hub } from '../core/hub.js';
 import type { Outbound } from '../core/outbound.js';
-import type { Session } from '../core/session.js';
 import type { ConnectionSink } from '../core/sink.js';
 import { PositionVector } from './sse-position.js';
+import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 /** How long a closed stream may take to hand its last bytes to the kernel before it is destroyed. */
@@ -23,28 +23,20 @@ const CLOSE_TIMEOUT_MS = 5000;
  * `close()` flushes, appends an `event: close` (`{code, reason, reconnect}`), ends the response, and
  * removes the session from the hub at once (like WsSink.release). `terminate()` destroys the response.
  */
-export class SseSink implements ConnectionSink {
+export class SseSink extends QueuedSink implements ConnectionSink {
   readonly kind = 'sse' as const;
   /** Positions of this connection's channels: the SSE `id:` of every event that changes them. */
   readonly positions: PositionVector;
-  private queue: Buffer[] | null = null;
-  private bytes = 0;
-  private closing = false;
-  /** Set by the transport once the hub accepted the session. */
-  session: Session | null = null;
 
   constructor(
-    private readonly hub: Hub,
+    hub: Hub,
     private readonly res: ServerResponse,
-    private readonly batcher: WriteBatcher,
-    private readonly maxQueuedBytes: number,
+    batcher: WriteBatcher,
+    maxQueuedBytes: number,
     maxEventIdBytes: number,
   ) {
+    super(hub, batcher, maxQueuedBytes);
     this.positions = new PositionVector(maxEventIdBytes);
-  }
-
-  get queuedBytes(): number {
-    return this.bytes + this.res.writableLength;
   }
 
   send(frame: Outbound): void {
@@ -52,26 +44,7 @@ export class SseSink implements ConnectionSink {
     const body = (frame.sse ??= encodeEvent(frame));
     if (this.track(frame)) this.push(Buffer.from('id: ' + this.positions.encode() + '\n', 'latin1'));
     this.push(body);
-    if (this.maxQueuedBytes > 0 && this.bytes + this.res.writableLength > this.maxQueuedBytes) {
-      this.queue = null;
-      this.bytes = 0;
-      this.closing = true;
-      // Reset (RST), not FIN: a FIN would queue behind the unread bytes and the kernel would keep them.
-      const socket = this.res.socket;
-      if (socket !== null && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
-      else this.res.destroy();
-      this.release(CloseCode.SLOW_CONSUMER);
-    }
-  }
-
-  flush(): void {
-    const queue = this.queue;
-    if (queue === null) return;
-    const bytes = this.bytes;
-    this.queue = null;
-    this.bytes = 0;
-    if (this.res.destroyed || this.res.writableEnded) return;
-    this.res.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, bytes));
+    this.enforceBound();
   }
 
   close(code: number, reason: string): void {
@@ -94,8 +67,7 @@ export class SseSink implements ConnectionSink {
 
   terminate(): void {
     this.closing = true;
-    this.queue = null;
-    this.bytes = 0;
+    this.drop();
     this.res.destroy();
     this.release(CloseCode.GOING_AWAY);
   }
@@ -103,18 +75,26 @@ export class SseSink implements ConnectionSink {
   /** The client went away: stop queueing (the transport tells the hub). */
   gone(): void {
     this.closing = true;
-    this.queue = null;
-    this.bytes = 0;
+    this.drop();
   }
 
-  private push(buf: Buffer): void {
-    if (this.queue === null) {
-      this.queue = [buf];
-      this.batcher.schedule(this);
-    } else {
-      this.queue.push(buf);
-    }
-    this.bytes += buf.length;
+  protected pendingWrites(): number {
+    return this.res.writableLength;
+  }
+
+  protected writable(): boolean {
+    return !this.res.destroyed && !this.res.writableEnded;
+  }
+
+  protected write(data: Buffer): void {
+    this.res.write(data);
+  }
+
+  /** Reset (RST), not FIN: a FIN would queue behind the unread bytes and the kernel would keep them. */
+  protected overflow(): void {
+    const socket = this.res.socket;
+    if (socket !== null && typeof socket.resetAndDestroy === 'function') socket.resetAndDestroy();
+    else this.res.destroy();
   }
 
   /** Update the position vector from a frame; true if it changed (the event gets an `id:`). */
@@ -135,9 +115,6 @@ export class SseSink implements ConnectionSink {
     return this.positions.set(d.channel, d.epoch, d.offset);
   }
 
-  private release(code: number): void {
-    if (this.session !== null) this.hub.closeSession(this.session, code);
-  }
 }
 
 const TYPE_KEY = '"type":"';
