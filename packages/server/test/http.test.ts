@@ -91,3 +91,24 @@ describe('health, metrics, server API', () => {
     c.close();
   });
 });
+
+describe('server API without an API key', () => {
+  it('answers loopback callers only', async () => {
+    const srv = await startServer();
+    try {
+      const app = srv.sb.fastify!;
+      const remote = await app.inject({ method: 'POST', url: '/api/publish', remoteAddress: '203.0.113.7', payload: { channel: 'c', data: {} } });
+      assert.equal(remote.statusCode, 403);
+      assert.equal((remote.json() as { error: { code: string } }).error.code, 'FORBIDDEN');
+      const local = await app.inject({ method: 'GET', url: '/api/stats', remoteAddress: '127.0.0.1' });
+      assert.equal(local.statusCode, 200);
+      const mapped = await app.inject({ method: 'GET', url: '/api/stats', remoteAddress: '::ffff:127.0.0.1' });
+      assert.equal(mapped.statusCode, 200);
+      const best = await app.inject({ method: 'GET', url: '/api/best-node', remoteAddress: '203.0.113.7' });
+      assert.equal(best.statusCode, 200, 'best-node stays public');
+      assert.equal((await app.inject({ method: 'GET', url: '/health', remoteAddress: '203.0.113.7' })).statusCode, 200);
+    } finally {
+      await srv.close();
+    }
+  });
+});

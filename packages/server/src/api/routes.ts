@@ -80,7 +80,12 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       throw err;
     });
     api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      if (apiKey !== '' && req.headers.authorization !== `Bearer ${apiKey}`) {
+      if (apiKey === '') {
+        // No key configured: the server API answers only on loopback (safe default for 0.0.0.0).
+        if (!isLoopback(req.socket.remoteAddress)) {
+          return fail(reply, 403, ErrorCode.FORBIDDEN, 'The server API is loopback-only until http.apiKey is set');
+        }
+      } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
         return fail(reply, 401, ErrorCode.UNAUTHORIZED, 'Missing or wrong API key');
       }
     });
@@ -137,6 +142,13 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       return { draining: on };
     });
   });
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
 }
 
 function closeCodeFrom(body: unknown): number {
