@@ -53,6 +53,11 @@ export interface SwitchboardClientOptions {
   connectTimeoutMs?: number;
   /** Random source in [0, 1) for the backoff jitter (tests). */
   random?: () => number;
+  /**
+   * Acknowledge frames delivered from the offline inbox (`inbox: true`) as they arrive, so the server
+   * removes them. Default true; set false to call `ackInbox()` yourself once the app has stored them.
+   */
+  autoAckInbox?: boolean;
 }
 
 export interface PublishOptions {
@@ -125,6 +130,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private readonly pending = new PendingRequests<PendingTag>();
   private readonly queue: OfflineQueue<QueuedPublish>;
   private readonly waiters = new Set<Waiter>();
+  private readonly autoAckInbox: boolean;
+  private inboxAcks: string[] = [];
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private livenessTimer: ReturnType<typeof setTimeout> | null = null;
@@ -141,6 +148,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     this.maxAttempts = options.reconnect?.maxAttempts ?? Infinity;
     this.reconnectEnabled = options.reconnect?.enabled ?? true;
     this.queue = new OfflineQueue(options.offlineQueueSize ?? 100);
+    this.autoAckInbox = options.autoAckInbox ?? true;
     this.token = options.token;
   }
 
@@ -525,6 +533,19 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     this.emit('frame', frame);
     if (frame.id !== undefined && frame.id !== null && this.pending.settle(frame)) return;
     this.route(frame);
+    if (this.autoAckInbox && (frame as { inbox?: unknown }).inbox === true && typeof frame.message_id === 'string') {
+      if (this.inboxAcks.length === 0) queueMicrotask(() => this.ackInbox(this.inboxAcks.splice(0)));
+      this.inboxAcks.push(frame.message_id);
+    }
+  }
+
+  /**
+   * Tell the server these offline-inbox frames (by `message_id`) were received, so they are not delivered
+   * again on the next connect. Done automatically unless `autoAckInbox: false`. No-op while disconnected
+   * (unacknowledged items are simply delivered again).
+   */
+  ackInbox(messageIds: readonly string[]): void {
+    if (messageIds.length > 0 && this.isOpen()) this.sendFrame({ type: 'ack', data: { ids: [...messageIds] } });
   }
 
   private route(frame: ServerFrame): void {
@@ -565,6 +586,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
           data,
           timestamp: frame.timestamp,
           messageId: frame.message_id,
+          fromInbox: (frame as { inbox?: unknown }).inbox === true,
           frame,
         };
         this.emit('private', pm);

@@ -26,6 +26,8 @@ export interface PrivateMessage<D = Record<string, unknown>> {
   data: D;
   timestamp: string;
   messageId: string;
+  /** Delivered from the server's offline inbox (sent while this user had no connection). */
+  fromInbox: boolean;
   frame: ServerFrame<D>;
 }
 

@@ -362,3 +362,34 @@ test('getToken is called for every connection attempt, again after 4003, and bef
   await srv.sb.hub.disconnectConnection(s.connection!.connection_id, 4003, 'token expired');
   await waitFor(() => s.status === 'disconnected', 'static token client stops');
 });
+
+test('offline inbox: private messages sent while away arrive once on connect and are acknowledged', async (t) => {
+  const { srv, clients } = await setup(t);
+  const sender = clients.make(srv.url, { params: { user_id: 'sam' } });
+  await sender.connect();
+  const r1 = await sender.sendPrivate('olive', { text: 'while you were out' });
+  const r2 = await sender.sendPrivate('olive', { text: 'second' });
+  assert.deepEqual([r1.delivered, r1.stored, r2.stored], [false, true, true]);
+
+  const got: Array<{ text: unknown; fromInbox: boolean }> = [];
+  const olive = clients.make(srv.url, { params: { user_id: 'olive' } });
+  olive.on('private', (pm) => got.push({ text: pm.data.text, fromInbox: pm.fromInbox }));
+  await olive.connect();
+  await waitFor(() => got.length === 2, 'inbox delivery', 3000);
+  assert.deepEqual(got, [{ text: 'while you were out', fromInbox: true }, { text: 'second', fromInbox: true }]);
+
+  // The automatic ack removed them: a second connection of the same user gets nothing from the inbox.
+  await waitFor(async () => {
+    const again = clients.make(srv.url, { params: { user_id: 'olive' }, autoAckInbox: false });
+    const seen: unknown[] = [];
+    again.on('private', (pm) => seen.push(pm.data.text));
+    await again.connect();
+    await sleep(100);
+    again.close();
+    return seen.length === 0;
+  }, 'inbox emptied by the ack', 3000);
+  const live = await sender.sendPrivate('olive', { text: 'live now' });
+  assert.equal(live.delivered, true);
+  await waitFor(() => got.length === 3, 'live private message', 3000);
+  assert.deepEqual(got[2], { text: 'live now', fromInbox: false });
+});
