@@ -131,6 +131,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private readonly queue: OfflineQueue<QueuedPublish>;
   private readonly waiters = new Set<Waiter>();
   private readonly autoAckInbox: boolean;
+  private readonly requestHandlers = new Map<string, (params: Record<string, unknown>) => unknown>();
   private inboxAcks: string[] = [];
   private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
@@ -540,6 +541,40 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   }
 
   /**
+   * Answer server-to-client requests (`request` frames, e.g. from `hub.request(connectionId, method, params)`)
+   * for `method`: the handler's return value (or resolved promise) becomes the `response` result; a throw
+   * becomes `error: {code, message}` (`code` from the error's `code` property, else `CLIENT_ERROR`).
+   * Requests for a method with no handler are answered `NOT_FOUND`. Returns a function removing the handler.
+   */
+  onRequest(method: string, handler: (params: Record<string, unknown>) => unknown): () => void {
+    this.requestHandlers.set(method, handler);
+    return () => {
+      if (this.requestHandlers.get(method) === handler) this.requestHandlers.delete(method);
+    };
+  }
+
+  private answerRequest(data: Record<string, unknown>): void {
+    const requestId = data.request_id;
+    if (typeof requestId !== 'string') return;
+    const handler = typeof data.method === 'string' ? this.requestHandlers.get(data.method) : undefined;
+    const reply = (body: Record<string, unknown>) => this.sendFrame({ type: 'response', data: { request_id: requestId, ...body } });
+    if (handler === undefined) {
+      reply({ error: { code: 'NOT_FOUND', message: `no handler for ${String(data.method)}` } });
+      return;
+    }
+    const params = (data.params ?? {}) as Record<string, unknown>;
+    Promise.resolve()
+      .then(() => handler(params))
+      .then(
+        (result) => reply({ result: result ?? {} }),
+        (err: unknown) => {
+          const e = err as { code?: unknown; message?: unknown };
+          reply({ error: { code: typeof e?.code === 'string' ? e.code : 'CLIENT_ERROR', message: typeof e?.message === 'string' ? e.message : String(err) } });
+        },
+      );
+  }
+
+  /**
    * Tell the server these offline-inbox frames (by `message_id`) were received, so they are not delivered
    * again on the next connect. Done automatically unless `autoAckInbox: false`. No-op while disconnected
    * (unacknowledged items are simply delivered again).
@@ -594,6 +629,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       }
       case 'broadcast':
         this.emit('broadcast', frame);
+        return;
+      case 'request':
+        this.answerRequest(data);
         return;
       case 'notification':
         this.emit('notification', frame);

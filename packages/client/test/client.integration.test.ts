@@ -393,3 +393,17 @@ test('offline inbox: private messages sent while away arrive once on connect and
   await waitFor(() => got.length === 3, 'live private message', 3000);
   assert.deepEqual(got[2], { text: 'live now', fromInbox: false });
 });
+
+test('answers server-to-client requests with onRequest handlers (result, thrown error, unknown method)', async (t) => {
+  const { srv, clients } = await setup(t);
+  const c = clients.make(srv.url);
+  c.onRequest('get_location', async (params) => ({ city: 'Oslo', precise: params.precise === true }));
+  c.onRequest('fail', () => {
+    throw Object.assign(new Error('not today'), { code: 'DENIED' });
+  });
+  await c.connect();
+  const id = c.connection!.connection_id;
+  assert.deepEqual(await srv.sb.hub.request(id, 'get_location', { precise: true }, 2000), { city: 'Oslo', precise: true });
+  await assert.rejects(srv.sb.hub.request(id, 'fail', {}, 2000), (e: { code: string; message: string }) => e.code === 'DENIED' && e.message === 'not today');
+  await assert.rejects(srv.sb.hub.request(id, 'nobody_home', {}, 2000), (e: { code: string }) => e.code === 'NOT_FOUND');
+});
