@@ -19,6 +19,10 @@ export interface SwitchboardConfig {
     presenceTtlMs: number;
     /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
     sharded: boolean;
+    /** Redis Sentinel addresses ("host:port"); when set, the primary is found through them. */
+    sentinels: string[];
+    /** Name of the primary the sentinels monitor. */
+    sentinelName: string;
     /** How often this node reports its load to the node registry. */
     nodeReportIntervalMs: number;
   };
@@ -85,7 +89,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   host: '0.0.0.0',
   port: 8080,
   nodeId: null,
-  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, nodeReportIntervalMs: 10_000 },
+  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, sentinels: [], sentinelName: 'mymaster', nodeReportIntervalMs: 10_000 },
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },

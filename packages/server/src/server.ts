@@ -126,9 +126,16 @@ export class Switchboard {
   static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
     const full = mergeConfig(DEFAULT_CONFIG, config);
     if (full.broker.type === 'redis' && options.broker === undefined) {
-      const { RedisBroker, RedisPresenceStore, RedisNodeRegistry } = await import('./broker/redis/index.js');
+      const { RedisBroker, RedisPresenceStore, RedisNodeRegistry, parseSentinels } = await import('./broker/redis/index.js');
       const nodeId = full.nodeId ?? shortId();
-      const redis = { url: full.broker.redisUrl, nodeId, keyPrefix: full.broker.keyPrefix, commandTimeoutMs: full.broker.commandTimeoutMs };
+      const redis = {
+        url: full.broker.redisUrl,
+        nodeId,
+        keyPrefix: full.broker.keyPrefix,
+        commandTimeoutMs: full.broker.commandTimeoutMs,
+        sentinels: parseSentinels(full.broker.sentinels),
+        sentinelName: full.broker.sentinelName,
+      };
       options = {
         ...options,
         broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),

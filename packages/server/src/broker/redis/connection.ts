@@ -9,6 +9,11 @@ export interface RedisConnectionOptions {
   /** Every command rejects with BROKER_UNAVAILABLE after this long without an answer (default 1000 ms).
    * Commands issued while disconnected reject at once (no offline queue). Also the connect timeout. */
   commandTimeoutMs?: number;
+  /** Redis Sentinel: sentinel addresses. When given, the primary named `sentinelName` is found through them
+   * (and found again after a failover); `url` then only supplies username, password and db. */
+  sentinels?: Array<{ host: string; port: number }>;
+  /** Name of the primary the sentinels monitor (default "mymaster"). */
+  sentinelName?: string;
 }
 
 export const DEFAULT_KEY_PREFIX = 'sb:';
@@ -34,7 +39,7 @@ export function retryDelay(attempt: number): number {
  */
 export function createFailFastClient(opts: RedisConnectionOptions, role: string, extra: { autoResubscribe?: boolean } = {}): Redis {
   const timeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-  const client = new Redis(opts.url, {
+  const options = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -45,7 +50,10 @@ export function createFailFastClient(opts: RedisConnectionOptions, role: string,
     enableReadyCheck: true,
     retryStrategy: retryDelay,
     connectionName: role.replace(/[^A-Za-z0-9_:.-]/g, '_'),
-  });
+  };
+  const client = opts.sentinels !== undefined && opts.sentinels.length > 0
+    ? new Redis({ ...options, ...credentialsOf(opts.url), sentinels: opts.sentinels, name: opts.sentinelName ?? 'mymaster', sentinelRetryStrategy: retryDelay })
+    : new Redis(opts.url, options);
   client.on('error', noop);
   return client;
 }
@@ -79,4 +87,30 @@ export async function quitOrDisconnect(client: Redis): Promise<void> {
     }
   }
   client.disconnect();
+}
+
+/** Username, password and db of a redis:// URL (for Sentinel, where the host comes from the sentinels). */
+function credentialsOf(url: string): { username?: string; password?: string; db?: number } {
+  const out: { username?: string; password?: string; db?: number } = {};
+  try {
+    const u = new URL(url);
+    if (u.username) out.username = decodeURIComponent(u.username);
+    if (u.password) out.password = decodeURIComponent(u.password);
+    const db = Number(u.pathname.slice(1));
+    if (Number.isInteger(db) && db > 0) out.db = db;
+  } catch {
+    /* no URL: no credentials */
+  }
+  return out;
+}
+
+/** Parse "host:port" sentinel addresses. Throws on a malformed entry. */
+export function parseSentinels(list: readonly string[]): Array<{ host: string; port: number }> {
+  return list.map((entry) => {
+    const at = entry.lastIndexOf(':');
+    const host = entry.slice(0, at);
+    const port = Number(entry.slice(at + 1));
+    if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new TypeError(`broker.sentinels: expected host:port, got "${entry}"`);
+    return { host, port };
+  });
 }
