@@ -158,17 +158,23 @@ end
 return out
 `;
 
-/** Number of presence members of a channel on every live node (HLEN per node hash; prunes dead nodes).
- * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix. */
-export const PRESENCE_COUNT_LUA = `
-local total = 0
+/** Lua: sum the HLEN of every live node's hash (`<prefix><node>`) listed in the node set KEYS[1], removing
+ * nodes whose hash is gone (expired: the node died) from the set; returns the sum. `prefixArg` names the
+ * ARGV holding the hash key prefix. */
+function sumLiveNodeHashes(prefixArg: string): string {
+  return `local total = 0
 local nodes = redis.call('SMEMBERS', KEYS[1])
 for _, node in ipairs(nodes) do
-  local n = redis.call('HLEN', ARGV[1] .. node)
+  local n = redis.call('HLEN', ${prefixArg} .. node)
   if n == 0 then redis.call('SREM', KEYS[1], node) else total = total + n end
 end
 return total
 `;
+}
+
+/** Number of presence members of a channel on every live node (HLEN per node hash; prunes dead nodes).
+ * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix. */
+export const PRESENCE_COUNT_LUA = sumLiveNodeHashes('ARGV[1]');
 
 /** User connection count change + cluster-wide count.
  * KEYS: 1 node set of the user, 2 this node's hash of the user.
@@ -183,11 +189,4 @@ if ARGV[3] == '+' then
 else
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
-local total = 0
-local nodes = redis.call('SMEMBERS', KEYS[1])
-for _, node in ipairs(nodes) do
-  local n = redis.call('HLEN', ARGV[6] .. node)
-  if n == 0 then redis.call('SREM', KEYS[1], node) else total = total + n end
-end
-return total
-`;
+` + sumLiveNodeHashes('ARGV[6]');
