@@ -13,7 +13,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Database as WasmDatabase, Statement } from 'node-sqlite3-wasm';
-import { StoreError } from '../errors.js';
+import { StoreError, toStoreError } from '../errors.js';
 import { clearStaleLock, forgetOwner, recordOwner } from './lock-owner.js';
 import { SCHEMA_MIGRATIONS_DDL, SQLITE_DIALECT, pendingMigrations } from '../migrations.js';
 
@@ -79,17 +79,21 @@ export class SqliteDatabase {
     if (--this.refs <= 0) this.close();
   }
 
-  /** Apply pending migrations once per connection. */
+  /** Apply pending migrations once per connection. Failures reject as StoreError. */
   migrate(): void {
     if (this.migrated) return;
-    this.transaction(() => {
-      this.raw().exec(SCHEMA_MIGRATIONS_DDL);
-      const applied = new Set(this.all('SELECT version FROM schema_migrations').map((r) => Number(r.version)));
-      for (const m of pendingMigrations(applied)) {
-        for (const stmt of m.up(SQLITE_DIALECT)) this.raw().exec(stmt);
-        this.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
-      }
-    });
+    try {
+      this.transaction(() => {
+        this.raw().exec(SCHEMA_MIGRATIONS_DDL);
+        const applied = new Set(this.all('SELECT version FROM schema_migrations').map((r) => Number(r.version)));
+        for (const m of pendingMigrations(applied)) {
+          for (const stmt of m.up(SQLITE_DIALECT)) this.raw().exec(stmt);
+          this.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [m.version, m.name, Date.now()]);
+        }
+      });
+    } catch (err) {
+      throw toStoreError(err, 'SQLite migration failed');
+    }
     this.migrated = true;
   }
 

@@ -31,11 +31,7 @@ export class SqliteInboxStore implements InboxStore {
 
   async migrate(): Promise<void> {
     this.guard();
-    try {
-      this.db.migrate();
-    } catch (err) {
-      throw toStoreError(err, 'SQLite migration failed');
-    }
+    this.db.migrate();
   }
 
   async put(userId: string, item: InboxItem): Promise<void> {

@@ -36,11 +36,7 @@ export class SqliteMessageStore implements MessageStore {
 
   async migrate(): Promise<void> {
     this.guard();
-    try {
-      this.db.migrate();
-    } catch (err) {
-      throw toStoreError(err, 'SQLite migration failed');
-    }
+    this.db.migrate();
   }
 
   append(rec: StoredPublication): Promise<void> {
