@@ -62,3 +62,47 @@ export const ERROR_CODES: Readonly<Record<ErrorCodeName, string>> = {
   DRAINING: 'The node is draining or shutting down and accepts no new connections (HTTP 503).',
   INTERNAL: 'An unexpected server error while handling this message; the connection stays open.',
 };
+
+/**
+ * Whether retrying the same request can succeed without the client changing anything (temporary: wait,
+ * back off and retry) or not (final: the request itself is refused; surface it). Every error frame carries
+ * the flag as `data.temporary`; HTTP error bodies carry it as `error.temporary`. Kept in step with
+ * docs/protocol.md by a test.
+ */
+export const TEMPORARY_ERRORS: Readonly<Record<ErrorCodeName, boolean>> = {
+  INVALID_JSON: false,
+  INVALID_MESSAGE: false,
+  UNKNOWN_TYPE: false,
+  BINARY_NOT_SUPPORTED: false,
+  PAYLOAD_TOO_DEEP: false,
+  FORBIDDEN_KEY: false,
+  MESSAGE_TOO_LARGE: false,
+  RATE_LIMITED: true,
+  INVALID_CHANNEL: false,
+  TOO_MANY_CHANNELS: false,
+  NOT_SUBSCRIBED: false,
+  ALREADY_SUBSCRIBED: false,
+  UNAUTHORIZED: false,
+  FORBIDDEN: false,
+  TOKEN_EXPIRED: false,
+  INVALID_TOKEN: false,
+  AUTH_UNAVAILABLE: true,
+  USER_OFFLINE: true,
+  NOT_FOUND: false,
+  TIMEOUT: true,
+  UNAVAILABLE: false,
+  BROKER_UNAVAILABLE: true,
+  TOO_MANY_CONNECTIONS: true,
+  ORIGIN_NOT_ALLOWED: false,
+  DRAINING: true,
+  INTERNAL: true,
+};
+
+/**
+ * Is an error with this code worth retrying (with backoff)? Codes outside the registry (an application's
+ * own, or a newer server's) count as final unless the frame says `temporary: true`.
+ */
+export function isTemporaryError(code: string, temporary?: unknown): boolean {
+  if (typeof temporary === 'boolean') return temporary;
+  return Object.prototype.hasOwnProperty.call(TEMPORARY_ERRORS, code) ? TEMPORARY_ERRORS[code as ErrorCodeName] : false;
+}

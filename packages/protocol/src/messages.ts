@@ -125,7 +125,13 @@ export interface ServerFrame<D = Record<string, unknown>> {
   id?: RequestId;
 }
 
-export interface ErrorFrameData { code: string; message: string; details?: unknown }
+export interface ErrorFrameData {
+  code: string;
+  message: string;
+  /** Retrying can succeed (RATE_LIMITED, BROKER_UNAVAILABLE, TIMEOUT, ...): see TEMPORARY_ERRORS. */
+  temporary: boolean;
+  details?: unknown;
+}
 
 export interface ConnectFrameData {
   connection_id: string;

@@ -41,7 +41,10 @@ export const CLIENT_DATA_SCHEMAS = {
   heartbeat: empty,
   ping: empty,
   pong: empty,
-  online_users: empty,
+  online_users: {
+    type: 'object',
+    properties: { cursor: { type: 'string', maxLength: 256 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+  },
   presence: { type: 'object', properties: { channel }, required: ['channel'] },
   history: {
     type: 'object',

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { CLOSE_CODES, ERROR_CODES, ErrorCode, isTerminalCloseCode } from '@switchboard/protocol';
+import { CLOSE_CODES, ERROR_CODES, ErrorCode, isTemporaryError, isTerminalCloseCode, TEMPORARY_ERRORS } from '@switchboard/protocol';
 import { configFromEnv, DEFAULT_CONFIG, mergeConfig } from '../src/config.js';
 
 const protocolDoc = readFileSync(new URL('../../../../docs/protocol.md', import.meta.url), 'utf8');
@@ -13,6 +13,18 @@ describe('registries are documented', () => {
       assert.ok((ERROR_CODES as Record<string, string>)[code]?.length > 10, `${code} has a description`);
       assert.match(protocolDoc, new RegExp(`\\| \`${code}\` \\|`), `${code} is documented in docs/protocol.md`);
     }
+  });
+
+  it('every error code says whether it is temporary, and docs/protocol.md says the same', () => {
+    for (const code of Object.keys(ErrorCode)) {
+      const temporary = (TEMPORARY_ERRORS as Record<string, boolean>)[code];
+      assert.equal(typeof temporary, 'boolean', `${code} has a temporary/final flag`);
+      assert.match(protocolDoc, new RegExp(`\\| \`${code}\` \\| ${temporary ? 'temporary' : 'final'} \\|`), `${code} flag documented`);
+    }
+    assert.equal(isTemporaryError('RATE_LIMITED'), true);
+    assert.equal(isTemporaryError('FORBIDDEN'), false);
+    assert.equal(isTemporaryError('APP_SPECIFIC'), false);
+    assert.equal(isTemporaryError('APP_SPECIFIC', true), true);
   });
 
   it('every close code has a row in docs/protocol.md', () => {

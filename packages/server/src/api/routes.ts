@@ -1,12 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CloseCode, ErrorCode } from '@switchboard/protocol';
+import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
 import type { Switchboard } from '../server.js';
 import { registerSse } from './sse-route.js';
 import { TEST_PAGE_HTML } from './test-page.js';
 
 /** Send a JSON error body with a registry code. */
 function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
-  return reply.code(status).send({ error: { code, message } });
+  return reply.code(status).send({ error: { code, message, temporary: isTemporaryError(code) } });
 }
 
 /** True for errors the Redis engine raises when Redis is unreachable (code BROKER_UNAVAILABLE). */

@@ -1,6 +1,7 @@
 import {
   CloseCode,
   ErrorCode,
+  isTemporaryError,
   type OnlineUser,
   type PresenceMember,
   type RequestId,
@@ -1010,7 +1011,7 @@ export class Hub implements BrokerHandler {
 
   sendError(s: Session, code: string, message: string, id: RequestId | undefined): void {
     this.metrics.errorSent(code);
-    this.send(s, 'error', { code, message }, { id });
+    this.send(s, 'error', { code, message, temporary: isTemporaryError(code) }, { id });
   }
 
   private failRequest(s: Session, id: RequestId | undefined, err: unknown): void {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CloseCode, ErrorCode, type StreamPosition } from '@switchboard/protocol';
+import { CloseCode, ErrorCode, isTemporaryError, type StreamPosition } from '@switchboard/protocol';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../core/observability.js';
 import type { SessionIdentity } from '../core/session.js';
@@ -210,7 +210,7 @@ export function channelsFrom(url: URL): string[] {
 
 function httpError(res: ServerResponse, status: number, code: string, message: string, extra: Record<string, string> = {}): void {
   if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify({ error: { code, message } });
+  const body = JSON.stringify({ error: { code, message, temporary: isTemporaryError(code) } });
   res.writeHead(status, STATUS_TEXT[status] ?? 'Error', {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),

@@ -279,7 +279,7 @@ describe('SSE authentication and origin', () => {
     try {
       assert.equal(bad.status, 401);
       assert.match(String(bad.headers['content-type']), /^application\/json/);
-      assert.deepEqual(bad.json, { error: { code: 'UNAUTHORIZED', message: 'bad or missing token' } });
+      assert.deepEqual(bad.json, { error: { code: 'UNAUTHORIZED', message: 'bad or missing token', temporary: false } });
       assert.deepEqual(endpoints[0], { transport: 'sse', path: '/events', clientId: null, requireAuth: false });
       // A real EventSource gives up on a non-200 answer (no reconnect loop).
       await waitFor(() => es.es.readyState === es.es.CLOSED, 3000, 'eventsource closed');
