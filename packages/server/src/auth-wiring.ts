@@ -1,11 +1,12 @@
-import type { HubHooks } from './core/hooks.js';
+import type { HubHooks } from './core/ports/hooks.js';
 import type { Session } from './core/session.js';
 import { createAuth, type Auth } from './auth/authenticator.js';
 import type { AuthConfig, AuthConfigInput } from './auth/config.js';
 import { toHandshakeAuthenticator, toOriginCheck, toSessionIdentity } from './auth/handshake-adapter.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { anonymousIdentity, type Identity } from './auth/identity.js';
-import { anonymousAuthenticator, type HandshakeAuthenticator, type OriginCheck } from './transport/handshake.js';
+import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
+import { anonymousAuthenticator } from './auth/anonymous.js';
 
 /** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
 export type AuthSection = AuthConfig & {

@@ -1,11 +1,12 @@
 export { Switchboard, type SwitchboardOptions } from './server.js';
 export { DEFAULT_CONFIG, mergeConfig, configFromEnv, readConfigFile, type SwitchboardConfig, type DeepPartial } from './config.js';
 export { Hub, type HubStats, type SessionRejection } from './core/hub.js';
-export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/broker.js';
-export type { PresenceStore } from './core/presence-store.js';
-export type { HubHooks, ChannelAction, Decision } from './core/hooks.js';
-export type { Session, SessionIdentity } from './core/session.js';
-export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './transport/handshake.js';
+export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/ports/broker.js';
+export type { PresenceStore } from './core/ports/presence-store.js';
+export type { HubHooks, ChannelAction, Decision } from './core/ports/hooks.js';
+export type { Session } from './core/session.js';
+export type { SessionIdentity, SessionInit } from './core/ports/session-port.js';
+export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './core/ports/handshake.js';
 export { SseTransport } from './transport/sse-transport.js';
 export type { AuthHooks } from './auth/hooks.js';
 export { MemoryBroker } from './broker/memory/memory-broker.js';

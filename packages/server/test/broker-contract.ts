@@ -10,8 +10,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { Broker, BrokerHandler, BrokerStatus, ControlEnvelope, ControlMessage, Publication, PublishOptions } from '../src/core/broker.js';
-import type { PresenceStore } from '../src/core/presence-store.js';
+import type { Broker, BrokerHandler, BrokerStatus, ControlEnvelope, ControlMessage, Publication, PublishOptions } from '../src/core/ports/broker.js';
+import type { PresenceStore } from '../src/core/ports/presence-store.js';
 
 export interface ContractNodes {
   brokers: Broker[];

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HubMetrics } from '../core/observability.js';
+import type { HubMetrics } from '../core/ports/observability.js';
 import type { HubStats } from '../core/hub.js';
 
 /**

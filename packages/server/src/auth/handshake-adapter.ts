@@ -7,8 +7,8 @@
  * The session identity carries the full auth Identity under `auth` so the hub can call
  * `auth.channels.check(session.identity.auth, action, channel)`.
  */
-import type { SessionIdentity } from '../core/session.js';
-import type { HandshakeAuthenticator, OriginCheck } from '../transport/handshake.js';
+import type { SessionIdentity } from '../core/ports/session-port.js';
+import type { HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
 import type { Auth } from './authenticator.js';
 import type { Identity } from './identity.js';
 

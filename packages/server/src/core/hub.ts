@@ -7,19 +7,20 @@ import {
   type RequestId,
   type StreamPosition,
 } from '@switchboard/protocol';
-import type { Broker, BrokerHandler, ControlEnvelope, ControlMessage, Publication } from './broker.js';
+import type { Broker, BrokerHandler, ControlEnvelope, ControlMessage, Publication } from './ports/broker.js';
 import type { Durability } from './durability.js';
 import { ChannelContinuity } from './continuity.js';
-import type { ChannelAction, Decision, HubHooks } from './hooks.js';
+import type { ChannelAction, Decision, HubHooks } from './ports/hooks.js';
 import { newId } from './ids.js';
 import { InboundParser, type ParsedMessage } from './inbound.js';
-import { NOOP_METRICS, SILENT_LOGGER, type HubMetrics, type Logger } from './observability.js';
+import { NOOP_METRICS, SILENT_LOGGER, type HubMetrics, type Logger } from './ports/observability.js';
 import type { HubOptions, NamespaceOptions } from './options.js';
 import { Outbound, withPosition } from './outbound.js';
-import type { PresenceStore } from './presence-store.js';
+import type { PresenceStore } from './ports/presence-store.js';
 import { takeToken } from './rate-limit.js';
 import { PendingRequests } from './requests.js';
-import { Session, type SessionInit } from './session.js';
+import { Session } from './session.js';
+import type { SessionInit } from './ports/session-port.js';
 import { SessionRegistry } from './session-registry.js';
 import { TypingTracker } from './typing.js';
 

@@ -1,4 +1,4 @@
-import type { StoreErrorCode } from './store.js';
+import type { StoreErrorCode } from '../core/ports/store.js';
 
 /** The only error type store implementations reject with. `cause` keeps the driver's original error. */
 export class StoreError extends Error {

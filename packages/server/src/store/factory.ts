@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
-import type { InboxStore, MessageStore } from './store.js';
+import type { InboxStore, MessageStore } from '../core/ports/store.js';
 
 export type StoreDriver = 'sqlite' | 'postgres' | 'none';
 

@@ -3,7 +3,7 @@
  * unref'd (never keeps the process alive) and runs never overlap; failures go to `onError` and the next tick
  * tries again.
  */
-import type { InboxStore, MessageStore, PruneOptions } from './store.js';
+import type { InboxStore, MessageStore, PruneOptions } from '../core/ports/store.js';
 
 export interface RetentionOptions extends PruneOptions {
   /** How often to run (default 60000 ms). */

@@ -5,7 +5,7 @@
  */
 import { StoreError } from './errors.js';
 import type { SqlDialect } from './migrations.js';
-import type { InboxItem, MessageHistoryQuery, StoredPublication } from './store.js';
+import type { InboxItem, MessageHistoryQuery, StoredPublication } from '../core/ports/store.js';
 
 export const MAX_HISTORY_LIMIT = 1000;
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { CloseCode, isTerminalCloseCode } from '@switchboard/protocol';
 import type { Hub } from '../core/hub.js';
 import type { Outbound } from '../core/outbound.js';
-import type { ConnectionSink } from '../core/sink.js';
+import type { ConnectionSink } from '../core/ports/sink.js';
 import { PositionVector } from './sse-position.js';
 import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';

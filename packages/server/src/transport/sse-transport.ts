@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode, ErrorCode, isTemporaryError, type StreamPosition } from '@switchboard/protocol';
 import type { Hub } from '../core/hub.js';
-import type { Logger } from '../core/observability.js';
-import type { SessionIdentity } from '../core/session.js';
-import type { Endpoint, HandshakeAuthenticator, OriginCheck } from './handshake.js';
-import { remoteAddress } from './handshake.js';
+import type { Logger } from '../core/ports/observability.js';
+import type { SessionIdentity } from '../core/ports/session-port.js';
+import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import { remoteAddress } from './remote-address.js';
 import { PositionVector } from './sse-position.js';
 import { SseSink } from './sse-sink.js';
 import { WriteBatcher } from './write-batcher.js';

@@ -3,7 +3,7 @@ import { WebSocket } from 'ws';
 import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
 import type { Hub } from '../core/hub.js';
-import type { ConnectionSink } from '../core/sink.js';
+import type { ConnectionSink } from '../core/ports/sink.js';
 import { encodeTextFrame } from './ws-frame.js';
 import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';

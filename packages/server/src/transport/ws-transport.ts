@@ -2,13 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Hub } from '../core/hub.js';
-import type { Logger } from '../core/observability.js';
+import type { Logger } from '../core/ports/observability.js';
 import type { Session } from '../core/session.js';
 import type { Ed25519Authenticator } from '../auth/ed25519.js';
 import { toSessionIdentity } from '../auth/handshake-adapter.js';
 import { selectSubprotocol } from '../auth/token-source.js';
-import type { Endpoint, HandshakeAuthenticator, OriginCheck } from './handshake.js';
-import { remoteAddress } from './handshake.js';
+import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import { remoteAddress } from './remote-address.js';
 import { WriteBatcher } from './write-batcher.js';
 import { WsSink } from './ws-sink.js';
 

@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Switchboard } from '../../src/server.js';
 import { DEFAULT_CONFIG, mergeConfig } from '../../src/config.js';
-import type { Endpoint, HandshakeAuthenticator } from '../../src/transport/handshake.js';
+import type { Endpoint, HandshakeAuthenticator } from '../../src/core/ports/handshake.js';
 import { PositionVector } from '../../src/transport/sse-position.js';
 import { startServer, TestClient, waitFor, type TestServer } from '../helpers.js';
 import { EsClient, RawSseClient, type SseEvent } from './sse-client.js';

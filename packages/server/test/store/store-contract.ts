@@ -4,7 +4,7 @@
  */
 import { describe, it, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { InboxStore, MessageStore, StoredPublication } from '../../src/store/store.js';
+import type { InboxStore, MessageStore, StoredPublication } from '../../src/core/ports/store.js';
 
 export interface OpenOptions {
   now: () => number;

@@ -7,7 +7,7 @@ import type {
   HistoryResult,
   Publication,
   PublishOptions,
-} from '../../core/broker.js';
+} from '../../core/ports/broker.js';
 import { shortId } from '../../core/ids.js';
 
 interface Stream {

@@ -1,5 +1,5 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import type { PresenceStore } from '../../core/presence-store.js';
+import type { PresenceStore } from '../../core/ports/presence-store.js';
 
 /** Presence for a single process. */
 export class MemoryPresenceStore implements PresenceStore {

@@ -1,4 +1,4 @@
-import type { ControlEnvelope, ControlMessage, Publication } from '../../core/broker.js';
+import type { ControlEnvelope, ControlMessage, Publication } from '../../core/ports/broker.js';
 
 /**
  * Bus encoding: one line of JSON header, "\n", then the frame text untouched (it is already JSON, so the

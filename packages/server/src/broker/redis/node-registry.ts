@@ -2,9 +2,9 @@ import type { Redis } from 'ioredis';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { BrokerUnavailableError, toBrokerError } from './errors.js';
 import { RedisKeys } from './keys.js';
-import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/node-registry.js';
+import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/ports/node-registry.js';
 
-export type { NodeStats, NodeInfo } from '../../core/node-registry.js';
+export type { NodeStats, NodeInfo } from '../../core/ports/node-registry.js';
 
 export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
   nodeId: string;

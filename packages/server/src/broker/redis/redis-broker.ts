@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { StreamPosition } from '@switchboard/protocol';
 import type {
   Broker, BrokerHandler, BrokerStatus, ControlMessage, HistoryQuery, HistoryResult, Publication, PublishOptions,
-} from '../../core/broker.js';
+} from '../../core/ports/broker.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { decodeChannelMessage, decodeControl, decodePublication, encodeControl, encodeEphemeral } from './codec.js';
 import { BrokerUnavailableError, toBrokerError } from './errors.js';

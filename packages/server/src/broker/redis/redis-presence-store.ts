@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import type { PresenceStore } from '../../core/presence-store.js';
+import type { PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { toBrokerError, BrokerUnavailableError } from './errors.js';
 import { RedisKeys } from './keys.js';

@@ -1,7 +1,7 @@
 import { StoreError } from '../errors.js';
 import { POSTGRES_DIALECT } from '../migrations.js';
 import { SQL, checkIds, checkInboxItem, checkPositiveInt, checkUser, rowToInboxItem } from '../sql.js';
-import type { InboxItem, InboxStore } from '../store.js';
+import type { InboxItem, InboxStore } from '../../core/ports/store.js';
 import { LOCK_NAMESPACE, type PgDatabase } from './database.js';
 
 export interface PgInboxStoreOptions {

@@ -2,7 +2,7 @@ import { StoreError } from '../errors.js';
 import {
   SQL, checkChannel, checkPrune, checkPublication, planHistory, publicationParams, rowToPublication,
 } from '../sql.js';
-import type { MessageHistoryPage, MessageHistoryQuery, MessageStore, PruneOptions, StoredPublication } from '../store.js';
+import type { MessageHistoryPage, MessageHistoryQuery, MessageStore, PruneOptions, StoredPublication } from '../../core/ports/store.js';
 import type { PgClient, PgDatabase } from './database.js';
 
 const INSERT_MANY =

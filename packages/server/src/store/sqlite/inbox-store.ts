@@ -1,7 +1,7 @@
 import { StoreError, toStoreError } from '../errors.js';
 import { SQLITE_DIALECT } from '../migrations.js';
 import { SQL, checkIds, checkInboxItem, checkPositiveInt, checkUser, rowToInboxItem } from '../sql.js';
-import type { InboxItem, InboxStore } from '../store.js';
+import type { InboxItem, InboxStore } from '../../core/ports/store.js';
 import type { SqliteDatabase, SqlValue } from './database.js';
 
 export interface SqliteInboxStoreOptions {

@@ -2,7 +2,7 @@ import { StoreError, toStoreError } from '../errors.js';
 import {
   SQL, checkPrune, checkChannel, checkPublication, planHistory, publicationParams, rowToPublication,
 } from '../sql.js';
-import type { MessageHistoryPage, MessageHistoryQuery, MessageStore, PruneOptions, StoredPublication } from '../store.js';
+import type { MessageHistoryPage, MessageHistoryQuery, MessageStore, PruneOptions, StoredPublication } from '../../core/ports/store.js';
 import type { SqliteDatabase } from './database.js';
 
 interface PendingAppend {

@@ -1,4 +1,4 @@
-import type { Outbound } from './outbound.js';
+import type { Outbound } from '../outbound.js';
 
 /**
  * What the hub needs from a transport connection. Implementations must not throw and must not block:
