@@ -1,5 +1,5 @@
 import type { HubHooks } from './core/ports/hooks.js';
-import type { Session } from './core/session.js';
+import type { ConnectionInfo } from './core/ports/hooks.js';
 import { createAuth, type Auth } from './auth/authenticator.js';
 import type { AuthConfig, AuthConfigInput } from './auth/config.js';
 import { toHandshakeAuthenticator, toOriginCheck, toSessionIdentity } from './auth/handshake-adapter.js';
@@ -25,7 +25,7 @@ export interface AuthWiring {
 }
 
 /** The auth Identity of a session (anonymous when the session was admitted without one). */
-export function identityOf(s: Session): Identity {
+export function identityOf(s: ConnectionInfo): Identity {
   return (s.identity.auth as Identity | undefined) ?? anonymousIdentity(s.identity.username);
 }
 

@@ -1,14 +1,25 @@
 export { Switchboard, type SwitchboardOptions } from './server.js';
 export { DEFAULT_CONFIG, mergeConfig, configFromEnv, readConfigFile, type SwitchboardConfig, type DeepPartial } from './config.js';
-export { Hub, type HubStats, type SessionRejection } from './core/hub.js';
+export { Node, type NodeDeps, type NodeStats } from './core/node.js';
+export type { ConnectionSummary } from './core/hub/hub.js';
+export type { PublishRequest } from './core/features/publish.js';
+export type { UserDelivery } from './core/features/direct.js';
+export type { HistoryPage, HistoryRequest } from './core/features/history.js';
+export type { Client } from './core/client/client.js';
 export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/ports/broker.js';
 export type { PresenceStore } from './core/ports/presence-store.js';
-export type { HubHooks, ChannelAction, Decision } from './core/ports/hooks.js';
-export type { Session } from './core/session.js';
-export type { SessionIdentity, SessionInit } from './core/ports/session-port.js';
+export type { HubHooks, NodeHooks, ChannelAction, Decision, ConnectionInfo } from './core/ports/hooks.js';
+export type { SessionIdentity, SessionInit, SessionPort, SessionHandle, SessionRejection } from './core/ports/session-port.js';
 export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './core/ports/handshake.js';
 export { SseTransport } from './transport/sse-transport.js';
 export type { AuthHooks } from './auth/hooks.js';
 export { MemoryBroker } from './broker/memory/memory-broker.js';
 export { MemoryPresenceStore } from './broker/memory/memory-presence.js';
 export * from '@switchboard/protocol';
+
+/** @deprecated The hub was split: the public API is `Node` (`sb.node`). */
+export type { Node as Hub } from './core/node.js';
+/** @deprecated Hooks receive a `ConnectionInfo`. */
+export type { ConnectionInfo as Session } from './core/ports/hooks.js';
+/** @deprecated Renamed `NodeStats`. */
+export type { NodeStats as HubStats } from './core/node.js';

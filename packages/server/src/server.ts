@@ -7,9 +7,9 @@ import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
 import { DEFAULT_CONFIG, hubOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
-import { Hub } from './core/hub.js';
+import { Node } from './core/node.js';
 import { shortId } from './core/ids.js';
-import { Durability } from './core/durability.js';
+import { Durability } from './core/features/durability.js';
 import type { NodeRegistry } from './core/ports/node-registry.js';
 import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';
@@ -30,7 +30,7 @@ export interface SwitchboardOptions {
   /** Replace the engine (default: memory, or per config.broker). */
   broker?: Broker;
   presence?: PresenceStore;
-  /** Hub hooks; each one given replaces the auth-backed default of the same name. */
+  /** Node hooks (authorization, snapshot, session events); each one given replaces the auth-backed default of the same name. */
   hooks?: HubHooks;
   /** Hooks of the auth layer: session cookies, permission decisions, Ed25519 key lookup (docs/security.md). */
   authHooks?: AuthHooks;
@@ -47,17 +47,22 @@ export interface SwitchboardOptions {
 }
 
 /**
- * The composition root: builds engine, hub, transports, metrics and HTTP routes from a config.
+ * The composition root: builds engine, node, transports, metrics and HTTP routes from a config.
  *
  * Three ways to run it:
  * - standalone: `await sb.listen()` (Fastify server on config.host/port);
  * - attached to your `http.Server`: `sb.attach(server)` (WebSocket upgrades only);
  * - inside your Fastify app: `app.register(sb.fastifyPlugin)`.
- * Then the in-process API: `sb.hub.publish`, `broadcast`, `sendToUser`, `disconnectUser`, `stats`, ...
+ * Then the in-process API: `sb.node.publish`, `broadcast`, `sendToUser`, `disconnectUser`, `stats`, ...
  */
 export class Switchboard {
   readonly config: SwitchboardConfig;
-  readonly hub: Hub;
+  /** The public in-process API: publish, sendToUser, broadcast, disconnect, presence, history, stats. */
+  readonly node: Node;
+  /** @deprecated Use `node` (the hub was split into Node / Hub / Client; this alias returns the Node). */
+  get hub(): Node {
+    return this.node;
+  }
   readonly metrics: PromMetrics;
   readonly logger: Logger;
   readonly ws: WebSocketTransport;
@@ -82,9 +87,9 @@ export class Switchboard {
     this.logger = options.logger ?? createLogger(this.config, nodeId);
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
     this.stores = options.stores ?? null;
-    this.metrics = new PromMetrics(() => this.hub.stats(), { defaultMetrics: options.defaultMetrics });
+    this.metrics = new PromMetrics(() => this.node.stats(), { defaultMetrics: options.defaultMetrics });
     this.auth = wireAuth(this.config.auth, options.authHooks);
-    this.hub = new Hub({
+    this.node = new Node({
       broker,
       presence: options.presence ?? new MemoryPresenceStore(),
       options: hubOptionsFrom(this.config),
@@ -94,7 +99,7 @@ export class Switchboard {
     });
     const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
     const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
-    this.ws = new WebSocketTransport(this.hub, {
+    this.ws = new WebSocketTransport(this.node, {
       path: this.config.http.wsPath,
       maxMessageBytes: this.config.limits.maxMessageBytes,
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
@@ -106,7 +111,7 @@ export class Switchboard {
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
-    this.sse = new SseTransport(this.hub, {
+    this.sse = new SseTransport(this.node, {
       path: this.config.sse.path,
       retryMs: this.config.sse.retryMs,
       maxEventIdBytes: this.config.sse.maxEventIdBytes,
@@ -152,7 +157,7 @@ export class Switchboard {
   start(): Promise<void> {
     this.started ??= (async () => {
       await this.openStores();
-      await this.hub.start();
+      await this.node.start();
       await this.nodes.start();
       await this.reportLoad();
       this.reportTimer = setInterval(() => void this.reportLoad(), this.config.broker.nodeReportIntervalMs);
@@ -174,7 +179,7 @@ export class Switchboard {
     }
   }
 
-  /** Open the configured stores (unless given) and hand them to the hub; start archive retention. */
+  /** Open the configured stores (unless given) and hand them to the node; start archive retention. */
   private async openStores(): Promise<void> {
     const c = this.config.store;
     this.stores ??= await this.createStoresWithHint({
@@ -186,7 +191,7 @@ export class Switchboard {
       postgresQueryTimeoutMs: c.postgresQueryTimeoutMs,
       inboxMaxPerUser: c.inboxMaxPerUser,
     });
-    this.hub.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.node.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
     this.retention = startRetention(this.stores, {
       intervalMs: c.retentionIntervalMs,
       olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
@@ -205,7 +210,7 @@ export class Switchboard {
     const elapsed = Math.max(1, now - this.lastCpuAt) * 1000;
     this.lastCpu = process.cpuUsage();
     this.lastCpuAt = now;
-    const stats = this.hub.stats();
+    const stats = this.node.stats();
     try {
       await this.nodes.report({
         connections: stats.connections,
@@ -262,11 +267,11 @@ export class Switchboard {
       if (this.reportTimer !== null) clearInterval(this.reportTimer);
       const started = Date.now();
       const deadline = this.config.shutdown.deadlineMs;
-      await this.hub.shutdown(deadline);
+      await this.node.shutdown(deadline);
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();
-      await this.hub.stopEngine();
+      await this.node.stopEngine();
       await this.nodes.close().catch(() => undefined);
       this.retention?.stop();
       await this.stores?.close();

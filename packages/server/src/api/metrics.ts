@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HubMetrics } from '../core/ports/observability.js';
-import type { HubStats } from '../core/hub.js';
+import type { NodeStats } from '../core/node.js';
 
 /**
  * Prometheus metrics (seed 002 names) in a registry of their own, so several servers can live in one process.
@@ -13,7 +13,7 @@ export class PromMetrics implements HubMetrics {
   private readonly durations: Histogram<'code'>;
   private readonly errors: Counter<'code'>;
 
-  constructor(stats: () => HubStats, options: { defaultMetrics?: boolean } = {}) {
+  constructor(stats: () => NodeStats, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
     new Gauge({
       name: 'websocket_connections_total',

@@ -22,6 +22,21 @@ export interface LimitOptions {
     /** Close with 4021 after this many consecutive dropped messages. */
     closeAfterDropped: number;
   };
+  /**
+   * `join_channel` and `leave_channel` draw from this bucket instead of `rateLimit`, so subscribing to many
+   * channels at connect never starves under the message limit (and publishing cannot starve joins).
+   */
+  subscribeRateLimit: {
+    /** Token refill rate (joins and leaves per second). 0 disables this limiter. */
+    perSecond: number;
+    /** Bucket size: joins a fresh connection may send at once. */
+    burst: number;
+  };
+  /**
+   * Commands a connection may have waiting behind one that is still running (its commands take effect in the
+   * order sent). Beyond it a command is refused with RATE_LIMITED (and counts towards closeAfterDropped).
+   */
+  maxPendingCommands: number;
 }
 
 export interface HeartbeatOptions {
@@ -74,6 +89,8 @@ export const DEFAULT_HUB_OPTIONS: HubOptions = {
     channelNamePattern: '[A-Za-z0-9_\\-:.@/=+,#~$!]+',
     maxQueuedBytes: 1024 * 1024,
     rateLimit: { perSecond: 10, burst: 20, closeAfterDropped: 50 },
+    subscribeRateLimit: { perSecond: 20, burst: 100 },
+    maxPendingCommands: 512,
   },
   heartbeat: { pingIntervalMs: 25_000, pongTimeoutMs: 10_000, idleTimeoutMs: 0 },
   typingTimeoutMs: 5_000,

@@ -1,6 +1,5 @@
 import { CloseCode } from '@switchboard/protocol';
-import type { Hub } from '../core/hub.js';
-import type { Session } from '../core/session.js';
+import type { SessionHandle, SessionPort } from '../core/ports/session-port.js';
 import type { Flushable, WriteBatcher } from './write-batcher.js';
 
 /**
@@ -16,10 +15,10 @@ export abstract class QueuedSink implements Flushable {
   private bytes = 0;
   protected closing = false;
   /** Set by the transport once the hub accepted the session. */
-  session: Session | null = null;
+  session: SessionHandle | null = null;
 
   constructor(
-    protected readonly hub: Hub,
+    protected readonly hub: SessionPort,
     private readonly batcher: WriteBatcher,
     private readonly maxQueuedBytes: number,
   ) {}

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { CloseCode, isTerminalCloseCode } from '@switchboard/protocol';
-import type { Hub } from '../core/hub.js';
+import type { SessionPort } from '../core/ports/session-port.js';
 import type { Outbound } from '../core/outbound.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
 import { PositionVector } from './sse-position.js';
@@ -29,7 +29,7 @@ export class SseSink extends QueuedSink implements ConnectionSink {
   readonly positions: PositionVector;
 
   constructor(
-    hub: Hub,
+    hub: SessionPort,
     private readonly res: ServerResponse,
     batcher: WriteBatcher,
     maxQueuedBytes: number,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode, ErrorCode, isTemporaryError, type StreamPosition } from '@switchboard/protocol';
-import type { Hub } from '../core/hub.js';
+import type { SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { SessionIdentity } from '../core/ports/session-port.js';
 import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
@@ -54,7 +54,7 @@ export class SseTransport {
   readonly handler = (req: IncomingMessage, res: ServerResponse): boolean => this.handle(req, res);
 
   constructor(
-    private readonly hub: Hub,
+    private readonly hub: SessionPort,
     private readonly opts: SseTransportOptions,
   ) {
     const open = this.open;
@@ -90,7 +90,7 @@ export class SseTransport {
       httpError(res, 405, ErrorCode.INVALID_MESSAGE, 'Use GET', { allow: 'GET' });
       return true;
     }
-    if (this.hub.stats().draining) {
+    if (this.hub.draining) {
       httpError(res, 503, ErrorCode.DRAINING, 'Server is draining; connect to another node');
       return true;
     }
@@ -175,15 +175,8 @@ export class SseTransport {
         if (p !== undefined) sink.positions.set(ch, p.epoch, p.offset);
       }
     }
-    void this.subscribeAll(result, channels, resume);
-  }
-
-  /** Subscribe in order (the hub's per-connection channel limit is checked one join at a time). */
-  private async subscribeAll(s: NonNullable<SseSink['session']>, channels: string[], resume: Map<string, StreamPosition> | null): Promise<void> {
-    for (const channel of channels) {
-      if (s.closed) return;
-      await this.hub.subscribe(s, channel, resume === null ? undefined : (resume.get(channel) ?? UNKNOWN_POSITION));
-    }
+    // Queued in order: each join takes effect after the previous one (the channel limit holds one at a time).
+    for (const channel of channels) this.hub.subscribe(result, channel, resume === null ? undefined : (resume.get(channel) ?? UNKNOWN_POSITION));
   }
 
   /** Wait until every stream finished, up to `deadlineMs`; then destroy the rest. */

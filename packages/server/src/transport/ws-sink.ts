@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
-import type { Hub } from '../core/hub.js';
+import type { SessionPort } from '../core/ports/session-port.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
 import { encodeTextFrame } from './ws-frame.js';
 import { QueuedSink } from './queued-sink.js';
@@ -20,7 +20,7 @@ export class WsSink extends QueuedSink implements ConnectionSink {
   private readonly socket: Socket;
 
   constructor(
-    hub: Hub,
+    hub: SessionPort,
     private readonly ws: WebSocket,
     batcher: WriteBatcher,
     maxQueuedBytes: number,

@@ -1,9 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Hub } from '../core/hub.js';
+import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
-import type { Session } from '../core/session.js';
 import type { Ed25519Authenticator } from '../auth/ed25519.js';
 import { toSessionIdentity } from '../auth/handshake-adapter.js';
 import { selectSubprotocol } from '../auth/token-source.js';
@@ -13,7 +12,7 @@ import { WriteBatcher } from './write-batcher.js';
 import { WsSink } from './ws-sink.js';
 
 const kSession = Symbol('switchboard.session');
-type TaggedSocket = WebSocket & { [kSession]?: Session };
+type TaggedSocket = WebSocket & { [kSession]?: SessionHandle };
 
 export interface WsTransportOptions {
   /** Path prefix of the WebSocket endpoints (default `/ws`). */
@@ -48,7 +47,7 @@ export class WebSocketTransport {
   private readonly onError: (this: TaggedSocket, err: Error) => void;
 
   constructor(
-    private readonly hub: Hub,
+    private readonly hub: SessionPort,
     private readonly opts: WsTransportOptions,
   ) {
     this.wss = new WebSocketServer({
@@ -113,7 +112,7 @@ export class WebSocketTransport {
     }
     if (endpoint === null) return false;
     socket.on('error', swallow);
-    if (this.hub.stats().draining) {
+    if (this.hub.draining) {
       rejectHandshake(socket, 503, 'DRAINING');
       return true;
     }
@@ -203,7 +202,7 @@ export class WebSocketTransport {
     });
   }
 
-  private accept(ws: TaggedSocket, req: IncomingMessage, identity: Session['identity'], endpoint: Endpoint, url: URL | null): void {
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, endpoint: Endpoint, url: URL | null): void {
     const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
@@ -245,14 +244,14 @@ function swallow(): void {}
  * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
  * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
  */
-export function subscribeFromQuery(hub: Hub, s: Session, url: URL): void {
+export function subscribeFromQuery(hub: SessionPort, s: SessionHandle, url: URL): void {
   const list = url.searchParams.get('channels');
   if (list === null) return;
   const seq = url.searchParams.get('last_sequence');
   const offset = seq !== null && /^\d{1,15}$/.test(seq) ? Number(seq) : null;
   const since = offset === null ? undefined : { offset, epoch: url.searchParams.get('epoch') ?? '' };
   const channels = list.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
-  for (const channel of channels.slice(0, hub.options.limits.maxChannelsPerConnection)) void hub.subscribe(s, channel, since);
+  for (const channel of channels.slice(0, hub.maxChannelsPerConnection)) hub.subscribe(s, channel, since);
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };

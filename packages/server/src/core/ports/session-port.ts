@@ -1,3 +1,4 @@
+import type { StreamPosition } from '@switchboard/protocol';
 import type { ConnectionSink } from './sink.js';
 
 /** Who a connection belongs to, as established by authentication (or anonymous). */
@@ -21,4 +22,51 @@ export interface SessionInit {
   clientId?: string | null;
   remoteAddress: string;
   metadata?: Record<string, unknown>;
+}
+
+/**
+ * One connection as its transport holds it: an opaque handle the transport passes back to the SessionPort.
+ * `closed` turns true once the core forgot the connection (closeSession, or a close the core started).
+ */
+export interface SessionHandle {
+  readonly id: string;
+  readonly closed: boolean;
+}
+
+/** Why `openSession` refused a connection: the transport closes with this code after accepting. */
+export interface SessionRejection {
+  rejected: true;
+  closeCode: number;
+  reason: string;
+}
+
+/**
+ * What a transport needs from the core: the only core entry point transports depend on (the Node implements
+ * it). Every method returns at once and never throws; failures become `error` frames or closes on the sink.
+ */
+export interface SessionPort {
+  /** Register a connection; on success its `connect` frame is already queued on the sink. */
+  openSession(init: SessionInit): SessionHandle | SessionRejection;
+  /**
+   * One text frame from the client. Commands take effect in the order received: a command that waits
+   * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
+   */
+  handleText(session: SessionHandle, text: string): void;
+  /** One binary frame from the client. */
+  handleBinary(session: SessionHandle): void;
+  /** Transport-level sign of life (a WebSocket pong). */
+  markAlive(session: SessionHandle): void;
+  /** The transport saw the connection end, for any reason. Idempotent. */
+  closeSession(session: SessionHandle, code: number): void;
+  /**
+   * Join a channel on the server's initiative (`?channels=` on connect, SSE): queued behind the connection's
+   * pending commands and handled exactly like a client `join_channel`; failures arrive as `error` frames.
+   */
+  subscribe(session: SessionHandle, channel: string, since?: StreamPosition): void;
+  /** Serialize a server frame in the protocol envelope (for frames a transport writes itself). */
+  frame(type: string, data: Record<string, unknown>): string;
+  /** True while the node refuses new connections (drain or shutdown). */
+  readonly draining: boolean;
+  /** limits.maxChannelsPerConnection, for transports that take channel lists from a URL. */
+  readonly maxChannelsPerConnection: number;
 }

@@ -7,8 +7,8 @@ import {
   type RequestId,
 } from '@switchboard/protocol';
 
-/** A client message that passed parsing and schema validation. */
-export interface ParsedMessage {
+/** A client message that passed parsing and schema validation: one command of the connection. */
+export interface Command {
   type: CanonicalClientType;
   data: Record<string, unknown>;
   id: RequestId | undefined;
@@ -38,7 +38,7 @@ export class InboundParser {
     }
   }
 
-  parse(text: string): ParsedMessage | InboundError {
+  parse(text: string): Command | InboundError {
     let raw: unknown;
     try {
       raw = JSON.parse(text);

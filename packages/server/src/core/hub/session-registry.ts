@@ -1,11 +1,18 @@
-import type { LimitOptions } from './options.js';
-import type { Session } from './session.js';
+import type { LimitOptions } from '../options.js';
+
+/** What the registry needs of a connection. */
+interface Registered {
+  readonly id: string;
+  readonly clientId: string | null;
+  readonly userId: string | null;
+  readonly remoteAddress: string;
+}
 
 /**
  * The node's live sessions, indexed by connection id, client id and user id, with per-address counts
  * for connection limits. Pure bookkeeping: no I/O, no frames.
  */
-export class SessionRegistry {
+export class SessionRegistry<Session extends Registered> {
   private readonly byId = new Map<string, Session>();
   private readonly byClientId = new Map<string, Session>();
   private readonly byUserId = new Map<string, Set<Session>>();

@@ -1,5 +1,5 @@
 import { ErrorCode } from '@switchboard/protocol';
-import { shortId } from './ids.js';
+import { shortId } from '../ids.js';
 
 interface Pending {
   sessionId: string;

@@ -1,5 +1,5 @@
 import type { StreamPosition } from '@switchboard/protocol';
-import type { HistoryResult, Publication } from './ports/broker.js';
+import type { HistoryResult, Publication } from '../ports/broker.js';
 
 /** What ChannelContinuity needs from the hub. */
 export interface ContinuityHost {

@@ -1,0 +1,79 @@
+import type { Lifecycle } from './client/lifecycle.js';
+import type { CoreContext } from './context.js';
+import type { ChannelContinuity } from './features/continuity.js';
+import type { Typing } from './features/typing.js';
+import { Outbound } from './outbound.js';
+import type { BrokerHandler, BrokerStatus, ControlEnvelope, Publication } from './ports/broker.js';
+
+/**
+ * Traffic from the broker (every node's, this one's included) into this node: publications through the
+ * continuity guard to the hub's fan-out, ephemeral channel events (typing, presence), control messages
+ * addressed to users, connections or everybody, and the broker's up/down status.
+ */
+export class BrokerEvents implements BrokerHandler {
+  private up = true;
+
+  constructor(
+    private readonly ctx: Pick<CoreContext, 'hub' | 'log'>,
+    private readonly continuity: ChannelContinuity,
+    private readonly typing: Typing,
+    private readonly lifecycle: Lifecycle,
+  ) {}
+
+  get brokerUp(): boolean {
+    return this.up;
+  }
+
+  onPublication(pub: Publication): void {
+    if (!this.ctx.hub.hasChannel(pub.channel) || this.continuity.hold(pub)) return;
+    this.ctx.hub.deliver(pub, false);
+  }
+
+  onEphemeral(channel: string, frame: string, exclude: string | undefined): void {
+    if (frame.startsWith('{"type":"typing"')) {
+      this.typing.apply(channel, frame, exclude);
+      return;
+    }
+    this.ctx.hub.fanOut(channel, new Outbound(frame, 'presence'), exclude);
+  }
+
+  onControl(msg: ControlEnvelope): void {
+    const hub = this.ctx.hub;
+    switch (msg.kind) {
+      case 'user':
+        hub.toUser(msg.userId, new Outbound(msg.frame, 'private'));
+        return;
+      case 'connection':
+        hub.sessions.get(msg.connectionId)?.sink.send(new Outbound(msg.frame, 'direct'));
+        return;
+      case 'all':
+        hub.toAll(new Outbound(msg.frame, 'broadcast'));
+        return;
+      case 'disconnect_connection':
+        hub.sessions.get(msg.connectionId)?.sink.close(msg.code, msg.reason);
+        return;
+      case 'disconnect_user':
+        for (const c of [...(hub.sessions.ofUser(msg.userId) ?? [])]) c.sink.close(msg.code, msg.reason);
+        return;
+      case 'supersede':
+        this.lifecycle.superseded(msg.clientId, msg.keepConnectionId, msg.originNode);
+        return;
+    }
+  }
+
+  onStatus(status: BrokerStatus): void {
+    const wasUp = this.up;
+    this.up = status === 'up';
+    this.ctx.log.warn({ status }, 'broker status changed');
+    if (status === 'down' && wasUp) this.continuity.down();
+    else if (status === 'up' && !wasUp) {
+      this.lifecycle.brokerReconnected();
+      this.continuity.resume();
+    }
+  }
+
+  /** Stop background work (shutdown). */
+  close(): void {
+    this.continuity.close();
+  }
+}

@@ -1,0 +1,84 @@
+import { ErrorCode, type RequestId } from '@switchboard/protocol';
+import type { CoreContext } from '../context.js';
+import type { ChannelAction, Decision } from '../ports/hooks.js';
+import type { Client } from './client.js';
+
+const DENIED_BY_FAILURE: Decision = { allowed: false, code: ErrorCode.INTERNAL, message: 'Authorization failed' };
+
+/**
+ * Access checks of client commands: channel names, and the application's authorization hooks. A decision
+ * the hook returns synchronously is used synchronously (`true`/`false`); only a hook that returns a promise
+ * makes the check a promise. A denial is answered with an `error` frame here; the caller just stops.
+ */
+export class Access {
+  private readonly channelName: RegExp;
+
+  constructor(private readonly ctx: Pick<CoreContext, 'options' | 'hooks' | 'frames' | 'log'>) {
+    this.channelName = new RegExp(`^(?:${ctx.options.limits.channelNamePattern})$`);
+  }
+
+  /** Whether `channel` is a valid channel name (length and pattern). */
+  isValidChannel(channel: string): boolean {
+    return channel.length <= this.ctx.options.limits.maxChannelNameLength && this.channelName.test(channel);
+  }
+
+  /** Valid channel name, or an INVALID_CHANNEL error frame and false. */
+  checkChannel(c: Client, channel: string, id: RequestId | undefined): boolean {
+    if (this.isValidChannel(channel)) return true;
+    const l = this.ctx.options.limits;
+    this.ctx.frames.error(c, ErrorCode.INVALID_CHANNEL, `Invalid channel name (max ${l.maxChannelNameLength} characters of ${l.channelNamePattern})`, id);
+    return false;
+  }
+
+  /** May the client perform `action` on `channel`? Sync when the hook answers synchronously. */
+  channel(c: Client, action: ChannelAction, channel: string, id: RequestId | undefined): boolean | Promise<boolean> {
+    const hook = this.ctx.hooks.authorizeChannel;
+    if (hook === undefined) return true;
+    return this.decide(c, id, () => hook(c, action, channel));
+  }
+
+  /** May the client send a private message to `recipient`? Default: allowed. */
+  privateMessage(c: Client, recipient: string, id: RequestId | undefined): boolean | Promise<boolean> {
+    const hook = this.ctx.hooks.authorizePrivate;
+    if (hook === undefined) return true;
+    return this.decide(c, id, () => hook(c, recipient));
+  }
+
+  /** May the client send a message of a permission-guarded type? Default: denied. */
+  messageType(c: Client, type: string, id: RequestId | undefined): boolean | Promise<boolean> {
+    const hook = this.ctx.hooks.authorizeType;
+    if (hook === undefined) {
+      this.ctx.frames.error(c, ErrorCode.FORBIDDEN, `${type} needs the admin:${type} permission`, id);
+      return false;
+    }
+    return this.decide(c, id, () => hook(c, type));
+  }
+
+  private decide(c: Client, id: RequestId | undefined, ask: () => Decision | Promise<Decision>): boolean | Promise<boolean> {
+    let d: Decision | Promise<Decision>;
+    try {
+      d = ask();
+    } catch (err) {
+      d = this.hookFailed(err);
+    }
+    if (d instanceof Promise) return d.then((x) => this.apply(c, id, x), (err: unknown) => this.apply(c, id, this.hookFailed(err)));
+    return this.apply(c, id, d);
+  }
+
+  private apply(c: Client, id: RequestId | undefined, d: Decision): boolean {
+    if (!d.allowed) this.ctx.frames.error(c, d.code, d.message, id);
+    return d.allowed;
+  }
+
+  private hookFailed(err: unknown): Decision {
+    this.ctx.log.error({ err }, 'authorization hook failed');
+    return DENIED_BY_FAILURE;
+  }
+}
+
+/** Continue with `next` once `check` allowed it; sync when the check was sync. */
+export function whenAllowed(check: boolean | Promise<boolean>, next: () => void | Promise<void>): void | Promise<void> {
+  if (check === true) return next();
+  if (check === false) return;
+  return check.then((ok) => (ok ? next() : undefined));
+}

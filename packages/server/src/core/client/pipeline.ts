@@ -1,0 +1,121 @@
+import { CloseCode, ErrorCode, type RequestId } from '@switchboard/protocol';
+import type { CoreContext } from '../context.js';
+import type { Client } from './client.js';
+import { InboundParser, type Command } from './inbound.js';
+import { takeToken } from './rate-limit.js';
+
+/** Runs one command; returns a promise only when the command has to wait (then later ones wait for it). */
+export type Execute = (c: Client, cmd: Command) => void | Promise<void>;
+
+/** Commands that may overtake a running command: they change no state the queue protects. */
+const PASSING = new Set<string>(['ping', 'pong', 'heartbeat', 'response']);
+/** Commands that draw from the subscription bucket instead of the message bucket. */
+const SUBSCRIPTION = new Set<string>(['join_channel', 'leave_channel']);
+
+/**
+ * A connection's inbound path: parse -> rate limit -> ORDERED dispatch.
+ *
+ * Commands take effect in the order received. A command that completes synchronously (the usual case for a
+ * publish decided by a synchronous rule until the broker call) costs no queue; when a command returns a
+ * promise, the commands behind it wait in `client.queue` (bounded by limits.maxPendingCommands) and run one
+ * at a time as each finishes. ping, pong, heartbeat and response pass the queue. No closure, promise or
+ * timer exists per connection at rest: `queue` is null.
+ */
+export class CommandPipeline {
+  private readonly parser: InboundParser;
+
+  constructor(
+    private readonly ctx: Pick<CoreContext, 'options' | 'frames' | 'metrics' | 'now'>,
+    private readonly execute: Execute,
+  ) {
+    this.parser = new InboundParser(ctx.options.limits.maxJsonDepth);
+  }
+
+  /** One text frame from the client. Never throws. */
+  text(c: Client, text: string): void {
+    if (c.closed) return;
+    const now = this.ctx.now();
+    c.lastSeen = now;
+    c.pingSentAt = 0;
+    const parsed = this.parser.parse(text);
+    if ('code' in parsed) {
+      this.ctx.metrics.messageIn('invalid', text.length);
+      this.ctx.frames.error(c, parsed.code, parsed.message, parsed.id);
+      return;
+    }
+    this.ctx.metrics.messageIn(parsed.type, text.length);
+    if (parsed.type === 'pong') return;
+    const limits = this.ctx.options.limits;
+    const subscription = SUBSCRIPTION.has(parsed.type);
+    const rate = subscription ? limits.subscribeRateLimit : limits.rateLimit;
+    if (!takeToken(c, subscription, now, rate.perSecond, rate.burst)) {
+      this.refuse(c, parsed.id, subscription ? `Rate limit of ${rate.perSecond} joins/leaves per second exceeded` : `Rate limit of ${rate.perSecond} messages/s exceeded`);
+      return;
+    }
+    if (parsed.type !== 'ping' && parsed.type !== 'heartbeat') c.lastActivity = now;
+    if (c.queue !== null && !PASSING.has(parsed.type)) {
+      if (c.queue.length >= limits.maxPendingCommands) {
+        this.refuse(c, parsed.id, `More than ${limits.maxPendingCommands} commands waiting; slow down`);
+        return;
+      }
+      c.dropped = 0;
+      c.queue.push(parsed);
+      return;
+    }
+    c.dropped = 0;
+    this.run(c, parsed);
+  }
+
+  /** Queue a command on the server's initiative (a join from the URL or SSE), behind the client's own. */
+  enqueue(c: Client, cmd: Command): void {
+    if (c.closed) return;
+    if (c.queue !== null) c.queue.push(cmd);
+    else this.run(c, cmd);
+  }
+
+  /** A command refused by a limiter: RATE_LIMITED, or close 4021 after closeAfterDropped in a row. */
+  private refuse(c: Client, id: RequestId | undefined, message: string): void {
+    c.dropped += 1;
+    if (c.dropped >= this.ctx.options.limits.rateLimit.closeAfterDropped) c.sink.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+    else this.ctx.frames.error(c, ErrorCode.RATE_LIMITED, message, id);
+  }
+
+  private run(c: Client, cmd: Command): void {
+    const pending = this.start(c, cmd);
+    if (pending === undefined) return;
+    c.queue = [];
+    void this.drain(c, cmd.id, pending);
+  }
+
+  /** Await the running command, then run the queued ones in order until the queue is empty. */
+  private async drain(c: Client, id: RequestId | undefined, pending: Promise<void>): Promise<void> {
+    for (;;) {
+      try {
+        await pending;
+      } catch (err) {
+        if (!c.closed) this.ctx.frames.fail(c, id, err);
+      }
+      let next: Promise<void> | undefined;
+      while (next === undefined) {
+        const cmd = c.closed ? undefined : c.queue!.shift();
+        if (cmd === undefined) {
+          c.queue = null;
+          return;
+        }
+        id = cmd.id;
+        next = this.start(c, cmd);
+      }
+      pending = next;
+    }
+  }
+
+  /** Run a command; synchronous failures are answered here. Returns the promise of a command that waits. */
+  private start(c: Client, cmd: Command): Promise<void> | undefined {
+    try {
+      return this.execute(c, cmd) ?? undefined;
+    } catch (err) {
+      this.ctx.frames.fail(c, cmd.id, err);
+      return undefined;
+    }
+  }
+}

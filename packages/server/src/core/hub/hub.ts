@@ -1,0 +1,160 @@
+import type { Client, ChannelState } from '../client/client.js';
+import type { Publication } from '../ports/broker.js';
+import type { HubMetrics } from '../ports/observability.js';
+import { Outbound, withPosition } from '../outbound.js';
+import { SessionRegistry } from './session-registry.js';
+
+/** A local connection as the admin API lists it. */
+export interface ConnectionSummary {
+  connection_id: string;
+  user_id: string | null;
+  username: string | null;
+  channels: string[];
+  connected_at: string;
+  remote_address: string;
+  transport: string;
+}
+
+/**
+ * The node's index and fan-out (centrifuge's hub.go): live clients by connection, client and user id, the
+ * local members of every channel, and the loops that queue one pre-serialized Outbound on many sinks.
+ * Nothing else: no frames are built here beyond splicing a publication's position, no I/O, no awaits.
+ *
+ * Fan-out: a publication is serialized once (by the publishing node), its seq spliced in once per node, and
+ * the same Outbound is queued on every live member's sink; sinks coalesce writes per tick (ADR 0001).
+ * Members still joining get the publication buffered on their channel state instead.
+ */
+export class Hub {
+  readonly sessions = new SessionRegistry<Client>();
+  private readonly members = new Map<string, Set<Client>>();
+  private subscriptionCount = 0;
+
+  constructor(private readonly metrics: HubMetrics) {}
+
+  /**
+   * Put a client in a channel with the given state (a buffer while joining, null when live). Returns true if
+   * it is the channel's first local member. The client must not be in the channel yet.
+   */
+  addMember(c: Client, channel: string, state: ChannelState): boolean {
+    if (c.channels === null) c.channels = new Map();
+    c.channels.set(channel, state);
+    this.subscriptionCount += 1;
+    let set = this.members.get(channel);
+    const first = set === undefined;
+    if (set === undefined) this.members.set(channel, (set = new Set()));
+    set.add(c);
+    return first;
+  }
+
+  /** Mark a joining member live. */
+  markLive(c: Client, channel: string): void {
+    c.channels?.set(channel, null);
+  }
+
+  /**
+   * Take a client out of a channel. Returns 'absent' if it was not in it, 'empty' if the channel has no local
+   * member left, else 'left'.
+   */
+  removeMember(c: Client, channel: string): 'absent' | 'left' | 'empty' {
+    if (c.channels === null || !c.channels.delete(channel)) return 'absent';
+    this.subscriptionCount -= 1;
+    const set = this.members.get(channel);
+    if (set === undefined) return 'empty';
+    set.delete(c);
+    if (set.size > 0) return 'left';
+    this.members.delete(channel);
+    return 'empty';
+  }
+
+  /** The channel has at least one local member (live or joining). */
+  hasChannel(channel: string): boolean {
+    return this.members.has(channel);
+  }
+
+  /** Local members of a channel (live and joining); undefined when none. */
+  membersOf(channel: string): ReadonlySet<Client> | undefined {
+    return this.members.get(channel);
+  }
+
+  channelNames(): string[] {
+    return [...this.members.keys()];
+  }
+
+  get channelCount(): number {
+    return this.members.size;
+  }
+
+  get subscriptions(): number {
+    return this.subscriptionCount;
+  }
+
+  /** Every local connection, for the admin API. */
+  summaries(): ConnectionSummary[] {
+    return [...this.sessions.values()].map((c) => ({
+      connection_id: c.id,
+      user_id: c.userId,
+      username: c.identity.username,
+      channels: c.channels === null ? [] : [...c.channels.keys()],
+      connected_at: new Date(c.connectedAt).toISOString(),
+      remote_address: c.remoteAddress,
+      transport: c.sink.kind,
+    }));
+  }
+
+  /** Queue `out` on every live member of the channel except connection `exclude`. */
+  fanOut(channel: string, out: Outbound, exclude: string | undefined): void {
+    const set = this.members.get(channel);
+    if (set === undefined) return;
+    let n = 0;
+    for (const c of set) {
+      if (c.id === exclude || c.channels!.get(channel) !== null) continue;
+      c.sink.send(out);
+      n++;
+    }
+    this.metrics.messagesOut(out.type, n);
+  }
+
+  /** Deliver a publication to live members; buffer it on members still joining. */
+  deliver(pub: Publication, replayed: boolean): void {
+    const set = this.members.get(pub.channel);
+    if (set === undefined) return;
+    const out = replayed ? replayedOutbound(pub) : liveOutbound(pub);
+    let delivered = 0;
+    for (const c of set) {
+      if (c.id === pub.excludeConnectionId) continue;
+      const state = c.channels!.get(pub.channel);
+      if (state === null) {
+        c.sink.send(out);
+        delivered++;
+      } else if (state !== undefined) {
+        state.push(pub);
+      }
+    }
+    this.metrics.messagesOut('message', delivered);
+  }
+
+  /** Queue `out` on every local connection of a user; returns how many. */
+  toUser(userId: string, out: Outbound): number {
+    const set = this.sessions.ofUser(userId);
+    if (set === undefined) return 0;
+    for (const c of set) c.sink.send(out);
+    this.metrics.messagesOut(out.type, set.size);
+    return set.size;
+  }
+
+  /** Queue `out` on every local connection. */
+  toAll(out: Outbound): void {
+    for (const c of this.sessions.values()) c.sink.send(out);
+    this.metrics.messagesOut(out.type, this.sessions.size);
+  }
+}
+
+/** A live publication as a frame: `seq`/`epoch` spliced in once per node. */
+export function liveOutbound(pub: Publication): Outbound {
+  return new Outbound(withPosition(pub.frame, pub.offset, pub.epoch), 'message', pub.offset, pub.channel, pub.epoch);
+}
+
+/** A publication delivered by a recovery or re-sync (`"replayed": true`). */
+export function replayedOutbound(pub: Publication): Outbound {
+  return new Outbound(withPosition(pub.frame, pub.offset, pub.epoch, true), 'message', pub.offset, pub.channel, pub.epoch);
+}

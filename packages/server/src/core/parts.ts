@@ -1,0 +1,58 @@
+import { Access } from './client/access.js';
+import { Subscriptions } from './client/channels.js';
+import { commandRunner } from './client/commands.js';
+import { Lifecycle } from './client/lifecycle.js';
+import { CommandPipeline } from './client/pipeline.js';
+import { BrokerEvents } from './broker-events.js';
+import type { CoreContext } from './context.js';
+import { ChannelContinuity } from './features/continuity.js';
+import { Direct } from './features/direct.js';
+import { Heartbeat } from './features/heartbeat.js';
+import { History } from './features/history.js';
+import { Presence } from './features/presence.js';
+import { Publisher } from './features/publish.js';
+import { PendingRequests } from './features/requests.js';
+import { StreamRestore } from './features/stream-restore.js';
+import { Typing } from './features/typing.js';
+import { Outbound } from './outbound.js';
+
+/** The parts of a node, each on the narrow slice of the context it needs. */
+export interface NodeParts {
+  access: Access;
+  restore: StreamRestore;
+  presence: Presence;
+  typing: Typing;
+  publisher: Publisher;
+  direct: Direct;
+  history: History;
+  requests: PendingRequests;
+  heartbeat: Heartbeat;
+  subscriptions: Subscriptions;
+  lifecycle: Lifecycle;
+  pipeline: CommandPipeline;
+  events: BrokerEvents;
+}
+
+/** Build and connect a node's parts (the only place that knows all of them). */
+export function assemble(ctx: CoreContext, draining: () => boolean): NodeParts {
+  const access = new Access(ctx);
+  const restore = new StreamRestore(ctx);
+  const presence = new Presence(ctx, access);
+  const typing = new Typing(ctx);
+  const publisher = new Publisher(ctx, access, restore);
+  const direct = new Direct(ctx, access);
+  const history = new History(ctx, access, restore);
+  const requests = new PendingRequests();
+  const continuity = new ChannelContinuity({
+    history: (channel, since, limit) => ctx.broker.history(channel, { since, limit }),
+    deliver: (pub, replayed) => ctx.hub.deliver(pub, replayed),
+    notify: (channel, data) => ctx.hub.fanOut(channel, new Outbound(ctx.frames.frame('replay_complete', { channel, ...data }, { channel }), 'replay_complete'), undefined),
+    maxRecoveryPublications: ctx.options.maxRecoveryPublications,
+    onError: (err) => ctx.log.warn({ err }, 'channel re-sync after broker outage failed'),
+  });
+  const subscriptions = new Subscriptions(ctx, { access, presence, typing, continuity, restore });
+  const lifecycle = new Lifecycle(ctx, { subscriptions, presence, direct, requests, draining });
+  const pipeline = new CommandPipeline(ctx, commandRunner(ctx, { subscriptions, publisher, direct, typing, presence, history, requests }));
+  const events = new BrokerEvents(ctx, continuity, typing, lifecycle);
+  return { access, restore, presence, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx), subscriptions, lifecycle, pipeline, events };
+}
