@@ -21,6 +21,7 @@ import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
 import { startRetention, type Retention } from './store/retention.js';
 import type { AuthHooks } from './auth/hooks.js';
+import { selectSubprotocol } from './auth/token-source.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
 import { SseTransport } from './transport/sse-transport.js';
@@ -100,9 +101,10 @@ export class Switchboard {
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
       authenticate,
       checkOrigin,
+      selectSubprotocol,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
-      challenge: { path: this.config.http.ed25519Path, authenticator: this.auth.auth.ed25519 },
+      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
