@@ -1,19 +1,14 @@
 import type { HubHooks } from './core/ports/hooks.js';
 import type { Session } from './core/session.js';
 import { createAuth, type Auth } from './auth/authenticator.js';
-import type { AuthConfig, AuthConfigInput } from './auth/config.js';
+import type { AuthConfigInput } from './auth/config.js';
 import { ed25519Handshake } from './auth/ed25519-handshake.js';
 import { toHandshakeAuthenticator, toOriginCheck, toSessionIdentity } from './auth/handshake-adapter.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { anonymousIdentity, type Identity } from './auth/identity.js';
 import type { ChallengeHandshake, HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
 import { anonymousAuthenticator } from './auth/anonymous.js';
-
-/** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
-export type AuthSection = AuthConfig & {
-  /** Anonymous connections may name their own `?user_id=` (forced off once a credential method exists). */
-  trustClientIds: boolean;
-};
+import type { AuthSection } from './config.js';
 
 export interface AuthWiring {
   auth: Auth;
