@@ -15,7 +15,8 @@ import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';
 import type { PresenceStore } from './core/ports/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
-import { registerRoutes } from './api/routes.js';
+import { apiRoutes } from './api/routes.js';
+import { sseRoute } from './api/sse-route.js';
 import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
@@ -236,7 +237,16 @@ export class Switchboard {
     await this.start();
     this.attach(app.server);
     if (this.config.http.serveDemo) await registerStaticAssets(app);
-    await registerRoutes(app, this);
+    await app.register(apiRoutes, {
+      node: this.hub,
+      metrics: this.metrics.registry,
+      nodes: this.nodes,
+      reportLoad: () => this.reportLoad(),
+      brokerType: this.config.broker.type,
+      apiKey: this.config.http.apiKey,
+      serveDemo: this.config.http.serveDemo,
+    });
+    if (this.config.sse.enabled) await app.register(sseRoute, { path: this.sse.path, handle: this.sse.handler });
   }, { name: 'switchboard' });
 
   /** Start a standalone server on config.host:config.port (port 0: any free port). Resolves to the port. */
