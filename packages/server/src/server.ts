@@ -245,6 +245,7 @@ export class Switchboard {
       brokerType: this.config.broker.type,
       apiKey: this.config.http.apiKey,
       serveDemo: this.config.http.serveDemo,
+      limits: this.config.limits,
     });
     if (this.config.sse.enabled) await app.register(sseRoute, { path: this.sse.path, handle: this.sse.handler });
   }, { name: 'switchboard' });

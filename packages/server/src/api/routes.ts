@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
@@ -39,6 +40,8 @@ export interface ApiRoutesOptions {
   apiKey: string;
   /** `http.serveDemo`: serve the test page at `/test` (and at `/` unless a route holds it). */
   serveDemo: boolean;
+  /** Channel-name rules of `POST /api/publish`, the same as for clients (`limits`). */
+  limits: { maxChannelNameLength: number; channelNamePattern: string };
 }
 
 /** Send a JSON error body with a registry code. */
@@ -62,12 +65,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * HTTP routes: health, metrics, the test page, and the server API a backend uses (publish, broadcast,
  * send to user, disconnect, list channels/presence/stats). `/api/*` requires `Authorization: Bearer <apiKey>`
- * when `apiKey` is set. A Fastify plugin that adds its routes to the instance
+ * when `apiKey` is set (compared in constant time). A Fastify plugin that adds its routes to the instance
  * it is registered on (fastify-plugin): `app.register(apiRoutes, options)`.
  */
 export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts: ApiRoutesOptions) => {
   const node = opts.node;
   const apiKey = opts.apiKey;
+  const keyMatches = apiKeyCheck(apiKey);
+  const validChannel = channelNameCheck(opts.limits);
 
   app.get('/health', async (_req, reply) => {
     const stats = node.stats();
@@ -121,7 +126,7 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
         if (!isLoopback(req.socket.remoteAddress)) {
           return fail(reply, 403, ErrorCode.FORBIDDEN, 'The server API is loopback-only until http.apiKey is set');
         }
-      } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
+      } else if (!keyMatches(req.headers.authorization)) {
         return fail(reply, 401, ErrorCode.UNAUTHORIZED, 'Missing or wrong API key');
       }
     });
@@ -130,6 +135,10 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
       const body = req.body;
       if (!isObject(body) || typeof body.channel !== 'string' || !isObject(body.data)) {
         return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"channel": string, "data": object}');
+      }
+      if (!validChannel(body.channel)) {
+        const { maxChannelNameLength, channelNamePattern } = opts.limits;
+        return fail(reply, 400, ErrorCode.INVALID_CHANNEL, `Invalid channel name (max ${maxChannelNameLength} characters of ${channelNamePattern})`);
       }
       const pub = await node.publish(body.channel, body.data, {
         senderId: typeof body.sender_id === 'string' ? body.sender_id : 'server',
@@ -179,6 +188,25 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
     });
   });
 }, { name: 'switchboard-api' });
+
+/**
+ * `Authorization` header check against `Bearer <apiKey>` in constant time: both sides are hashed to 32 bytes
+ * first, so the comparison takes the same time whatever the header holds, its length included.
+ */
+function apiKeyCheck(apiKey: string): (header: string | undefined) => boolean {
+  const expected = sha256(`Bearer ${apiKey}`);
+  return (header) => timingSafeEqual(sha256(header ?? ''), expected);
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
+/** The channel-name rule of the WebSocket path: at most `maxChannelNameLength`, the whole name matching the pattern. */
+function channelNameCheck(limits: ApiRoutesOptions['limits']): (channel: string) => boolean {
+  const pattern = new RegExp(`^(?:${limits.channelNamePattern})$`);
+  return (channel) => channel.length <= limits.maxChannelNameLength && pattern.test(channel);
+}
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopback(address: string | undefined): boolean {
