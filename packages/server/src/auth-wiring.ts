@@ -1,23 +1,21 @@
 import type { HubHooks } from './core/ports/hooks.js';
 import type { ConnectionInfo } from './core/ports/hooks.js';
 import { createAuth, type Auth } from './auth/authenticator.js';
-import type { AuthConfig, AuthConfigInput } from './auth/config.js';
+import type { AuthConfigInput } from './auth/config.js';
+import { ed25519Handshake } from './auth/ed25519-handshake.js';
 import { toHandshakeAuthenticator, toOriginCheck, toSessionIdentity } from './auth/handshake-adapter.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { anonymousIdentity, type Identity } from './auth/identity.js';
-import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
+import type { ChallengeHandshake, HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
 import { anonymousAuthenticator } from './auth/anonymous.js';
-
-/** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
-export type AuthSection = AuthConfig & {
-  /** Anonymous connections may name their own `?user_id=` (forced off once a credential method exists). */
-  trustClientIds: boolean;
-};
+import type { AuthSection } from './config.js';
 
 export interface AuthWiring {
   auth: Auth;
   authenticate: HandshakeAuthenticator;
   checkOrigin: OriginCheck;
+  /** The Ed25519 challenge-response as a handshake strategy (`{http.ed25519Path}/{collective_id}`). */
+  challenge: ChallengeHandshake;
   /** Hub hooks backed by the channel rules, message-type rules, private-message policy and token refresh. */
   hubHooks: HubHooks;
   /** Whether client-chosen user ids are honoured (no credential method configured). */
@@ -57,6 +55,7 @@ export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWirin
     auth,
     authenticate: trust ? anonymousAuthenticator(true) : toHandshakeAuthenticator(auth),
     checkOrigin: toOriginCheck(auth),
+    challenge: ed25519Handshake(auth.ed25519),
     hubHooks,
     trustClientIds: trust,
   };

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { defaultAuthConfig } from './auth/config.js';
-import type { AuthSection } from './auth-wiring.js';
+import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
 import { DEFAULT_HUB_OPTIONS, type HeartbeatOptions, type HubOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
+
+/** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
+export type AuthSection = AuthConfig & {
+  /** Anonymous connections may name their own `?user_id=` (forced off once a credential method exists). */
+  trustClientIds: boolean;
+};
 
 /** Complete server configuration. Every field is documented in docs/configuration.md with its default. */
 export interface SwitchboardConfig {

@@ -15,12 +15,14 @@ import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';
 import type { PresenceStore } from './core/ports/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
-import { registerRoutes } from './api/routes.js';
+import { apiRoutes } from './api/routes.js';
+import { sseRoute } from './api/sse-route.js';
 import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
 import { startRetention, type Retention } from './store/retention.js';
 import type { AuthHooks } from './auth/hooks.js';
+import { selectSubprotocol } from './auth/token-source.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
 import { SseTransport } from './transport/sse-transport.js';
@@ -105,9 +107,10 @@ export class Switchboard {
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
       authenticate,
       checkOrigin,
+      selectSubprotocol,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
-      challenge: { path: this.config.http.ed25519Path, authenticator: this.auth.auth.ed25519 },
+      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -239,7 +242,16 @@ export class Switchboard {
     await this.start();
     this.attach(app.server);
     if (this.config.http.serveDemo) await registerStaticAssets(app);
-    await registerRoutes(app, this);
+    await app.register(apiRoutes, {
+      node: this.node,
+      metrics: this.metrics.registry,
+      nodes: this.nodes,
+      reportLoad: () => this.reportLoad(),
+      brokerType: this.config.broker.type,
+      apiKey: this.config.http.apiKey,
+      serveDemo: this.config.http.serveDemo,
+    });
+    if (this.config.sse.enabled) await app.register(sseRoute, { path: this.sse.path, handle: this.sse.handler });
   }, { name: 'switchboard' });
 
   /** Start a standalone server on config.host:config.port (port 0: any free port). Resolves to the port. */

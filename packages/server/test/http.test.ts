@@ -52,6 +52,38 @@ describe('health, metrics, server API', () => {
     assert.equal(ok.status, 200);
   });
 
+  it('refuses a wrong API key of the same or of another length with 401', async () => {
+    for (const key of ['k3x', 'K3Y', 'k3', 'k3yy', '', 'a-much-longer-key-than-the-real-one']) {
+      const res = await fetch(`${srv.http}/api/stats`, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(res.status, 401, `key ${JSON.stringify(key)}`);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+    }
+    for (const header of ['k3y', 'bearer k3y', 'Bearer  k3y', 'Basic k3y']) {
+      const res = await fetch(`${srv.http}/api/stats`, { headers: { authorization: header } });
+      assert.equal(res.status, 401, `header ${JSON.stringify(header)}`);
+    }
+  });
+
+  it('applies the WebSocket channel-name rules to POST /api/publish (400 INVALID_CHANNEL)', async () => {
+    const publish = (channel: string) => fetch(`${srv.http}/api/publish`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer k3y', 'content-type': 'application/json' },
+      body: JSON.stringify({ channel, data: { x: 1 } }),
+    });
+    for (const channel of ['c'.repeat(201), 'room 1', 'ok\n', 'caf\u00e9', '']) {
+      const res = await publish(channel);
+      assert.equal(res.status, 400, `channel ${JSON.stringify(channel)}`);
+      const body = (await res.json()) as { error: { code: string; temporary: boolean } };
+      assert.equal(body.error.code, 'INVALID_CHANNEL');
+      assert.equal(body.error.temporary, false);
+    }
+    for (const channel of ['c'.repeat(200), 'news:sports/eu@1']) {
+      const res = await publish(channel);
+      assert.equal(res.status, 200, `channel ${channel.slice(0, 20)}`);
+      assert.equal(((await res.json()) as { channel: string }).channel, channel);
+    }
+  });
+
   it('rejects a malformed publish body with 400 INVALID_MESSAGE', async () => {
     const res = await fetch(`${srv.http}/api/publish`, {
       method: 'POST',

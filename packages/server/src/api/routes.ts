@@ -1,8 +1,48 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
-import type { Switchboard } from '../server.js';
-import { registerSse } from './sse-route.js';
+import type { NodeRegistry } from '../core/ports/node-registry.js';
 import { TEST_PAGE_HTML } from './test-page.js';
+
+/**
+ * What the routes ask of the node they serve: the in-process API (`sb.hub` passes as it is). Declared by
+ * the methods used, not by a class, so any object with these members will do.
+ */
+export interface NodeApi {
+  readonly nodeId: string;
+  readonly isBrokerUp: boolean;
+  stats(): { connections: number; channels: number; subscriptions: number; users: number; draining: boolean };
+  publish(channel: string, data: Record<string, unknown>, opts: { senderId?: string; idempotencyKey?: string | undefined }): Promise<{ offset: number; epoch: string }>;
+  broadcast(data: Record<string, unknown>): Promise<void>;
+  sendToUser(userId: string, type: string, data: Record<string, unknown>): Promise<unknown>;
+  disconnectUser(userId: string, code: number): Promise<void>;
+  disconnectConnection(connectionId: string, code: number): Promise<void>;
+  channelNames(): string[];
+  channelPresence(channel: string): Promise<unknown>;
+  listSessions(): unknown;
+  onlineUsers(): Promise<unknown>;
+  setDraining(on: boolean): void;
+  /** The client path's channel-name rules (limits.maxChannelNameLength, limits.channelNamePattern). */
+  isValidChannel(channel: string): boolean;
+}
+
+/** Options of the `apiRoutes` plugin: everything the routes use, handed in by the composition root. */
+export interface ApiRoutesOptions {
+  node: NodeApi;
+  /** Prometheus registry served at `/metrics` (prom-client `Registry`). */
+  metrics: { metrics(): Promise<string>; readonly contentType: string };
+  /** Live nodes, for `/api/nodes` and `/api/best-node`. */
+  nodes: Pick<NodeRegistry, 'best' | 'list'>;
+  /** Publish this node's load to the registry now (after a drain change). Never throws. */
+  reportLoad: () => Promise<void>;
+  /** `broker.type`, shown by `/health`. */
+  brokerType: string;
+  /** `http.apiKey`: bearer key of `/api/*`; empty means loopback callers only. */
+  apiKey: string;
+  /** `http.serveDemo`: serve the test page at `/test` (and at `/` unless a route holds it). */
+  serveDemo: boolean;
+}
 
 /** Send a JSON error body with a registry code. */
 function fail(reply: FastifyReply, status: number, code: string, message: string): FastifyReply {
@@ -25,20 +65,22 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * HTTP routes: health, metrics, the test page, and the server API a backend uses (publish, broadcast,
  * send to user, disconnect, list channels/presence/stats). `/api/*` requires `Authorization: Bearer <apiKey>`
- * when http.apiKey is set.
+ * when `apiKey` is set (compared in constant time). A Fastify plugin that adds its routes to the instance
+ * it is registered on (fastify-plugin): `app.register(apiRoutes, options)`.
  */
-export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Promise<void> {
-  const hub = sb.hub;
-  const apiKey = sb.config.http.apiKey;
+export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts: ApiRoutesOptions) => {
+  const node = opts.node;
+  const apiKey = opts.apiKey;
+  const keyMatches = apiKeyCheck(apiKey);
 
   app.get('/health', async (_req, reply) => {
-    const stats = hub.stats();
-    const status = stats.draining ? 'draining' : hub.isBrokerUp ? 'healthy' : 'degraded';
+    const stats = node.stats();
+    const status = stats.draining ? 'draining' : node.isBrokerUp ? 'healthy' : 'degraded';
     return reply.code(status === 'healthy' ? 200 : 503).send({
       status,
-      node_id: hub.nodeId,
-      broker: sb.config.broker.type,
-      broker_status: hub.isBrokerUp ? 'up' : 'down',
+      node_id: node.nodeId,
+      broker: opts.brokerType,
+      broker_status: node.isBrokerUp ? 'up' : 'down',
       active_connections: stats.connections,
       channels: stats.channels,
       total_subscriptions: stats.subscriptions,
@@ -47,14 +89,12 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
     });
   });
 
-  registerSse(app, sb);
-
   app.get('/metrics', async (_req, reply) => {
-    const body = await sb.metrics.registry.metrics();
-    return reply.header('content-type', sb.metrics.registry.contentType).send(body);
+    const body = await opts.metrics.metrics();
+    return reply.header('content-type', opts.metrics.contentType).send(body);
   });
 
-  if (sb.config.http.serveDemo) {
+  if (opts.serveDemo) {
     app.get('/test', async (_req, reply) => reply.type('text/html; charset=utf-8').send(TEST_PAGE_HTML));
     if (!app.hasRoute({ method: 'GET', url: '/' })) {
       app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(TEST_PAGE_HTML));
@@ -65,7 +105,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
   app.get('/api/best-node', async (_req, reply) => {
     let best;
     try {
-      best = await sb.nodes.best();
+      best = await opts.nodes.best();
     } catch (err) {
       if (isBrokerUnavailable(err)) return brokerUnavailable(reply);
       throw err;
@@ -85,7 +125,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
         if (!isLoopback(req.socket.remoteAddress)) {
           return fail(reply, 403, ErrorCode.FORBIDDEN, 'The server API is loopback-only until http.apiKey is set');
         }
-      } else if (req.headers.authorization !== `Bearer ${apiKey}`) {
+      } else if (!keyMatches(req.headers.authorization)) {
         return fail(reply, 401, ErrorCode.UNAUTHORIZED, 'Missing or wrong API key');
       }
     });
@@ -95,7 +135,10 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       if (!isObject(body) || typeof body.channel !== 'string' || !isObject(body.data)) {
         return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"channel": string, "data": object}');
       }
-      const pub = await hub.publish(body.channel, body.data, {
+      if (!node.isValidChannel(body.channel)) {
+        return fail(reply, 400, ErrorCode.INVALID_CHANNEL, 'Invalid channel name (see limits.maxChannelNameLength and limits.channelNamePattern)');
+      }
+      const pub = await node.publish(body.channel, body.data, {
         senderId: typeof body.sender_id === 'string' ? body.sender_id : 'server',
         idempotencyKey: typeof body.idempotency_key === 'string' ? body.idempotency_key : undefined,
       });
@@ -105,7 +148,7 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
     api.post('/api/broadcast', async (req, reply) => {
       const body = req.body;
       if (!isObject(body) || !isObject(body.data)) return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"data": object}');
-      await hub.broadcast(body.data);
+      await node.broadcast(body.data);
       return { ok: true };
     });
 
@@ -113,36 +156,50 @@ export async function registerRoutes(app: FastifyInstance, sb: Switchboard): Pro
       const body = req.body;
       if (!isObject(body) || !isObject(body.data)) return fail(reply, 400, ErrorCode.INVALID_MESSAGE, 'Body must be {"type"?: string, "data": object}');
       const type = typeof body.type === 'string' ? body.type : 'notification';
-      return hub.sendToUser(req.params.userId, type, body.data);
+      return node.sendToUser(req.params.userId, type, body.data);
     });
 
     api.post<{ Params: { userId: string } }>('/api/users/:userId/disconnect', async (req) => {
-      await hub.disconnectUser(req.params.userId, closeCodeFrom(req.body));
+      await node.disconnectUser(req.params.userId, closeCodeFrom(req.body));
       return { ok: true };
     });
 
     api.post<{ Params: { connectionId: string } }>('/api/connections/:connectionId/disconnect', async (req) => {
-      await hub.disconnectConnection(req.params.connectionId, closeCodeFrom(req.body));
+      await node.disconnectConnection(req.params.connectionId, closeCodeFrom(req.body));
       return { ok: true };
     });
 
-    api.get('/api/stats', async () => ({ node_id: hub.nodeId, ...hub.stats() }));
-    api.get('/api/channels', async () => ({ channels: hub.channelNames() }));
+    api.get('/api/stats', async () => ({ node_id: node.nodeId, ...node.stats() }));
+    api.get('/api/channels', async () => ({ channels: node.channelNames() }));
     api.get<{ Params: { channel: string } }>('/api/channels/:channel/presence', async (req) => ({
       channel: req.params.channel,
-      members: await hub.channelPresence(req.params.channel),
+      members: await node.channelPresence(req.params.channel),
     }));
-    api.get('/api/connections', async () => ({ connections: hub.listSessions() }));
-    api.get('/api/nodes', async () => ({ nodes: await sb.nodes.list() }));
-    api.get('/api/users/online', async () => ({ users: await hub.onlineUsers() }));
+    api.get('/api/connections', async () => ({ connections: node.listSessions() }));
+    api.get('/api/nodes', async () => ({ nodes: await opts.nodes.list() }));
+    api.get('/api/users/online', async () => ({ users: await node.onlineUsers() }));
     api.post('/api/drain', async (req) => {
       const on = !(isObject(req.body) && req.body.enabled === false);
-      hub.setDraining(on);
-      await sb.reportLoad(); // /api/best-node stops choosing this node now, not at the next report
+      node.setDraining(on);
+      await opts.reportLoad(); // /api/best-node stops choosing this node now, not at the next report
       return { draining: on };
     });
   });
+}, { name: 'switchboard-api' });
+
+/**
+ * `Authorization` header check against `Bearer <apiKey>` in constant time: both sides are hashed to 32 bytes
+ * first, so the comparison takes the same time whatever the header holds, its length included.
+ */
+function apiKeyCheck(apiKey: string): (header: string | undefined) => boolean {
+  const expected = sha256(`Bearer ${apiKey}`);
+  return (header) => timingSafeEqual(sha256(header ?? ''), expected);
 }
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s, 'utf8').digest();
+}
+
 
 /** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
 export function isLoopback(address: string | undefined): boolean {

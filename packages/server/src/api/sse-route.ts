@@ -1,16 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import type { Switchboard } from '../server.js';
+import fp from 'fastify-plugin';
+
+/** Options of the `sseRoute` plugin: the SSE endpoint's path and the transport's request handler. */
+export interface SseRouteOptions {
+  /** `sse.path` (default `/events`). */
+  path: string;
+  /** Writes the stream (its own status, headers and error bodies) on the raw response. */
+  handle: (req: IncomingMessage, res: ServerResponse) => unknown;
+}
 
 /**
- * `GET <sse.path>` (default `/events`): the Server-Sent Events stream. The reply is hijacked and the raw
- * response handed to the SSE transport (which writes its own status, headers and error bodies).
- * Does nothing when `sse.enabled` is false.
+ * `GET <path>` (default `/events`): the Server-Sent Events stream. The reply is hijacked and the raw
+ * response handed to the SSE transport. A Fastify plugin that adds its route to the instance it is
+ * registered on; register it only when `sse.enabled`.
  */
-export function registerSse(app: FastifyInstance, sb: Switchboard): void {
-  if (!sb.config.sse.enabled) return;
-  const transport = sb.sse;
-  app.get(transport.path, { exposeHeadRoute: false }, (req, reply) => {
+export const sseRoute = fp<SseRouteOptions>(async (app: FastifyInstance, opts: SseRouteOptions) => {
+  app.get(opts.path, { exposeHeadRoute: false }, (req, reply) => {
     reply.hijack();
-    transport.handle(req.raw, reply.raw);
+    opts.handle(req.raw, reply.raw);
   });
-}
+}, { name: 'switchboard-sse' });

@@ -35,7 +35,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 
 /**
  * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE and the demo chat at CHAT_PREFIX (and `/`).
- * Register it BEFORE `registerRoutes` so `/` is the chat rather than the test page. Files are read on each
+ * Register it BEFORE `apiRoutes` so `/` is the chat rather than the test page. Files are read on each
  * request (small, and a rebuild is picked up); only files present in the chat folder at registration are
  * served (no path traversal). A missing SDK bundle answers 503 UNAVAILABLE naming the build command.
  */

@@ -1,7 +1,7 @@
 /**
  * Ed25519 challenge-response authentication (seed 001 "Trading Arena"), with node:crypto only.
  *
- * Flow (the transport owns the socket and the timer):
+ * Flow (the transport owns the socket and the timer; ed25519-handshake.ts speaks the frames for it):
  *   1. `issueChallenge(collectiveId)` -> `{ challenge, nonce, expiresAt }`; the server sends it in an
  *      `auth_challenge` frame and arms ONE deadline at `expiresAt` (its own timer wheel / sweep).
  *   2. The client signs the UTF-8 bytes of `challenge` with its private key and answers

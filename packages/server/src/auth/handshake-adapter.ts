@@ -1,5 +1,5 @@
 /**
- * Adapters from the auth layer to the transport's handshake seam (transport/handshake.ts):
+ * Adapters from the auth layer to the transports' handshake port (core/ports/handshake.ts):
  *
  *   const auth = createAuth(config.auth, hooks);
  *   Switchboard.create(cfg, { authenticate: toHandshakeAuthenticator(auth), checkOrigin: toOriginCheck(auth) });

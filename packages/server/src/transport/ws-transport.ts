@@ -3,10 +3,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
-import type { Ed25519Authenticator } from '../auth/ed25519.js';
-import { toSessionIdentity } from '../auth/handshake-adapter.js';
-import { selectSubprotocol } from '../auth/token-source.js';
-import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
 import { remoteAddress } from './remote-address.js';
 import { WriteBatcher } from './write-batcher.js';
 import { WsSink } from './ws-sink.js';
@@ -21,14 +18,19 @@ export interface WsTransportOptions {
   maxQueuedBytes: number;
   authenticate: HandshakeAuthenticator;
   checkOrigin: OriginCheck;
+  /**
+   * The subprotocol to echo (`ws`'s `handleProtocols`) when the authenticator named none, or `false` for
+   * none. Must never echo an offer that carries a credential (`bearer.<token>`): the auth layer decides.
+   */
+  selectSubprotocol: (offers: Set<string>) => string | false;
   /** Every WebSocket endpoint requires authentication. */
   requireAuth: boolean;
   /** Answer auth failures with an HTTP status at the handshake instead of accept + close code. */
   rejectAuthAtHandshake: boolean;
   trustProxy: boolean;
   logger: Logger;
-  /** Ed25519 challenge-response endpoints (seed 001): `{path}/{collective_id}`. */
-  challenge?: { path: string; authenticator: Ed25519Authenticator };
+  /** Challenge handshake endpoints `{path}/{collective_id}` (the Ed25519 challenge-response, seed 001). */
+  challenge?: { path: string; handshake: ChallengeHandshake };
 }
 
 /**
@@ -56,7 +58,7 @@ export class WebSocketTransport {
       perMessageDeflate: false,
       clientTracking: false,
       // Echo only our protocol name, never an offered `bearer.<token>` entry (that would copy the token).
-      handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? selectSubprotocol(protocols),
+      handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
     });
     this.onMessage = function (data, isBinary) {
       const s = this[kSession];
@@ -121,9 +123,8 @@ export class WebSocketTransport {
       return true;
     }
     if (endpoint.collectiveId !== undefined && this.opts.challenge !== undefined) {
-      const ed = this.opts.challenge.authenticator;
-      const collectiveId = endpoint.collectiveId;
-      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, collectiveId, ed));
+      const handshake = this.opts.challenge.handshake;
+      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, handshake));
       return true;
     }
     this.opts.authenticate(req, url, endpoint).then(
@@ -151,51 +152,35 @@ export class WebSocketTransport {
   }
 
   /**
-   * Ed25519 challenge-response (seed 001): send `auth_challenge`, wait for one `auth_response` until the
-   * challenge expires (4004), verify (4001 on any failure: wrong key, replay, expired, other collective),
-   * then open the session as the collective. One timer per pending challenge, bounded by the authenticator.
+   * A challenge handshake (the Ed25519 challenge-response, seed 001): send the strategy's first frame, wait
+   * for ONE message until it expires (then close with its timeout failure), let the strategy decide, then
+   * open the session with the identity or close with the code it gives. One timer per pending challenge,
+   * bounded by the strategy.
    */
-  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, collectiveId: string, ed: Ed25519Authenticator): void {
-    const issued = ed.issueChallenge(collectiveId);
-    if (!issued.ok) {
-      ws.close(issued.failure.closeCode, issued.failure.message.slice(0, 120));
+  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, handshake: ChallengeHandshake): void {
+    const started = handshake.begin(endpoint);
+    if (!started.ok) {
+      ws.close(started.closeCode, started.message.slice(0, 120));
       return;
     }
-    const c = issued.challenge;
+    const handle = started.handle;
     ws.on('error', this.onError);
-    ws.send(JSON.stringify({
-      type: 'auth_challenge',
-      data: { collective_id: collectiveId, nonce: c.nonce, challenge: c.challenge, expires_at: new Date(c.expiresAt).toISOString(), expires_in: Math.round((c.expiresAt - Date.now()) / 1000) },
-      timestamp: new Date().toISOString(),
-    }));
+    ws.send(started.firstFrame);
     const timer = setTimeout(() => {
-      ed.cancel(c.nonce);
-      const f = ed.timeoutFailure();
-      ws.close(f.closeCode, f.message);
-    }, Math.max(0, c.expiresAt - Date.now()));
+      handshake.cancel(handle);
+      ws.close(started.timeout.closeCode, started.timeout.message);
+    }, Math.max(0, started.expiresAt - Date.now()));
     ws.once('close', () => {
       clearTimeout(timer);
-      ed.cancel(c.nonce);
+      handshake.cancel(handle);
     });
     ws.once('message', (data: Buffer, isBinary: boolean) => {
       clearTimeout(timer);
-      let msg: { type?: unknown; data?: { signature?: unknown; nonce?: unknown } } | null = null;
-      try {
-        msg = isBinary ? null : JSON.parse(data.toString('utf8'));
-      } catch {
-        msg = null;
-      }
-      if (msg === null || msg.type !== 'auth_response' || typeof msg.data?.signature !== 'string') {
-        ed.cancel(c.nonce);
-        ws.close(4001, 'expected auth_response with a signature');
-        return;
-      }
-      const nonce = typeof msg.data.nonce === 'string' ? msg.data.nonce : c.nonce;
-      ed.verifyResponse({ collectiveId, nonce, signature: msg.data.signature }).then(
-        (r) => {
+      handshake.finish(handle, isBinary ? null : data.toString('utf8')).then(
+        (outcome) => {
           if (ws.readyState !== ws.OPEN) return;
-          if (!r.ok) ws.close(r.failure.closeCode, r.failure.message.slice(0, 120));
-          else this.accept(ws, req, toSessionIdentity(r.identity), endpoint, null);
+          if (!outcome.ok) ws.close(outcome.closeCode, outcome.message.slice(0, 120));
+          else this.accept(ws, req, outcome.identity, endpoint, null);
         },
         () => ws.close(1011, 'verification failed'),
       );

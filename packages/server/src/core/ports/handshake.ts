@@ -35,3 +35,42 @@ export type HandshakeAuthenticator = (req: IncomingMessage, url: URL, endpoint: 
 
 /** Decides whether an Origin header value may connect (`undefined`: no Origin header). */
 export type OriginCheck = (origin: string | undefined) => boolean;
+
+/** How to close an accepted WebSocket: RFC 6455 close code and a reason (kept under 123 bytes by the sender). */
+export interface HandshakeClose {
+  closeCode: number;
+  message: string;
+}
+
+/** The first step of a challenge handshake: the frame to send and how long to wait for the answer. */
+export interface ChallengeStart<Handle> {
+  ok: true;
+  /** Sent as one text frame right after accept. */
+  firstFrame: string;
+  /** ms since epoch: no answer by then means `timeout`. */
+  expiresAt: number;
+  /** Close with this (after `cancel(handle)`) when `expiresAt` passes without an answer. */
+  timeout: HandshakeClose;
+  /** Opaque to the transport: handed back to `finish` or `cancel`. */
+  handle: Handle;
+}
+
+/**
+ * A handshake strategy that runs inside an accepted WebSocket before the session opens (the Ed25519
+ * challenge-response of `{ed25519Path}/{collective_id}` is one): the server speaks first, the client
+ * answers once. The transport owns the socket and the deadline; the strategy owns the frames and the
+ * verdict. Per connection, the transport calls:
+ *   1. `begin(endpoint)`; a failure is closed at once with its code;
+ *   2. sends `firstFrame` and waits for ONE message until `expiresAt`;
+ *   3. `finish(handle, text)` with that message (`null`: it was a binary frame), then opens the session with
+ *      the identity or closes with `closeCode` (a rejected promise closes with 1011);
+ *      or, with no message in time, `cancel(handle)` and closes with `timeout`;
+ *   4. `cancel(handle)` whenever the socket closes (a no-op once finished).
+ */
+export interface ChallengeHandshake<Handle = unknown> {
+  begin(endpoint: Endpoint): ChallengeStart<Handle> | ({ ok: false } & HandshakeClose);
+  /** Decides on the client's answer; consumes the challenge. Should not reject. */
+  finish(handle: Handle, message: string | null): Promise<AuthOutcome>;
+  /** Forgets a pending challenge (timed out, or the socket closed). Idempotent. */
+  cancel(handle: Handle): void;
+}
