@@ -40,6 +40,8 @@ interface Options {
   idle: number;
   idleWarm: number;
   sbArgs: string[];
+  /** Another checkout of Switchboard (built) to run as target `baseline`, side by side with this one. */
+  baseline: string | null;
   sbPublisher: 'ws' | 'http';
   sbPublishPath: string;
   sbPublisherJoins: boolean;
@@ -64,6 +66,8 @@ const HELP = `usage: node bench/dist/run.js [options]
   --payload BYTES         JSON size of the published data object (default 100)
   --idle N                idle connections for the memory measurement (default 10000; 0 = skip)
   --sb-args "ARGS"        extra arguments for 'switchboard serve' (space separated)
+  --baseline DIR          also run the Switchboard built in checkout DIR as target 'baseline' (same args),
+                          interleaved with this one: before/after numbers from one run
   --sb-publisher ws|http  Switchboard publisher: WebSocket 'message' frames or HTTP POST (default ws)
   --sb-publish-path P     HTTP publish path (default /api/publish)
   --sb-publisher-joins    the Switchboard publisher joins the channel before publishing
@@ -87,6 +91,7 @@ function parseArgs(argv: string[]): Options {
     idle: quick ? 2000 : 10_000,
     idleWarm: quick ? 100 : 500,
     sbArgs: [],
+    baseline: null,
     sbPublisher: 'ws',
     sbPublishPath: '/api/publish',
     sbPublisherJoins: false,
@@ -121,6 +126,7 @@ function parseArgs(argv: string[]): Options {
       case '--payload': o.payload = num(); break;
       case '--idle': o.idle = num(); break;
       case '--sb-args': o.sbArgs = next().split(/\s+/).filter(Boolean); break;
+      case '--baseline': o.baseline = path.resolve(next()); break;
       case '--sb-publisher': { const v = next(); if (v !== 'ws' && v !== 'http') throw new Error('--sb-publisher ws|http'); o.sbPublisher = v; break; }
       case '--sb-publish-path': o.sbPublishPath = next(); break;
       case '--sb-publisher-joins': o.sbPublisherJoins = true; break;
@@ -131,6 +137,8 @@ function parseArgs(argv: string[]): Options {
       default: throw new Error(`unknown option ${a}\n${HELP}`);
     }
   }
+  if (o.baseline !== null && !o.targets.includes('baseline')) o.targets.splice(1, 0, 'baseline');
+  if (o.targets.includes('baseline') && o.baseline === null) throw new Error('target baseline needs --baseline DIR');
   for (const t of o.targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}`);
   return o;
 }
@@ -138,6 +146,8 @@ function parseArgs(argv: string[]): Options {
 interface TargetDef {
   label: string;
   script: string;
+  /** Checkout the script is in (default: this repository). */
+  root?: (o: Options) => string;
   args: (port: number, o: Options) => string[];
   conn: (port: number, o: Options) => Omit<TargetConn, 'indexBase'>;
 }
@@ -148,6 +158,19 @@ const TARGETS: Record<string, TargetDef> = {
     script: 'packages/server/dist/src/cli.js',
     // Rate limit off (the publisher is one WebSocket connection), logs at warn (no per-connection
     // info lines), everything else at its defaults (presence on, history 1000, 1 MiB slow-consumer bound).
+    args: (port, o) => [
+      'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
+      '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
+    ],
+    conn: (port, o) => ({
+      host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
+      publisherJoins: o.sbPublisherJoins, sources: SOURCES,
+    }),
+  },
+  baseline: {
+    label: 'SB baseline',
+    script: 'packages/server/dist/src/cli.js',
+    root: (o) => o.baseline ?? repoRoot,
     args: (port, o) => [
       'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
       '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
@@ -236,10 +259,11 @@ function phaseReport(r: PhaseResult, s0: Stats, s1: Stats): PhaseReport {
 }
 
 async function startServer(def: TargetDef, o: Options): Promise<{ server: ServerProc; port: number }> {
-  const script = path.join(repoRoot, def.script);
-  if (!existsSync(script)) throw new Error(`${def.script} not found (not built yet?)`);
+  const root = def.root?.(o) ?? repoRoot;
+  const script = path.join(root, def.script);
+  if (!existsSync(script)) throw new Error(`${script} not found (not built yet?)`);
   const port = await freePort();
-  const server = new ServerProc(script, def.args(port, o), repoRoot, o.pin ? '0' : null);
+  const server = new ServerProc(script, def.args(port, o), root, o.pin ? '0' : null);
   try {
     await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
   } catch (e) {
