@@ -9,7 +9,7 @@ import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
 import { shortId } from './core/ids.js';
-import { Durability } from './core/features/durability.js';
+import { Durability } from './core/durability.js';
 import type { NodeRegistry } from './core/ports/node-registry.js';
 import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';

@@ -1,4 +1,4 @@
-import type { Durability } from './features/durability.js';
+import type { Durability } from './durability.js';
 import type { Frames } from './frames.js';
 import type { Hub } from './hub/hub.js';
 import type { Namespaces } from './namespaces.js';

@@ -2,8 +2,8 @@ import { CloseCode, ErrorCode, type OnlineUser, type PresenceMember, type Stream
 import type { Client } from './client/client.js';
 import type { CoreContext } from './context.js';
 import type { UserDelivery } from './features/direct.js';
-import type { Durability } from './features/durability.js';
-import { Heartbeat } from './features/heartbeat.js';
+import type { Durability } from './durability.js';
+import { Heartbeat } from './client/heartbeat.js';
 import type { HistoryPage, HistoryRequest } from './features/history.js';
 import type { PublishRequest } from './features/publish.js';
 import { Frames } from './frames.js';
@@ -52,6 +52,7 @@ export class Node implements SessionPort {
   readonly presence: PresenceStore;
   readonly options: HubOptions;
   private readonly ctx: CoreContext;
+  private readonly hub: Hub<Client>;
   private readonly parts: NodeParts;
   private sweepTimer: NodeJS.Timeout | null = null;
   private isDraining = false;
@@ -63,11 +64,12 @@ export class Node implements SessionPort {
     const now = deps.now ?? Date.now;
     const log = deps.logger ?? SILENT_LOGGER;
     const metrics = deps.metrics ?? NOOP_METRICS;
+    this.hub = new Hub<Client>(metrics);
     this.ctx = {
       options: deps.options, broker: deps.broker, presence: deps.presence, hooks: deps.hooks ?? {}, log, metrics, now,
-      hub: new Hub(metrics), frames: new Frames(now, metrics, log), namespaces: new Namespaces(deps.options), durability: deps.durability ?? null,
+      hub: this.hub, frames: new Frames(now, metrics, log), namespaces: new Namespaces(deps.options), durability: deps.durability ?? null,
     };
-    this.parts = assemble(this.ctx, () => this.isDraining);
+    this.parts = assemble(this.ctx, this.hub, () => this.isDraining);
   }
 
   get nodeId(): string {
@@ -182,7 +184,7 @@ export class Node implements SessionPort {
   /** Ask one local connection something and await its `response` (seed 002 request/response). Rejects
    * with a RequestError: TIMEOUT, NOT_FOUND (no such connection, or it closed), or the client's code. */
   request(connectionId: string, method: string, params: Record<string, unknown>, timeoutMs = 10_000): Promise<Record<string, unknown>> {
-    const c = this.ctx.hub.sessions.get(connectionId);
+    const c = this.hub.sessions.get(connectionId);
     if (c === undefined) return Promise.reject(Object.assign(new Error('No such connection on this node'), { code: ErrorCode.NOT_FOUND }));
     const { requestId, answer } = this.parts.requests.open(c.id, timeoutMs);
     this.ctx.frames.send(c, 'request', { request_id: requestId, method, params });
@@ -215,7 +217,7 @@ export class Node implements SessionPort {
   }
 
   stats(): NodeStats {
-    const hub = this.ctx.hub;
+    const hub = this.hub;
     return { connections: hub.sessions.size, channels: hub.channelCount, subscriptions: hub.subscriptions, users: hub.sessions.userCount, draining: this.isDraining };
   }
 
@@ -225,16 +227,16 @@ export class Node implements SessionPort {
 
   /** Names of channels with at least one local subscriber. */
   channelNames(): string[] {
-    return this.ctx.hub.channelNames();
+    return this.hub.channelNames();
   }
 
   /** Snapshot of local connections (admin API). */
   listSessions(): ConnectionSummary[] {
-    return this.ctx.hub.summaries();
+    return this.hub.summaries();
   }
 
   getSession(connectionId: string): Client | undefined {
-    return this.ctx.hub.sessions.get(connectionId);
+    return this.hub.sessions.get(connectionId);
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -253,7 +255,7 @@ export class Node implements SessionPort {
     this.isDraining = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const sessions = this.ctx.hub.sessions;
+    const sessions = this.hub.sessions;
     const notice = new Outbound(this.ctx.frames.frame('shutdown', { reason: 'server shutdown', reconnect: true }), 'shutdown');
     for (const c of sessions.values()) {
       c.sink.send(notice);

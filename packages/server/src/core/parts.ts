@@ -1,13 +1,15 @@
 import { Access } from './client/access.js';
 import { Subscriptions } from './client/channels.js';
-import { commandRunner } from './client/commands.js';
+import { ClientCommands } from './client/commands.js';
 import { Lifecycle } from './client/lifecycle.js';
 import { CommandPipeline } from './client/pipeline.js';
+import type { Client } from './client/client.js';
+import { Heartbeat } from './client/heartbeat.js';
+import type { Hub } from './hub/hub.js';
 import { BrokerEvents } from './broker-events.js';
 import type { CoreContext } from './context.js';
 import { ChannelContinuity } from './features/continuity.js';
 import { Direct } from './features/direct.js';
-import { Heartbeat } from './features/heartbeat.js';
 import { History } from './features/history.js';
 import { Presence } from './features/presence.js';
 import { Publisher } from './features/publish.js';
@@ -34,14 +36,14 @@ export interface NodeParts {
 }
 
 /** Build and connect a node's parts (the only place that knows all of them). */
-export function assemble(ctx: CoreContext, draining: () => boolean): NodeParts {
+export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () => boolean): NodeParts {
   const access = new Access(ctx);
   const restore = new StreamRestore(ctx);
-  const presence = new Presence(ctx, access);
+  const presence = new Presence(ctx);
   const typing = new Typing(ctx);
-  const publisher = new Publisher(ctx, access, restore);
-  const direct = new Direct(ctx, access);
-  const history = new History(ctx, access, restore);
+  const publisher = new Publisher(ctx, restore);
+  const direct = new Direct(ctx);
+  const history = new History(ctx, restore);
   const requests = new PendingRequests();
   const continuity = new ChannelContinuity({
     history: (channel, since, limit) => ctx.broker.history(channel, { since, limit }),
@@ -51,8 +53,9 @@ export function assemble(ctx: CoreContext, draining: () => boolean): NodeParts {
     onError: (err) => ctx.log.warn({ err }, 'channel re-sync after broker outage failed'),
   });
   const subscriptions = new Subscriptions(ctx, { access, presence, typing, continuity, restore });
-  const lifecycle = new Lifecycle(ctx, { subscriptions, presence, direct, requests, draining });
-  const pipeline = new CommandPipeline(ctx, commandRunner(ctx, { subscriptions, publisher, direct, typing, presence, history, requests }));
+  const lifecycle = new Lifecycle(ctx, { subscriptions, presence, direct, requests, clients, draining });
+  const commands = new ClientCommands(ctx, { access, subscriptions, publisher, direct, typing, presence, history, requests });
+  const pipeline = new CommandPipeline(ctx, commands.run);
   const events = new BrokerEvents(ctx, continuity, typing, lifecycle);
-  return { access, restore, presence, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx), subscriptions, lifecycle, pipeline, events };
+  return { access, restore, presence, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, lifecycle, pipeline, events };
 }

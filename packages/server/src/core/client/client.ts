@@ -1,14 +1,8 @@
-import type { Publication } from '../ports/broker.js';
+import type { ChannelState, Member } from '../hub/member.js';
 import type { ConnectionInfo } from '../ports/hooks.js';
 import type { SessionHandle, SessionIdentity } from '../ports/session-port.js';
 import type { ConnectionSink } from '../ports/sink.js';
 import type { Command } from './inbound.js';
-
-/**
- * A channel the client is in: `null` when live, or the publications buffered while its join (authorization,
- * recovery read) is still running; they are flushed, de-duplicated by offset, when the join completes.
- */
-export type ChannelState = Publication[] | null;
 
 /**
  * One live connection (centrifuge's Client): identity, channel states, heartbeat clock, token buckets and the
@@ -18,7 +12,7 @@ export type ChannelState = Publication[] | null;
  * The Hub is the only writer of `channels` (it keeps them in step with its member index); the command
  * pipeline is the only writer of `queue`.
  */
-export class Client implements SessionHandle, ConnectionInfo {
+export class Client implements SessionHandle, ConnectionInfo, Member {
   /** channel -> state; null until the first join. */
   channels: Map<string, ChannelState> | null = null;
   /**

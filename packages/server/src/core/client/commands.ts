@@ -1,17 +1,19 @@
-import { ErrorCode, type StreamPosition } from '@switchboard/protocol';
+import { ErrorCode, type RequestId, type StreamPosition } from '@switchboard/protocol';
 import type { CoreContext } from '../context.js';
 import type { Direct } from '../features/direct.js';
-import type { History } from '../features/history.js';
+import type { History, HistoryRequest } from '../features/history.js';
 import type { Presence } from '../features/presence.js';
 import type { Publisher } from '../features/publish.js';
 import type { PendingRequests } from '../features/requests.js';
 import type { Typing } from '../features/typing.js';
+import { whenAllowed, type Access } from './access.js';
 import type { Subscriptions } from './channels.js';
 import type { Client } from './client.js';
 import type { Command } from './inbound.js';
 
-/** The features a client's commands reach. */
+/** What a client's commands reach. */
 export interface CommandTargets {
+  access: Access;
   subscriptions: Subscriptions;
   publisher: Publisher;
   direct: Direct;
@@ -22,63 +24,152 @@ export interface CommandTargets {
 }
 
 /**
- * Dispatch of one validated command to the feature that handles it. Returns a promise only when the command
- * waits for something (the pipeline then holds later commands behind it).
+ * A client's commands: each one's checks (channel name, membership, authorization — synchronous when the
+ * hook is), the feature call, and the reply. `run` returns a promise only when the command waits for
+ * something; the pipeline then holds the connection's later commands behind it.
  */
-export function commandRunner(ctx: Pick<CoreContext, 'frames' | 'hooks' | 'now'>, t: CommandTargets): (c: Client, m: Command) => void | Promise<void> {
-  const frames = ctx.frames;
-  return (c, m) => {
+export class ClientCommands {
+  constructor(
+    private readonly ctx: Pick<CoreContext, 'frames' | 'hooks' | 'namespaces' | 'now'>,
+    private readonly t: CommandTargets,
+  ) {}
+
+  /** Dispatch one validated command. */
+  readonly run = (c: Client, m: Command): void | Promise<void> => {
     const d = m.data;
+    const t = this.t;
     switch (m.type) {
       case 'join_channel':
         return t.subscriptions.join(c, d.channel as string, d.since as StreamPosition | undefined, m.id);
       case 'leave_channel':
         return t.subscriptions.leave(c, d.channel as string, m.id);
       case 'message':
-        return t.publisher.fromClient(c, d, m.id);
+        return this.publish(c, d, m.id);
       case 'private_message':
-        return t.direct.privateMessage(c, d, m.id);
+        return this.privateMessage(c, d, m.id);
       case 'typing':
-        return t.typing.fromClient(c, d.channel as string, d.is_typing as boolean, m.id);
+        return this.typing(c, d.channel as string, d.is_typing as boolean, m.id);
       case 'heartbeat':
-        if (m.id !== undefined) frames.send(c, 'ok', {}, { id: m.id });
+        if (m.id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id: m.id });
         return;
       case 'ping':
-        frames.send(c, 'pong', { timestamp: new Date(ctx.now()).toISOString() }, { id: m.id });
+        this.ctx.frames.send(c, 'pong', { timestamp: new Date(this.ctx.now()).toISOString() }, { id: m.id });
         return;
       case 'online_users':
-        return t.presence.onlineUsersRequest(c, m.id);
+        return this.onlineUsers(c, m.id);
       case 'presence':
-        return t.presence.request(c, d.channel as string, m.id);
+        return this.presence(c, d.channel as string, m.id);
       case 'history':
-        return t.history.request(c, d, m.id);
+        return this.history(c, d, m.id);
       case 'broadcast':
-        return t.direct.broadcastFromClient(c, d, m.id);
+        return this.broadcast(c, d, m.id);
       case 'refresh':
-        return refresh(ctx, c, d.token as string, m.id);
+        return this.refresh(c, d.token as string, m.id);
       case 'ack':
-        return t.direct.ack(c, d.ids as string[], m.id);
+        return this.ack(c, d.ids as string[], m.id);
       case 'response':
-        if (!t.requests.settle(c.id, d)) frames.error(c, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
+        if (!t.requests.settle(c.id, d)) this.ctx.frames.error(c, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
         return;
       default:
-        frames.error(c, ErrorCode.UNAVAILABLE, `"${m.type}" is not available on this endpoint`, m.id);
+        this.ctx.frames.error(c, ErrorCode.UNAVAILABLE, `"${m.type}" is not available on this endpoint`, m.id);
         return;
     }
   };
-}
 
-/** `refresh`: a new token for the same user moves the connection's expiry. */
-async function refresh(ctx: Pick<CoreContext, 'frames' | 'hooks'>, c: Client, token: string, id: Command['id']): Promise<void> {
-  if (ctx.hooks.refreshToken === undefined) {
-    ctx.frames.error(c, ErrorCode.UNAVAILABLE, 'Token refresh is not configured', id);
-    return;
+  /** `message`: name, membership rule (publishRequiresMembership), authorization, then the broker. */
+  private publish(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
+    const channel = data.channel as string;
+    if (!this.t.access.checkChannel(c, channel, id)) return;
+    if (this.ctx.namespaces.of(channel).publishRequiresMembership && !c.inChannel(channel)) {
+      this.ctx.frames.error(c, ErrorCode.NOT_SUBSCRIBED, `Join "${channel.slice(0, 200)}" before publishing`, id);
+      return;
+    }
+    return whenAllowed(this.t.access.channel(c, 'publish', channel, id), async () => {
+      const { exclude_self, idempotency_key, ...payload } = data;
+      payload.user_id = c.userId;
+      payload.username = c.identity.username;
+      const pub = await this.t.publisher.publish(channel, payload, {
+        senderId: c.actorId,
+        excludeConnectionId: exclude_self === true ? c.id : undefined,
+        idempotencyKey: idempotency_key as string | undefined,
+      });
+      if (id !== undefined) this.ctx.frames.send(c, 'ok', { channel, offset: pub.offset, epoch: pub.epoch }, { channel, id });
+    });
   }
-  const result = await ctx.hooks.refreshToken(c, token);
-  if (!result.ok) {
-    ctx.frames.error(c, result.code, result.message, id);
-    return;
+
+  private privateMessage(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
+    const recipient = data.recipient_id as string;
+    return whenAllowed(this.t.access.privateMessage(c, recipient, id), async () => {
+      const result = await this.t.direct.toUser(recipient, 'private', { ...data, user_id: c.userId, username: c.identity.username }, c.actorId);
+      if (id !== undefined) this.ctx.frames.send(c, 'ok', { recipient_id: recipient, ...result }, { id });
+    });
   }
-  c.identity = { ...c.identity, expiresAt: result.expiresAt };
-  ctx.frames.send(c, 'ok', { expires_at: result.expiresAt ?? null }, { id });
+
+  /** `typing`: members only, and authorized as a publish (typing is writing to the channel). */
+  private typing(c: Client, channel: string, isTyping: boolean, id: RequestId | undefined): void | Promise<void> {
+    if (!c.inChannel(channel)) {
+      this.ctx.frames.error(c, ErrorCode.NOT_SUBSCRIBED, `Join "${channel.slice(0, 200)}" before typing in it`, id);
+      return;
+    }
+    return whenAllowed(this.t.access.channel(c, 'publish', channel, id), () => {
+      this.t.typing.set(c, channel, isTyping);
+      if (id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id });
+    });
+  }
+
+  private async onlineUsers(c: Client, id: RequestId | undefined): Promise<void> {
+    const users = await this.t.presence.onlineUsers();
+    this.ctx.frames.send(c, 'online_users', { users }, { id });
+  }
+
+  private presence(c: Client, channel: string, id: RequestId | undefined): void | Promise<void> {
+    if (!this.t.access.checkChannel(c, channel, id)) return;
+    return whenAllowed(this.t.access.channel(c, 'presence', channel, id), async () => {
+      const members = await this.t.presence.members(channel);
+      this.ctx.frames.send(c, 'presence', { channel, members }, { channel, id });
+    });
+  }
+
+  private history(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
+    const channel = data.channel as string;
+    if (!this.t.access.checkChannel(c, channel, id)) return;
+    return whenAllowed(this.t.access.channel(c, 'history', channel, id), async () => {
+      const page = await this.t.history.read(channel, data as HistoryRequest);
+      this.ctx.frames.send(c, 'history', page as unknown as Record<string, unknown>, { channel, id });
+    });
+  }
+
+  /** `broadcast`: needs the admin:broadcast permission. */
+  private broadcast(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
+    return whenAllowed(this.t.access.messageType(c, 'broadcast', id), async () => {
+      await this.t.direct.broadcast({ ...data, user_id: c.userId, username: c.identity.username }, 'broadcast', c.actorId);
+      if (id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id });
+    });
+  }
+
+  /** `refresh`: a new token for the same user moves the connection's expiry. */
+  private async refresh(c: Client, token: string, id: RequestId | undefined): Promise<void> {
+    const hook = this.ctx.hooks.refreshToken;
+    if (hook === undefined) {
+      this.ctx.frames.error(c, ErrorCode.UNAVAILABLE, 'Token refresh is not configured', id);
+      return;
+    }
+    const result = await hook(c, token);
+    if (!result.ok) {
+      this.ctx.frames.error(c, result.code, result.message, id);
+      return;
+    }
+    c.identity = { ...c.identity, expiresAt: result.expiresAt };
+    this.ctx.frames.send(c, 'ok', { expires_at: result.expiresAt ?? null }, { id });
+  }
+
+  /** `ack` of offline-inbox items. */
+  private async ack(c: Client, ids: string[], id: RequestId | undefined): Promise<void> {
+    if (c.userId === null) {
+      this.ctx.frames.error(c, ErrorCode.UNAUTHORIZED, 'Only identified users have an inbox', id);
+      return;
+    }
+    const removed = await this.t.direct.ack(c.userId, ids);
+    if (id !== undefined) this.ctx.frames.send(c, 'ok', { removed }, { id });
+  }
 }

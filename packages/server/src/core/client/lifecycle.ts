@@ -1,5 +1,6 @@
 import { CloseCode } from '@switchboard/protocol';
 import type { CoreContext } from '../context.js';
+import type { Hub } from '../hub/hub.js';
 import type { Direct } from '../features/direct.js';
 import type { Presence } from '../features/presence.js';
 import type { PendingRequests } from '../features/requests.js';
@@ -14,6 +15,8 @@ export interface LifecycleDeps {
   presence: Presence;
   direct: Direct;
   requests: PendingRequests;
+  /** The hub, typed with the node's connections. */
+  clients: Hub<Client>;
   /** Refuse new connections (drain or shutdown). */
   draining(): boolean;
 }
@@ -28,7 +31,7 @@ export class Lifecycle {
   private readonly unannounced = new Set<Client>();
 
   constructor(
-    private readonly ctx: Pick<CoreContext, 'hub' | 'broker' | 'options' | 'hooks' | 'frames' | 'log' | 'metrics' | 'now'>,
+    private readonly ctx: Pick<CoreContext, 'broker' | 'options' | 'hooks' | 'frames' | 'log' | 'metrics' | 'now'>,
     private readonly deps: LifecycleDeps,
   ) {}
 
@@ -36,7 +39,7 @@ export class Lifecycle {
     const limits = this.ctx.options.limits;
     const userId = init.identity.userId;
     if (this.deps.draining()) return { rejected: true, closeCode: CloseCode.GOING_AWAY, reason: 'server draining' };
-    const sessions = this.ctx.hub.sessions;
+    const sessions = this.deps.clients.sessions;
     const refusal = sessions.refusal(userId, init.remoteAddress, limits);
     if (refusal !== null) return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: refusal };
     const now = this.ctx.now();
@@ -79,7 +82,7 @@ export class Lifecycle {
     if (c.closed) return;
     c.closed = true;
     c.queue = null;
-    this.ctx.hub.sessions.remove(c);
+    this.deps.clients.sessions.remove(c);
     this.unannounced.delete(c);
     this.deps.requests.dropSession(c.id);
     this.deps.subscriptions.removeAll(c);
@@ -100,7 +103,7 @@ export class Lifecycle {
    * must not be closed by it.
    */
   superseded(clientId: string, keepConnectionId: string, originNode: string): void {
-    const c = this.ctx.hub.sessions.byClient(clientId);
+    const c = this.deps.clients.sessions.byClient(clientId);
     if (c === undefined) return;
     if (originNode === this.ctx.broker.nodeId) { // the local supersede was handled in open()
       if (c.id === keepConnectionId) this.unannounced.delete(c);

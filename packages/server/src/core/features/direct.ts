@@ -1,8 +1,5 @@
-import { ErrorCode, type RequestId } from '@switchboard/protocol';
-import type { Access } from '../client/access.js';
-import { whenAllowed } from '../client/access.js';
-import type { Client } from '../client/client.js';
 import type { CoreContext } from '../context.js';
+import type { Member } from '../hub/member.js';
 import { newId } from '../ids.js';
 import { Outbound } from '../outbound.js';
 
@@ -21,19 +18,7 @@ export interface UserDelivery {
  * every node; each node delivers to its own connections (Hub.toUser / toAll).
  */
 export class Direct {
-  constructor(
-    private readonly ctx: Pick<CoreContext, 'broker' | 'presence' | 'hub' | 'frames' | 'durability' | 'metrics' | 'log'>,
-    private readonly access: Access,
-  ) {}
-
-  /** A client's `private_message`. */
-  privateMessage(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
-    const recipient = data.recipient_id as string;
-    return whenAllowed(this.access.privateMessage(c, recipient, id), async () => {
-      const result = await this.toUser(recipient, 'private', { ...data, user_id: c.userId, username: c.identity.username }, c.actorId);
-      if (id !== undefined) this.ctx.frames.send(c, 'ok', { recipient_id: recipient, ...result }, { id });
-    });
-  }
+  constructor(private readonly ctx: Pick<CoreContext, 'broker' | 'presence' | 'hub' | 'frames' | 'durability' | 'metrics' | 'log'>) {}
 
   /** Send to every connection of a user, on every node, or keep it in the user's offline inbox. */
   async toUser(userId: string, type: string, data: Record<string, unknown>, senderId: string | null): Promise<UserDelivery> {
@@ -64,16 +49,8 @@ export class Direct {
     await this.ctx.broker.publishControl({ kind: 'all', frame: this.ctx.frames.frame(type, data, { senderId }) });
   }
 
-  /** A client's `broadcast` (needs the admin:broadcast permission). */
-  broadcastFromClient(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
-    return whenAllowed(this.access.messageType(c, 'broadcast', id), async () => {
-      await this.broadcast({ ...data, user_id: c.userId, username: c.identity.username }, 'broadcast', c.actorId);
-      if (id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id });
-    });
-  }
-
   /** Send the user's offline inbox to a new connection, oldest first, each frame flagged `"inbox":true`. */
-  deliverInbox(c: Client): void {
+  deliverInbox(c: Member): void {
     const durability = this.ctx.durability;
     if (c.userId === null || durability === null || !durability.hasInbox) return;
     durability.pending(c.userId).then(
@@ -86,13 +63,8 @@ export class Direct {
     );
   }
 
-  /** A client's `ack` of inbox items. */
-  async ack(c: Client, ids: string[], id: RequestId | undefined): Promise<void> {
-    if (c.userId === null) {
-      this.ctx.frames.error(c, ErrorCode.UNAUTHORIZED, 'Only identified users have an inbox', id);
-      return;
-    }
-    const removed = this.ctx.durability === null ? 0 : await this.ctx.durability.ack(c.userId, ids);
-    if (id !== undefined) this.ctx.frames.send(c, 'ok', { removed }, { id });
+  /** Remove acknowledged items from a user's inbox; resolves to how many were removed. */
+  ack(userId: string, ids: string[]): Promise<number> {
+    return this.ctx.durability === null ? Promise.resolve(0) : this.ctx.durability.ack(userId, ids);
   }
 }

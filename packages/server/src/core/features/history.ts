@@ -1,7 +1,3 @@
-import type { RequestId } from '@switchboard/protocol';
-import type { Access } from '../client/access.js';
-import { whenAllowed } from '../client/access.js';
-import type { Client } from '../client/client.js';
 import type { CoreContext } from '../context.js';
 import type { StreamRestore } from './stream-restore.js';
 
@@ -35,20 +31,9 @@ export interface HistoryPage {
  */
 export class History {
   constructor(
-    private readonly ctx: Pick<CoreContext, 'broker' | 'namespaces' | 'durability' | 'frames'>,
-    private readonly access: Access,
+    private readonly ctx: Pick<CoreContext, 'broker' | 'namespaces' | 'durability'>,
     private readonly restore: StreamRestore,
   ) {}
-
-  /** A client's `history` command. */
-  request(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
-    const channel = data.channel as string;
-    if (!this.access.checkChannel(c, channel, id)) return;
-    return whenAllowed(this.access.channel(c, 'history', channel, id), async () => {
-      const page = await this.read(channel, data as HistoryRequest);
-      this.ctx.frames.send(c, 'history', page as unknown as Record<string, unknown>, { channel, id });
-    });
-  }
 
   /** Read one page of a channel's history. */
   async read(channel: string, q: HistoryRequest): Promise<HistoryPage> {

@@ -1,8 +1,6 @@
-import type { OnlineUser, PresenceMember, RequestId } from '@switchboard/protocol';
-import type { Access } from '../client/access.js';
-import { whenAllowed } from '../client/access.js';
-import type { Client } from '../client/client.js';
+import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 import { fireAndLog, type CoreContext } from '../context.js';
+import type { Member } from '../hub/member.js';
 
 /**
  * Channel presence (who is in a channel, on every node) and user presence (user_online / user_offline).
@@ -10,29 +8,26 @@ import { fireAndLog, type CoreContext } from '../context.js';
  * control messages (user events) through the broker.
  */
 export class Presence {
-  constructor(
-    private readonly ctx: Pick<CoreContext, 'broker' | 'presence' | 'namespaces' | 'frames' | 'log'>,
-    private readonly access: Access,
-  ) {}
+  constructor(private readonly ctx: Pick<CoreContext, 'broker' | 'presence' | 'namespaces' | 'frames' | 'log'>) {}
 
   /** A member as presence lists it. */
-  member(c: Client): PresenceMember {
-    return { connection_id: c.id, user_id: c.userId, username: c.identity.username };
+  member(m: Member): PresenceMember {
+    return { connection_id: m.id, user_id: m.userId, username: m.identity.username };
   }
 
   /** Record a completed join and announce it to the other members (namespaces with presence on). */
-  async joined(c: Client, channel: string): Promise<void> {
+  async joined(m: Member, channel: string): Promise<void> {
     if (!this.ctx.namespaces.of(channel).presence) return;
-    const member = this.member(c);
+    const member = this.member(m);
     await this.ctx.presence.join(channel, member);
     this.announce(channel, 'joined', member);
   }
 
   /** Forget a member and announce it (in the background: leaving never waits). */
-  left(c: Client, channel: string): void {
+  left(m: Member, channel: string): void {
     if (!this.ctx.namespaces.of(channel).presence) return;
-    fireAndLog(this.ctx.log, this.ctx.presence.leave(channel, c.id), 'presence leave');
-    this.announce(channel, 'left', this.member(c));
+    fireAndLog(this.ctx.log, this.ctx.presence.leave(channel, m.id), 'presence leave');
+    this.announce(channel, 'left', this.member(m));
   }
 
   private announce(channel: string, action: 'joined' | 'left', member: PresenceMember): void {
@@ -49,38 +44,29 @@ export class Presence {
     return this.ctx.presence.members(channel);
   }
 
-  /** A client's `presence` request. */
-  request(c: Client, channel: string, id: RequestId | undefined): void | Promise<void> {
-    if (!this.access.checkChannel(c, channel, id)) return;
-    return whenAllowed(this.access.channel(c, 'presence', channel, id), async () => {
-      const members = await this.ctx.presence.members(channel);
-      this.ctx.frames.send(c, 'presence', { channel, members }, { channel, id });
-    });
-  }
-
-  /** An identified client opened: announce `user_online` when it is the user's first connection. */
-  userConnected(c: Client): void {
-    const userId = c.userId;
+  /** An identified connection opened: announce `user_online` when it is the user's first connection. */
+  userConnected(m: Member): void {
+    const userId = m.userId;
     if (userId === null) return;
-    const username = c.identity.username;
-    this.ctx.presence.userConnected(userId, username, c.id).then(
+    const username = m.identity.username;
+    this.ctx.presence.userConnected(userId, username, m.id).then(
       (count) => {
         if (count === 1) this.toAll('user_online', { user_id: userId, username });
       },
-      (err: unknown) => this.ctx.log.warn({ err, connection_id: c.id }, 'presence userConnected failed'),
+      (err: unknown) => this.ctx.log.warn({ err, connection_id: m.id }, 'presence userConnected failed'),
     );
   }
 
-  /** An identified client closed: announce `user_offline` when it was the user's last connection. */
-  userDisconnected(c: Client): void {
-    const userId = c.userId;
+  /** An identified connection closed: announce `user_offline` when it was the user's last connection. */
+  userDisconnected(m: Member): void {
+    const userId = m.userId;
     if (userId === null) return;
-    const username = c.identity.username;
-    this.ctx.presence.userDisconnected(userId, c.id).then(
+    const username = m.identity.username;
+    this.ctx.presence.userDisconnected(userId, m.id).then(
       (left) => {
         if (left === 0) this.toAll('user_offline', { user_id: userId, username });
       },
-      (err: unknown) => this.ctx.log.warn({ err, connection_id: c.id }, 'presence userDisconnected failed'),
+      (err: unknown) => this.ctx.log.warn({ err, connection_id: m.id }, 'presence userDisconnected failed'),
     );
   }
 
@@ -91,11 +77,5 @@ export class Presence {
   /** Every online user of the cluster. */
   onlineUsers(): Promise<OnlineUser[]> {
     return this.ctx.presence.onlineUsers();
-  }
-
-  /** A client's `online_users` request. */
-  async onlineUsersRequest(c: Client, id: RequestId | undefined): Promise<void> {
-    const users = await this.ctx.presence.onlineUsers();
-    this.ctx.frames.send(c, 'online_users', { users }, { id });
   }
 }

@@ -1,7 +1,3 @@
-import { ErrorCode, type RequestId } from '@switchboard/protocol';
-import type { Access } from '../client/access.js';
-import { whenAllowed } from '../client/access.js';
-import type { Client } from '../client/client.js';
 import type { CoreContext } from '../context.js';
 import { newId } from '../ids.js';
 import type { Publication } from '../ports/broker.js';
@@ -22,40 +18,15 @@ export interface PublishRequest {
 const MESSAGE_ID = /"message_id":"([^"]+)"/;
 
 /**
- * Channel publications: from clients (`message`: name check, membership rule, authorization, then the
- * broker) and from the server side. The broker delivers to every node, this one included (the node never
+ * Channel publications (a client's `message` after its checks, or the server side). The broker delivers to every node, this one included (the node never
  * delivers locally behind the broker's back). Durable (`persist`) namespaces are archived by the publishing
  * node before the publish resolves.
  */
 export class Publisher {
   constructor(
     private readonly ctx: Pick<CoreContext, 'broker' | 'namespaces' | 'frames' | 'options' | 'durability'>,
-    private readonly access: Access,
     private readonly restore: StreamRestore,
   ) {}
-
-  /** A client's `message` command. */
-  fromClient(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
-    const channel = data.channel as string;
-    if (!this.access.checkChannel(c, channel, id)) return;
-    if (this.ctx.namespaces.of(channel).publishRequiresMembership && !c.inChannel(channel)) {
-      this.ctx.frames.error(c, ErrorCode.NOT_SUBSCRIBED, `Join "${channel.slice(0, 200)}" before publishing`, id);
-      return;
-    }
-    return whenAllowed(this.access.channel(c, 'publish', channel, id), () => this.publishFor(c, channel, data, id));
-  }
-
-  private async publishFor(c: Client, channel: string, data: Record<string, unknown>, id: RequestId | undefined): Promise<void> {
-    const { exclude_self, idempotency_key, ...payload } = data;
-    payload.user_id = c.userId;
-    payload.username = c.identity.username;
-    const pub = await this.publish(channel, payload, {
-      senderId: c.actorId,
-      excludeConnectionId: exclude_self === true ? c.id : undefined,
-      idempotencyKey: idempotency_key as string | undefined,
-    });
-    if (id !== undefined) this.ctx.frames.send(c, 'ok', { channel, offset: pub.offset, epoch: pub.epoch }, { channel, id });
-  }
 
   /**
    * Publish `data` to a channel. Resolves once the broker accepted it (stored in history, delivered to every

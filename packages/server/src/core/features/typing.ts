@@ -1,6 +1,5 @@
-import { ErrorCode, type RequestId } from '@switchboard/protocol';
-import type { Client } from '../client/client.js';
 import { fireAndLog, type CoreContext } from '../context.js';
+import type { Member } from '../hub/member.js';
 import { Outbound } from '../outbound.js';
 
 /** One user typing in one channel. */
@@ -55,7 +54,7 @@ export class TypingTracker {
 }
 
 /**
- * Typing indicators: a member's `typing` command travels as an ephemeral channel event; every node applies
+ * Typing indicators: a member's typing state travels as an ephemeral channel event; every node applies
  * every event to its TypingTracker and delivers it with the channel's `typing_users`; entries stop by
  * themselves after typingTimeoutMs (the node's sweep calls `expire`).
  */
@@ -66,22 +65,17 @@ export class Typing {
     this.tracker = new TypingTracker(ctx.options.typingTimeoutMs);
   }
 
-  /** A client's `typing` command (members only). */
-  fromClient(c: Client, channel: string, isTyping: boolean, id: RequestId | undefined): void {
-    if (!c.inChannel(channel)) {
-      this.ctx.frames.error(c, ErrorCode.NOT_SUBSCRIBED, `Join "${channel.slice(0, 200)}" before typing in it`, id);
-      return;
-    }
+  /** A member starts or stops typing in a channel: the event goes to every node. */
+  set(c: Member, channel: string, isTyping: boolean): void {
     this.publish(channel, c, isTyping);
-    if (id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id });
   }
 
-  /** The client left the channel: if it was typing and no other connection of its actor is in it, stop. */
-  left(c: Client, channel: string): void {
+  /** The member left the channel: if it was typing and no other connection of its actor is in it, stop. */
+  left(c: Member, channel: string): void {
     if (this.tracker.isTyping(channel, c.actorId) && !this.actorStillIn(c, channel)) this.publish(channel, c, false);
   }
 
-  private publish(channel: string, c: Client, isTyping: boolean): void {
+  private publish(channel: string, c: Member, isTyping: boolean): void {
     const frame = this.ctx.frames.frame('typing', { user_id: c.actorId, username: c.identity.username, is_typing: isTyping }, { channel, senderId: c.actorId });
     fireAndLog(this.ctx.log, this.ctx.broker.publishEphemeral(channel, frame, c.id), 'typing');
   }
@@ -109,7 +103,7 @@ export class Typing {
     this.ctx.hub.fanOut(channel, new Outbound(this.ctx.frames.frame('typing', data, { channel, senderId: actor }), 'typing'), exclude);
   }
 
-  private actorStillIn(c: Client, channel: string): boolean {
+  private actorStillIn(c: Member, channel: string): boolean {
     const members = this.ctx.hub.membersOf(channel);
     if (members === undefined) return false;
     for (const other of members) if (other !== c && other.actorId === c.actorId) return true;

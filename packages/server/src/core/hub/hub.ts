@@ -1,7 +1,7 @@
-import type { Client, ChannelState } from '../client/client.js';
 import type { Publication } from '../ports/broker.js';
 import type { HubMetrics } from '../ports/observability.js';
 import { Outbound, withPosition } from '../outbound.js';
+import type { ChannelState, Member } from './member.js';
 import { SessionRegistry } from './session-registry.js';
 
 /** A local connection as the admin API lists it. */
@@ -16,7 +16,7 @@ export interface ConnectionSummary {
 }
 
 /**
- * The node's index and fan-out (centrifuge's hub.go): live clients by connection, client and user id, the
+ * The node's index and fan-out (centrifuge's hub.go): live connections by connection, client and user id, the
  * local members of every channel, and the loops that queue one pre-serialized Outbound on many sinks.
  * Nothing else: no frames are built here beyond splicing a publication's position, no I/O, no awaits.
  *
@@ -24,9 +24,9 @@ export interface ConnectionSummary {
  * the same Outbound is queued on every live member's sink; sinks coalesce writes per tick (ADR 0001).
  * Members still joining get the publication buffered on their channel state instead.
  */
-export class Hub {
-  readonly sessions = new SessionRegistry<Client>();
-  private readonly members = new Map<string, Set<Client>>();
+export class Hub<M extends Member = Member> {
+  readonly sessions = new SessionRegistry<M>();
+  private readonly members = new Map<string, Set<M>>();
   private subscriptionCount = 0;
 
   constructor(private readonly metrics: HubMetrics) {}
@@ -35,7 +35,7 @@ export class Hub {
    * Put a client in a channel with the given state (a buffer while joining, null when live). Returns true if
    * it is the channel's first local member. The client must not be in the channel yet.
    */
-  addMember(c: Client, channel: string, state: ChannelState): boolean {
+  addMember(c: M, channel: string, state: ChannelState): boolean {
     if (c.channels === null) c.channels = new Map();
     c.channels.set(channel, state);
     this.subscriptionCount += 1;
@@ -47,7 +47,7 @@ export class Hub {
   }
 
   /** Mark a joining member live. */
-  markLive(c: Client, channel: string): void {
+  markLive(c: M, channel: string): void {
     c.channels?.set(channel, null);
   }
 
@@ -55,7 +55,7 @@ export class Hub {
    * Take a client out of a channel. Returns 'absent' if it was not in it, 'empty' if the channel has no local
    * member left, else 'left'.
    */
-  removeMember(c: Client, channel: string): 'absent' | 'left' | 'empty' {
+  removeMember(c: M, channel: string): 'absent' | 'left' | 'empty' {
     if (c.channels === null || !c.channels.delete(channel)) return 'absent';
     this.subscriptionCount -= 1;
     const set = this.members.get(channel);
@@ -72,7 +72,7 @@ export class Hub {
   }
 
   /** Local members of a channel (live and joining); undefined when none. */
-  membersOf(channel: string): ReadonlySet<Client> | undefined {
+  membersOf(channel: string): ReadonlySet<M> | undefined {
     return this.members.get(channel);
   }
 

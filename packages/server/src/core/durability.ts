@@ -1,6 +1,6 @@
 import type { StreamPosition } from '@switchboard/protocol';
-import type { InboxItem, InboxStore, MessageStore } from '../ports/store.js';
-import type { Publication } from '../ports/broker.js';
+import type { InboxItem, InboxStore, MessageStore } from './ports/store.js';
+import type { Publication } from './ports/broker.js';
 
 export interface DurabilityOptions {
   /** Offline inbox items expire after this long (0: never). */

@@ -1,13 +1,18 @@
 import { CloseCode } from '@switchboard/protocol';
 import type { CoreContext } from '../context.js';
+import type { Hub } from '../hub/hub.js';
 import { Outbound } from '../outbound.js';
+import type { Client } from './client.js';
 
 /**
  * One shared sweep for every connection (no timer per connection): server pings and pong timeouts, the idle
  * timeout, token expiry. Runs every tick of the node's sweep timer.
  */
 export class Heartbeat {
-  constructor(private readonly ctx: Pick<CoreContext, 'hub' | 'options' | 'frames'>) {}
+  constructor(
+    private readonly ctx: Pick<CoreContext, 'options' | 'frames'>,
+    private readonly clients: Hub<Client>,
+  ) {}
 
   /** Sweep interval: fine enough for the ping interval and the typing timeout, at most once a second. */
   static tickMs(options: CoreContext['options']): number {
@@ -18,7 +23,7 @@ export class Heartbeat {
   sweep(now: number): void {
     const hb = this.ctx.options.heartbeat;
     let ping: Outbound | null = null;
-    for (const c of this.ctx.hub.sessions.values()) {
+    for (const c of this.clients.sessions.values()) {
       if (hb.pingIntervalMs > 0) {
         // Only WebSocket clients can answer; a dead SSE client shows up as a failed write instead.
         if (c.pingSentAt > 0 && now - c.pingSentAt > hb.pongTimeoutMs && c.sink.kind === 'ws') {
