@@ -215,20 +215,20 @@ test('server-side kill (1011) reconnects with backoff; terminal codes (4001, 401
   a.on('disconnected', (e) => disconnects.push(e));
   await a.connect();
   const first = a.connection!.connection_id;
-  await srv.sb.hub.disconnectConnection(first, 1011, 'boom');
+  await srv.sb.node.disconnectConnection(first, 1011, 'boom');
   await waitFor(() => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnect after 1011');
   assert.equal(disconnects[0]!.code, 1011);
   assert.equal(disconnects[0]!.willReconnect, true);
 
   const pendingQueue = new Promise<void>((resolve) => a.once('disconnected', () => resolve()));
-  await srv.sb.hub.disconnectConnection(a.connection!.connection_id, 4001, 'go away');
+  await srv.sb.node.disconnectConnection(a.connection!.connection_id, 4001, 'go away');
   await pendingQueue;
   assert.equal(a.status, 'disconnected');
   assert.equal(disconnects.at(-1)!.code, 4001);
   assert.equal(disconnects.at(-1)!.willReconnect, false);
   await assert.rejects(a.publish('c', { text: 'x' }), (e: SwitchboardError) => e.code === 'NOT_CONNECTED');
   await sleep(200); // backoff is 20..200 ms: a reconnect would have happened by now
-  assert.equal(srv.sb.hub.stats().connections, 0);
+  assert.equal(srv.sb.node.stats().connections, 0);
 
   // Supersede: a second connection with the same client id closes the first with 4011 (terminal).
   const first2 = clients.make(`${srv.url}/device-1`);
@@ -306,7 +306,7 @@ test('close() rejects pending work with CLIENT_CLOSED; connect() again resubscri
   proxy.mode = 'forward';
   await a.connect();
   await waitFor(() => ca.sub.state === 'subscribed' && ca.subscribed.length === 2, 'resubscribed after connect()');
-  assert.deepEqual(srv.sb.hub.listSessions()[0]!.channels, ['c']);
+  assert.deepEqual(srv.sb.node.listSessions()[0]!.channels, ['c']);
 });
 
 test('getToken is called for every connection attempt, again after 4003, and before expiry (refresh)', async (t) => {
@@ -350,7 +350,7 @@ test('getToken is called for every connection attempt, again after 4003, and bef
   assert.equal(seen.length, 1);
   assert.ok(seen[0]!.endsWith('.t1-ok'));
 
-  await srv.sb.hub.disconnectConnection(a.connection!.connection_id, 4003, 'token expired');
+  await srv.sb.node.disconnectConnection(a.connection!.connection_id, 4003, 'token expired');
   await waitFor(() => seen.length === 2 && a.status === 'connected', 'reconnected with a fresh token');
   assert.ok(seen[1]!.endsWith('.t2-ok'));
   await waitFor(() => refreshedEvents.length >= 1, 'token refreshed before expiry', 4000);
@@ -359,7 +359,7 @@ test('getToken is called for every connection attempt, again after 4003, and bef
   // A static token has no way to get fresh: 4003 is then terminal.
   const s = clients.make(srv.url, { token: 'static-ok' });
   await s.connect();
-  await srv.sb.hub.disconnectConnection(s.connection!.connection_id, 4003, 'token expired');
+  await srv.sb.node.disconnectConnection(s.connection!.connection_id, 4003, 'token expired');
   await waitFor(() => s.status === 'disconnected', 'static token client stops');
 });
 
@@ -403,7 +403,7 @@ test('answers server-to-client requests with onRequest handlers (result, thrown 
   });
   await c.connect();
   const id = c.connection!.connection_id;
-  assert.deepEqual(await srv.sb.hub.request(id, 'get_location', { precise: true }, 2000), { city: 'Oslo', precise: true });
-  await assert.rejects(srv.sb.hub.request(id, 'fail', {}, 2000), (e: { code: string; message: string }) => e.code === 'DENIED' && e.message === 'not today');
-  await assert.rejects(srv.sb.hub.request(id, 'nobody_home', {}, 2000), (e: { code: string }) => e.code === 'NOT_FOUND');
+  assert.deepEqual(await srv.sb.node.request(id, 'get_location', { precise: true }, 2000), { city: 'Oslo', precise: true });
+  await assert.rejects(srv.sb.node.request(id, 'fail', {}, 2000), (e: { code: string; message: string }) => e.code === 'DENIED' && e.message === 'not today');
+  await assert.rejects(srv.sb.node.request(id, 'nobody_home', {}, 2000), (e: { code: string }) => e.code === 'NOT_FOUND');
 });

@@ -108,7 +108,7 @@ describe('channels and messages (seed 000 WebSocketTester scenarios)', () => {
   it('broadcasts to every connection', async () => {
     const a = await TestClient.connect(`${srv.ws}/ws`);
     const b = await TestClient.connect(`${srv.ws}/ws`);
-    await srv.sb.hub.broadcast({ notice: 'maintenance' });
+    await srv.sb.node.broadcast({ notice: 'maintenance' });
     assert.equal((await a.next('broadcast')).data.notice, 'maintenance');
     assert.equal((await b.next('broadcast')).data.notice, 'maintenance');
     a.close();

@@ -34,7 +34,7 @@ function durableSuite(name: string, storeConfig: () => DeepPartial<SwitchboardCo
       }
       srv = await startServer(config());
       try {
-        const pub = await srv.sb.hub.publish(room, { i: 7 });
+        const pub = await srv.sb.node.publish(room, { i: 7 });
         assert.equal(pub.offset, 7, 'numbering continues after a restart');
         assert.equal(pub.epoch, epoch, 'same stream epoch after a restart');
         const back = await TestClient.connect(`${srv.ws}/ws`);

@@ -19,8 +19,9 @@ describe('embedding Switchboard in an application', () => {
       assert.equal(await (await fetch(`http://127.0.0.1:${port}/anything`)).text(), 'app says hi');
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
       await c.join('embedded');
-      await sb.hub.publish('embedded', { from: 'backend' });
+      await sb.node.publish('embedded', { from: 'backend' });
       assert.equal((await c.next('message')).data.from, 'backend');
+      assert.equal(sb.hub, sb.node, 'sb.hub stays a (deprecated) alias of sb.node');
       await assert.rejects(TestClient.connect(`ws://127.0.0.1:${port}/not-ours`));
       await sb.close();
       assert.equal((await c.closed).code, 4091);

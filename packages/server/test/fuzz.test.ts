@@ -52,7 +52,7 @@ describe('random bad input', () => {
         const c = fuzzers[i % fuzzers.length]!;
         if (c.closeInfo === null) c.send(randomFrame(r));
         if (i % 100 === 0) {
-          await srv.sb.hub.publish('calm', { i });
+          await srv.sb.node.publish('calm', { i });
           await new Promise((res) => setImmediate(res));
         }
       }

@@ -135,13 +135,13 @@ describe('limits', () => {
           fastGot++;
         }
       })();
-      for (let i = 0; i < 3000 && srv.sb.hub.stats().connections === 2; i++) {
-        await srv.sb.hub.publish('firehose', payload);
+      for (let i = 0; i < 3000 && srv.sb.node.stats().connections === 2; i++) {
+        await srv.sb.node.publish('firehose', payload);
         // Yield every 2 publications (64 KiB per tick): a reader that keeps up stays under the bound.
         if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
       }
-      await waitFor(() => srv.sb.hub.stats().connections <= 1, 10000, 'slow consumer to be dropped');
-      assert.equal(srv.sb.hub.stats().connections, 1, 'only the slow consumer is dropped');
+      await waitFor(() => srv.sb.node.stats().connections <= 1, 10000, 'slow consumer to be dropped');
+      assert.equal(srv.sb.node.stats().connections, 1, 'only the slow consumer is dropped');
       (slow.socket as unknown as { _socket: { resume(): void } })._socket.resume();
       const closed = await slow.closed;
       assert.equal(closed.code, 4023);

@@ -16,7 +16,7 @@ describe('recovery on reconnect', () => {
       const publisher = (async () => {
         while (publishing && n < max) {
           n += 1;
-          await srv.sb.hub.publish('stream', { n });
+          await srv.sb.node.publish('stream', { n });
           if (n % 5 === 0) await new Promise((r) => setTimeout(r, 1)); // paced: keeps publishing through the test
         }
       })();
@@ -66,7 +66,7 @@ describe('recovery on reconnect', () => {
     try {
       const c = await TestClient.connect(`${srv.ws}/ws`);
       const sub = await c.join('small');
-      for (let i = 0; i < 10; i++) await srv.sb.hub.publish('small', { i });
+      for (let i = 0; i < 10; i++) await srv.sb.node.publish('small', { i });
       const r = await c.request('join_channel', { channel: 'small-b' });
       void r;
       const d = await TestClient.connect(`${srv.ws}/ws`);
@@ -89,7 +89,7 @@ describe('recovery on reconnect', () => {
   it('recovers with seed 001 ?last_sequence= on connect', async () => {
     const srv = await startServer();
     try {
-      for (let i = 1; i <= 6; i++) await srv.sb.hub.publish('seq1', { i });
+      for (let i = 1; i <= 6; i++) await srv.sb.node.publish('seq1', { i });
       const c = await TestClient.connect(`${srv.ws}/ws?channels=seq1&last_sequence=3`);
       const sub = await c.next('subscribed');
       assert.equal(sub.data.recovered, true);
@@ -105,18 +105,18 @@ describe('recovery on reconnect', () => {
   it('snapshot namespaces deliver the latest publication on subscribe', async () => {
     const srv = await startServer({ channels: { namespaces: { ticker: { snapshot: true } } } });
     try {
-      await srv.sb.hub.publish('ticker:ACME', { price: 1 });
-      await srv.sb.hub.publish('ticker:ACME', { price: 2 });
+      await srv.sb.node.publish('ticker:ACME', { price: 1 });
+      await srv.sb.node.publish('ticker:ACME', { price: 2 });
       const c = await TestClient.connect(`${srv.ws}/ws`);
       const sub = await c.join('ticker:ACME');
       assert.equal(sub.data.offset, 2);
       const snap = await c.next('message');
       assert.equal(snap.data.price, 2);
       assert.equal(snap.seq, 2);
-      await srv.sb.hub.publish('ticker:ACME', { price: 3 });
+      await srv.sb.node.publish('ticker:ACME', { price: 3 });
       assert.equal((await c.next('message')).data.price, 3);
       const plain = await TestClient.connect(`${srv.ws}/ws`);
-      await srv.sb.hub.publish('plain', { x: 1 });
+      await srv.sb.node.publish('plain', { x: 1 });
       await plain.join('plain');
       assert.deepEqual(await plain.collect((f) => f.type === 'message', 100), []);
       c.close();
@@ -144,7 +144,7 @@ describe('app-provided snapshots', () => {
       assert.deepEqual(order, ['subscribed', 'snapshot']);
       assert.deepEqual(snap.data.positions, [{ symbol: 'ACME', qty: 3 }]);
       assert.equal(snap.channel, 'portfolio:team-7');
-      await srv.sb.hub.publish('portfolio:team-7', { fill: 1 });
+      await srv.sb.node.publish('portfolio:team-7', { fill: 1 });
       assert.equal((await c.next('message')).data.fill, 1);
       c.close();
     } finally {
@@ -178,13 +178,13 @@ describe('acknowledgements', () => {
     try {
       const c = await TestClient.connect(`${srv.ws}/ws`);
       const id = c.connectionId;
-      const pending = srv.sb.hub.request(id, 'get_location', { precise: true }, 2000);
+      const pending = srv.sb.node.request(id, 'get_location', { precise: true }, 2000);
       const req = await c.next('request');
       assert.equal(req.data.method, 'get_location');
       assert.deepEqual(req.data.params, { precise: true });
       c.send({ type: 'response', data: { request_id: req.data.request_id, result: { city: 'Oslo' } } });
       assert.deepEqual(await pending, { city: 'Oslo' });
-      await assert.rejects(srv.sb.hub.request(id, 'ignored', {}, 100), (e: { code: string }) => e.code === 'TIMEOUT');
+      await assert.rejects(srv.sb.node.request(id, 'ignored', {}, 100), (e: { code: string }) => e.code === 'TIMEOUT');
       const stray = await c.request('response', { request_id: 'nope' });
       assert.equal(stray.data.code, 'NOT_FOUND');
       c.close();
@@ -196,7 +196,7 @@ describe('acknowledgements', () => {
   it('history requests page through the broker window (limit, before, seed-000 offset)', async () => {
     const srv = await startServer();
     try {
-      for (let i = 1; i <= 8; i++) await srv.sb.hub.publish('h', { i });
+      for (let i = 1; i <= 8; i++) await srv.sb.node.publish('h', { i });
       const c = await TestClient.connect(`${srv.ws}/ws`);
       const newest = await c.request('history', { channel: 'h', limit: 3 });
       assert.deepEqual(newest.data.publications.map((p: Frame) => p.seq), [8, 7, 6]);

@@ -10,7 +10,7 @@ describe('graceful shutdown', () => {
     const c = await TestClient.connect(`${srv.ws}/ws`);
     await c.join('last-words');
     const n = 200;
-    for (let i = 0; i < n; i++) void srv.sb.hub.publish('last-words', { i });
+    for (let i = 0; i < n; i++) void srv.sb.node.publish('last-words', { i });
     const closing = srv.close();
     const got: number[] = [];
     for (let i = 0; i < n; i++) got.push((await c.next('message')).data.i as number);

@@ -58,14 +58,14 @@ describe('Redis Sentinel', () => {
     try {
       const c = await TestClient.connect(`ws://127.0.0.1:${port}/ws`);
       await c.join('ha');
-      await sb.hub.publish('ha', { n: 1 });
+      await sb.node.publish('ha', { n: 1 });
       assert.equal((await c.next('message')).data.n, 1);
 
       await primary.kill();
       // Until Sentinel promotes the replica, publishes fail fast; then they succeed on the new primary.
       await waitFor(async () => {
         try {
-          await sb.hub.publish('ha', { n: 2 });
+          await sb.node.publish('ha', { n: 2 });
           return true;
         } catch (err) {
           assert.equal((err as { code?: string }).code, 'BROKER_UNAVAILABLE');

@@ -29,8 +29,8 @@ describe('SSE stream', () => {
       assert.equal(typeof connected.frame.data.connection_id, 'string');
       await es.next(subscribedTo('news'));
       await es.next(subscribedTo('sport'));
-      await srv.sb.hub.publish('news', { headline: 'rain' });
-      await srv.sb.hub.publish('sport', { score: '1-0' });
+      await srv.sb.node.publish('news', { headline: 'rain' });
+      await srv.sb.node.publish('sport', { score: '1-0' });
       const m1 = await es.next(onChannel('message', 'news'));
       const m2 = await es.next(onChannel('message', 'sport'));
       assert.equal(m1.frame.data.headline, 'rain');
@@ -44,7 +44,7 @@ describe('SSE stream', () => {
       assert.deepEqual(v2.get('sport'), { epoch: m2.frame.epoch, offset: 1 });
       // Several ping intervals pass: pings arrive as events and the session is not expired (SSE cannot pong).
       for (let i = 0; i < 3; i++) assert.equal((await es.next('ping')).frame.type, 'ping');
-      assert.equal(srv.sb.hub.stats().connections, 1);
+      assert.equal(srv.sb.node.stats().connections, 1);
       assert.equal(es.connectionErrors, 0);
     } finally {
       await closeAll(srv, es);
@@ -65,7 +65,7 @@ describe('SSE stream', () => {
       assert.ok(c.text.startsWith('retry: 1234\n'), JSON.stringify(c.text.slice(0, 40)));
       const sub = await c.next('subscribed');
       assert.ok(sub.id !== null, 'subscribed carries the starting position');
-      await srv.sb.hub.publish('wire', { text: 'line1\nline2' });
+      await srv.sb.node.publish('wire', { text: 'line1\nline2' });
       const msg = await c.next('message');
       assert.equal(msg.frame.data.text, 'line1\nline2');
       assert.deepEqual(PositionVector.decode(msg.id!)!.get('wire'), { epoch: msg.frame.epoch, offset: 1 });
@@ -105,9 +105,9 @@ describe('SSE stream', () => {
       const err = await c.next('error');
       assert.equal(err.frame.data.code, 'INVALID_CHANNEL');
       await c.next(subscribedTo('ok'));
-      await srv.sb.hub.publish('ok', { n: 1 });
+      await srv.sb.node.publish('ok', { n: 1 });
       assert.equal((await c.next('message')).frame.data.n, 1);
-      assert.equal(srv.sb.hub.stats().subscriptions, 1);
+      assert.equal(srv.sb.node.stats().subscriptions, 1);
     } finally {
       await closeAll(srv, c);
     }
@@ -118,11 +118,11 @@ describe('SSE stream', () => {
     const c = await RawSseClient.open(`${srv.http}/events?channels=x`);
     try {
       const connected = await c.next('connected');
-      await srv.sb.hub.disconnectConnection(connected.frame.data.connection_id as string, 4011, 'superseded');
+      await srv.sb.node.disconnectConnection(connected.frame.data.connection_id as string, 4011, 'superseded');
       const close = await c.next('close');
       assert.deepEqual({ ...close.frame.data }, { code: 4011, reason: 'superseded', reconnect: false });
       await c.ended;
-      await waitFor(() => srv.sb.hub.stats().connections === 0, 3000, 'session removed');
+      await waitFor(() => srv.sb.node.stats().connections === 0, 3000, 'session removed');
     } finally {
       await closeAll(srv, c);
     }
@@ -133,25 +133,25 @@ describe('SSE resume (Last-Event-ID)', () => {
   it('header: replays exactly the missed publications of every channel, in order, then replay_complete', async () => {
     const srv = await startServer();
     const url = `${srv.http}/events?channels=a,b`;
-    const hub = srv.sb.hub;
+    const node = srv.sb.node;
     const c1 = await RawSseClient.open(url);
     let c2: RawSseClient | null = null;
     let c3: RawSseClient | null = null;
     try {
       await c1.next(subscribedTo('b'));
-      await hub.publish('a', { n: 1 });
-      await hub.publish('b', { n: 1 });
+      await node.publish('a', { n: 1 });
+      await node.publish('b', { n: 1 });
       await c1.next(onChannel('message', 'b'));
       const lastId = c1.lastEventId;
       c1.close();
-      await waitFor(() => hub.stats().connections === 0, 3000, 'first stream gone');
-      await hub.publish('a', { n: 2 });
-      await hub.publish('b', { n: 2 });
-      await hub.publish('a', { n: 3 });
+      await waitFor(() => node.stats().connections === 0, 3000, 'first stream gone');
+      await node.publish('a', { n: 2 });
+      await node.publish('b', { n: 2 });
+      await node.publish('a', { n: 3 });
 
       c2 = await RawSseClient.open(url, { 'last-event-id': lastId });
       await c2.next(replayDone('b'));
-      await hub.publish('a', { n: 4 });
+      await node.publish('a', { n: 4 });
       await c2.next((e) => e.event === 'message' && e.frame.data.n === 4);
       const seen = c2.all.filter((e) => e.frame.channel === 'a' || e.frame.channel === 'b' || e.event === 'subscribed' || e.event === 'replay_complete');
       assert.deepEqual(
@@ -172,8 +172,8 @@ describe('SSE resume (Last-Event-ID)', () => {
       // The query form, for clients that cannot set headers; nothing missed on `a`, one on `b`.
       const id2 = c2.lastEventId;
       c2.close();
-      await waitFor(() => hub.stats().connections === 0, 3000, 'second stream gone');
-      await hub.publish('b', { n: 3 });
+      await waitFor(() => node.stats().connections === 0, 3000, 'second stream gone');
+      await node.publish('b', { n: 3 });
       c3 = await RawSseClient.open(`${url}&last_event_id=${encodeURIComponent(id2)}`);
       const doneA = await c3.next(replayDone('a'));
       assert.equal(doneA.frame.data.replayed_count, 0);
@@ -189,7 +189,7 @@ describe('SSE resume (Last-Event-ID)', () => {
 
   it('eventsource reconnects by itself and resumes with its Last-Event-ID', async () => {
     const srv = await startServer({ sse: { retryMs: 20 } });
-    const hub = srv.sb.hub;
+    const node = srv.sb.node;
     let calls = 0;
     const sentIds: Array<string | undefined> = [];
     let openGate!: () => void;
@@ -204,13 +204,13 @@ describe('SSE resume (Last-Event-ID)', () => {
     });
     try {
       await es.next(subscribedTo('feed'));
-      await hub.publish('feed', { n: 1 });
+      await node.publish('feed', { n: 1 });
       const m1 = await es.next('message');
-      const id = hub.listSessions()[0]!.connection_id;
-      hub.getSession(id)!.sink.terminate(); // the connection drops
-      await waitFor(() => calls === 2 && hub.stats().connections === 0, 3000, 'reconnect attempt');
-      await hub.publish('feed', { n: 2 });
-      await hub.publish('feed', { n: 3 });
+      const id = node.listSessions()[0]!.connection_id;
+      node.getSession(id)!.sink.terminate(); // the connection drops
+      await waitFor(() => calls === 2 && node.stats().connections === 0, 3000, 'reconnect attempt');
+      await node.publish('feed', { n: 2 });
+      await node.publish('feed', { n: 3 });
       openGate();
       const done = await es.next(replayDone('feed'));
       assert.equal(done.frame.data.recovered, true);
@@ -225,18 +225,18 @@ describe('SSE resume (Last-Event-ID)', () => {
 
   it('says recovered:false when the window is gone or the id is unusable', async () => {
     const srv = await startServer({ channels: { namespaces: { tiny: { historySize: 2 } } } });
-    const hub = srv.sb.hub;
+    const node = srv.sb.node;
     const url = `${srv.http}/events?channels=tiny:x`;
     const c1 = await RawSseClient.open(url);
     const later: RawSseClient[] = [];
     try {
       await c1.next(subscribedTo('tiny:x'));
-      await hub.publish('tiny:x', { n: 1 });
+      await node.publish('tiny:x', { n: 1 });
       await c1.next('message');
       const lastId = c1.lastEventId;
       c1.close();
-      await waitFor(() => hub.stats().connections === 0, 3000, 'stream gone');
-      for (let n = 2; n <= 6; n++) await hub.publish('tiny:x', { n });
+      await waitFor(() => node.stats().connections === 0, 3000, 'stream gone');
+      for (let n = 2; n <= 6; n++) await node.publish('tiny:x', { n });
 
       const c2 = await RawSseClient.open(url, { 'last-event-id': lastId });
       later.push(c2);
@@ -288,7 +288,7 @@ describe('SSE authentication and origin', () => {
       assert.equal(connected.frame.data.user_id, 'u1');
       assert.equal(connected.frame.data.anonymous, false);
       await good.next(subscribedTo('x'));
-      assert.equal(srv.sb.hub.stats().connections, 1);
+      assert.equal(srv.sb.node.stats().connections, 1);
     } finally {
       await closeAll(srv, bad, es, good);
     }
@@ -338,24 +338,24 @@ describe('SSE authentication and origin', () => {
 describe('SSE limits and lifecycle', () => {
   it('disconnects a slow client without hurting the others', async () => {
     const srv = await startServer({ limits: { maxQueuedBytes: 256 * 1024 } });
-    const hub = srv.sb.hub;
+    const node = srv.sb.node;
     const slow = await RawSseClient.open(`${srv.http}/events?channels=firehose`, {}, { paused: true });
     const fast = await RawSseClient.open(`${srv.http}/events?channels=firehose`);
     try {
       await fast.next(subscribedTo('firehose'));
-      await waitFor(() => hub.stats().subscriptions === 2, 3000, 'both subscribed');
+      await waitFor(() => node.stats().subscriptions === 2, 3000, 'both subscribed');
       const pad = 'x'.repeat(64 * 1024);
       let n = 0;
-      while (hub.stats().connections === 2 && n < 400) {
-        await hub.publish('firehose', { n, pad });
+      while (node.stats().connections === 2 && n < 400) {
+        await node.publish('firehose', { n, pad });
         n++;
         await new Promise((r) => setImmediate(r)); // let the batcher flush and the fast client read
       }
-      assert.equal(hub.stats().connections, 1, `slow client still connected after ${n} publications`);
+      assert.equal(node.stats().connections, 1, `slow client still connected after ${n} publications`);
       assert.equal(srv.sb.sse.openStreams, 1);
       slow.resume();
       await slow.ended; // reset by the server: the client sees its connection end
-      await hub.publish('firehose', { n, pad: '' });
+      await node.publish('firehose', { n, pad: '' });
       const last = await fast.next((e) => e.event === 'message' && e.frame.data.n === n, 10_000);
       assert.ok(last);
       assert.deepEqual(fast.frames('message').map((f) => f.data.n), Array.from({ length: n + 1 }, (_, i) => i));
@@ -366,21 +366,21 @@ describe('SSE limits and lifecycle', () => {
 
   it('cleans up when the client goes away', async () => {
     const srv = await startServer();
-    const hub = srv.sb.hub;
+    const node = srv.sb.node;
     const raw = await RawSseClient.open(`${srv.http}/events?channels=c1,c2&user_id=u7`);
     const es = new EsClient(`${srv.http}/events?channels=c2`);
     try {
       await raw.next(subscribedTo('c2'));
       await es.next(subscribedTo('c2'));
-      assert.deepEqual({ ...hub.stats(), draining: undefined }, { connections: 2, channels: 2, subscriptions: 3, users: 1, draining: undefined });
+      assert.deepEqual({ ...node.stats(), draining: undefined }, { connections: 2, channels: 2, subscriptions: 3, users: 1, draining: undefined });
       raw.close();
       es.close();
       await waitFor(() => {
-        const s = hub.stats();
+        const s = node.stats();
         return s.connections === 0 && s.channels === 0 && s.subscriptions === 0 && s.users === 0;
-      }, 3000, 'hub stats back to 0');
+      }, 3000, 'node stats back to 0');
       assert.equal(srv.sb.sse.openStreams, 0);
-      assert.deepEqual(await hub.channelPresence('c1'), []);
+      assert.deepEqual(await node.channelPresence('c1'), []);
     } finally {
       await closeAll(srv, raw, es);
     }
@@ -393,10 +393,10 @@ describe('SSE limits and lifecycle', () => {
       await raw.next(subscribedTo('idle-c'));
       const ws = await TestClient.connect(`${srv.ws}/ws`);
       assert.equal((await ws.closed).code, 4012);
-      await srv.sb.hub.publish('idle-c', { still: 'here' });
+      await srv.sb.node.publish('idle-c', { still: 'here' });
       const ev = await raw.next((e) => e.event === 'message');
       assert.equal(JSON.parse(ev.data).data.still, 'here');
-      assert.equal(srv.sb.hub.stats().connections, 1);
+      assert.equal(srv.sb.node.stats().connections, 1);
     } finally {
       await closeAll(srv, raw);
     }
@@ -407,7 +407,7 @@ describe('SSE limits and lifecycle', () => {
     const c = await RawSseClient.open(`${srv.http}/events?channels=last-words`);
     await c.next(subscribedTo('last-words'));
     const n = 100;
-    for (let i = 0; i < n; i++) void srv.sb.hub.publish('last-words', { i });
+    for (let i = 0; i < n; i++) void srv.sb.node.publish('last-words', { i });
     const closing = srv.close();
     await c.ended;
     await closing;
@@ -429,7 +429,7 @@ describe('SSE limits and lifecycle', () => {
     const c = await RawSseClient.open(`http://127.0.0.1:${port}/events?channels=bare`);
     try {
       await c.next(subscribedTo('bare'));
-      await sb.hub.publish('bare', { ok: true });
+      await sb.node.publish('bare', { ok: true });
       assert.equal((await c.next('message')).frame.data.ok, true);
       const other = await RawSseClient.open(`http://127.0.0.1:${port}/elsewhere`);
       assert.equal(other.status, 404);
