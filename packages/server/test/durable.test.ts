@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { startServer, TestClient, type Frame } from './helpers.js';
 import type { DeepPartial, SwitchboardConfig } from '../src/config.js';
+import { createStores, type StoreDriver } from '../src/store/factory.js';
 
 /** The same durable-channel and inbox behaviour on SQLite (a file) and PostgreSQL (real server). */
 function durableSuite(name: string, storeConfig: () => DeepPartial<SwitchboardConfig>['store']) {
@@ -45,6 +46,37 @@ function durableSuite(name: string, storeConfig: () => DeepPartial<SwitchboardCo
         assert.deepEqual(replayed, [3, 4, 5, 6, 7]);
         assert.equal((await back.next('replay_complete')).data.replayed_count, 5);
         back.close();
+      } finally {
+        await srv.close();
+      }
+    });
+
+    it('archives a retried publish (same idempotency key) whose first archive write failed, exactly once', async () => {
+      const room = `chat:${randomUUID().slice(0, 8)}`;
+      const sc = storeConfig() ?? {};
+      const stores = await createStores({ driver: sc.driver as StoreDriver, sqlitePath: sc.sqlitePath, postgresUrl: sc.postgresUrl });
+      const archive = stores.messages!;
+      const append = archive.append.bind(archive);
+      let failures = 1;
+      archive.append = async (rec) => {
+        if (failures-- > 0) throw new Error('disk full');
+        return append(rec);
+      };
+      const srv = await startServer(config(), { stores });
+      try {
+        const c = await TestClient.connect(`${srv.ws}/ws`);
+        await c.join(room);
+        const first = await c.request('message', { channel: room, text: 'once', idempotency_key: 'k1' });
+        assert.equal(first.type, 'error');
+        assert.deepEqual([first.data.code, first.data.temporary], ['INTERNAL', true], 'a failed archive write is worth retrying');
+        const retry = await c.request('message', { channel: room, text: 'once', idempotency_key: 'k1' });
+        assert.equal(retry.type, 'ok');
+        const delivered = await c.next('message');
+        assert.equal(delivered.seq, retry.data.offset, 'the retry returns the first publication');
+        const page = await c.request('history', { channel: room, limit: 10 });
+        assert.equal(page.data.source, 'archive');
+        assert.deepEqual(page.data.publications.map((p: Frame) => [p.seq, p.data.text]), [[retry.data.offset, 'once']], 'archived once');
+        c.close();
       } finally {
         await srv.close();
       }
