@@ -33,7 +33,9 @@ async function settle(subs: readonly Subscription[], what: string, ok: (s: Subsc
 }
 
 test('50 subscriptions under the default server limits all reach subscribed, and again after a forced reconnect', async (t) => {
-  const { srv, clients, proxy } = await setup(t); // default limits: 10 messages/s, burst 20
+  // Default limits: on a server where joins share the message bucket (10/s, burst 20), 30 joins are refused
+  // RATE_LIMITED on every (re)connect and must be retried.
+  const { srv, clients, proxy } = await setup(t);
   const a = clients.make(proxy.url);
   const channels = Array.from({ length: 50 }, (_, i) => `many-${i}`);
   const subs = channels.map((c) => a.subscribe(c));
@@ -90,7 +92,10 @@ test('a final refusal (FORBIDDEN by the channel rules) ends the subscription: re
 });
 
 test('a temporary refusal (RATE_LIMITED with a burst of 1) is retried with backoff until the join succeeds; attempts restart after success', async (t) => {
-  const { srv, clients } = await setup(t, { limits: { rateLimit: { perSecond: 10, burst: 1 } } });
+  // Joins draw from the message bucket (`rateLimit`) or, on servers that have it, from their own
+  // (`subscribeRateLimit`): both get a burst of 1.
+  const tiny = { perSecond: 10, burst: 1 };
+  const { srv, clients } = await setup(t, { limits: { rateLimit: tiny, subscribeRateLimit: tiny } });
   const sent: SentFrame[] = [];
   const retry = { baseDelayMs: 50, maxDelayMs: 400 };
   const a = clients.make(srv.url, { WebSocket: recordingWebSocket(sent), subscribeRetry: retry });
