@@ -15,7 +15,7 @@ import {
 } from '@switchboard/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
-import { ClientErrorCode, SwitchboardError } from './errors.js';
+import { ClientErrorCode, serverError, SubscriptionError, SwitchboardError } from './errors.js';
 import { jwtExpiry } from './jwt.js';
 import { OfflineQueue } from './offline-queue.js';
 import { PendingRequests } from './pending-requests.js';
@@ -43,6 +43,12 @@ export interface SwitchboardClientOptions {
   WebSocket?: WebSocketConstructor;
   /** Reconnect policy: full-jitter exponential backoff; unlimited attempts by default. */
   reconnect?: Partial<BackoffOptions> & { enabled?: boolean; maxAttempts?: number };
+  /**
+   * Retry of subscription joins refused with a temporary error (RATE_LIMITED, BROKER_UNAVAILABLE,
+   * AUTH_UNAVAILABLE, INTERNAL, TIMEOUT...): full-jitter exponential backoff per subscription. Defaults in
+   * `DEFAULT_SUBSCRIBE_RETRY` (500 ms base, 30 s cap, unlimited retries).
+   */
+  subscribeRetry?: Partial<SubscribeRetryOptions>;
   /** Default timeout of requests (publish ack, history, presence...). Default 10 000 ms. */
   requestTimeoutMs?: number;
   /** Max publishes kept while reconnecting; beyond it `publish()` rejects OFFLINE_QUEUE_FULL. Default 100. */
@@ -59,6 +65,18 @@ export interface SwitchboardClientOptions {
    */
   autoAckInbox?: boolean;
 }
+
+/** Retry policy of subscription joins refused with a temporary error (option `subscribeRetry`). */
+export interface SubscribeRetryOptions extends BackoffOptions {
+  /**
+   * Retries in a row of one subscription's join; when a temporary error happens once more the subscription
+   * ends as for a final error. Infinity (default): retry until the join succeeds or the app unsubscribes.
+   */
+  maxAttempts: number;
+}
+
+/** Defaults of `subscribeRetry`: delay before retry n (from 0) is random in [0, min(30 000, 500 * 2^n)) ms. */
+export const DEFAULT_SUBSCRIBE_RETRY: Readonly<SubscribeRetryOptions> = { baseDelayMs: 500, maxDelayMs: 30_000, maxAttempts: Infinity };
 
 export interface PublishOptions {
   /** Do not echo the publication back to this connection. */
@@ -91,7 +109,13 @@ interface QueuedPublish {
   reject: (e: SwitchboardError) => void;
 }
 
-type PendingTag = { kind: 'publish'; item: QueuedPublish } | { kind: 'other' };
+type PendingTag = { kind: 'publish'; item: QueuedPublish } | { kind: 'join'; sub: Subscription } | { kind: 'other' };
+
+/** Join retry state of one subscription: failed joins in a row (backoff attempt) and the armed retry. */
+interface JoinRetry {
+  failures: number;
+  timer: ReturnType<typeof setTimeout> | null;
+}
 
 interface Waiter {
   resolve: () => void;
@@ -113,6 +137,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private readonly opts: Required<Pick<SwitchboardClientOptions, 'requestTimeoutMs' | 'tokenRefreshMarginMs' | 'connectTimeoutMs'>> &
     SwitchboardClientOptions;
   private readonly backoff: BackoffOptions;
+  private readonly subscribeRetry: SubscribeRetryOptions;
   private readonly maxAttempts: number;
   private readonly reconnectEnabled: boolean;
   private _status: ClientStatus = INITIAL_STATUS;
@@ -127,6 +152,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private lastFrameAt = 0;
   private shutdownHintMs: number | undefined;
   private readonly subs = new Map<string, Subscription>();
+  /** Subscriptions whose last join failed with a temporary error (until a join succeeds). */
+  private readonly joinRetries = new Map<Subscription, JoinRetry>();
   private readonly pending = new PendingRequests<PendingTag>();
   private readonly queue: OfflineQueue<QueuedPublish>;
   private readonly waiters = new Set<Waiter>();
@@ -147,6 +174,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       maxDelayMs: options.reconnect?.maxDelayMs ?? DEFAULT_BACKOFF.maxDelayMs,
     };
     this.maxAttempts = options.reconnect?.maxAttempts ?? Infinity;
+    this.subscribeRetry = {
+      baseDelayMs: options.subscribeRetry?.baseDelayMs ?? DEFAULT_SUBSCRIBE_RETRY.baseDelayMs,
+      maxDelayMs: options.subscribeRetry?.maxDelayMs ?? DEFAULT_SUBSCRIBE_RETRY.maxDelayMs,
+      maxAttempts: options.subscribeRetry?.maxAttempts ?? DEFAULT_SUBSCRIBE_RETRY.maxAttempts,
+    };
     this.reconnectEnabled = options.reconnect?.enabled ?? true;
     this.queue = new OfflineQueue(options.offlineQueueSize ?? 100);
     this.autoAckInbox = options.autoAckInbox ?? true;
@@ -191,7 +223,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
 
   /**
    * Closes the connection for good (status `closed`). Pending requests and queued publishes reject with
-   * CLIENT_CLOSED. Subscriptions are kept and resubscribed if `connect()` is called again.
+   * CLIENT_CLOSED. Subscriptions are kept (state `subscribing`, join retries cancelled) and resubscribed if
+   * `connect()` is called again.
    */
   close(code: number = CloseCode.NORMAL, reason = 'client closed'): void {
     if (this._status === 'closed') return;
@@ -199,11 +232,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     const socket = this.socket;
     this.teardownConnection();
     if (socket) safeClose(socket, code, reason);
+    for (const sub of this.subs.values()) sub.markPending();
     this.setStatus('closed');
     this.failEverything(new SwitchboardError(ClientErrorCode.CLIENT_CLOSED, 'client closed'));
   }
 
-  /** Subscribes to a channel (idempotent per channel); the join is sent now or on the next connect. */
+  /**
+   * Subscribes to a channel (idempotent per channel); the join is sent now or on the next connect. A join
+   * refused with a temporary error is retried with backoff (`subscribeRetry`), a final refusal ends the
+   * subscription (see Subscription `error` events).
+   */
   subscribe(channel: string): Subscription {
     const existing = this.subs.get(channel);
     if (existing && existing.state !== 'unsubscribed') return existing;
@@ -306,6 +344,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   /** @internal used by Subscription.unsubscribe(). */
   leave(sub: Subscription): void {
     if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    this.forgetJoinRetry(sub);
     if (this.isOpen()) {
       const id = this.nextRequestId++;
       this.pending.add(id, this.opts.requestTimeoutMs, { onReply: () => {}, onFail: () => {}, tag: { kind: 'other' } });
@@ -423,6 +462,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     const socket = this.socket;
     this.socket = null;
     if (socket) detach(socket);
+    this.cancelJoinRetryTimers();
     for (const t of [this.connectTimer, this.livenessTimer, this.refreshTimer, this.reconnectTimer]) if (t) clearTimeout(t);
     this.connectTimer = this.livenessTimer = this.refreshTimer = this.reconnectTimer = null;
   }
@@ -433,7 +473,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     // In-flight publishes go back to the queue (resent with the same idempotency key); other requests fail.
     const inflight = this.pending.takeWhere((tag) => tag?.kind === 'publish').map((t) => (t as { kind: 'publish'; item: QueuedPublish }).item);
     this.queue.requeue(inflight);
-    this.pending.failAll(new SwitchboardError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`, { code, reason }));
+    // Joins in flight are sent again on the next connection (as every join); reported below, once the
+    // status says whether the client reconnects.
+    const lostJoins = this.pending.takeWhere((tag) => tag?.kind === 'join').map((t) => (t as { kind: 'join'; sub: Subscription }).sub);
+    const lost = new SwitchboardError(ClientErrorCode.CONNECTION_LOST, `connection closed (${code}) before the reply`, { code, reason });
+    this.pending.failAll(lost);
     for (const sub of this.subs.values()) sub.markPending();
 
     const noToken = code === CloseCode.TOKEN_EXPIRED && !this.opts.getToken;
@@ -442,6 +486,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       this.setStatus('disconnected');
       this.emit('disconnected', { code, reason, willReconnect: false });
       this.failEverything(new SwitchboardError(ClientErrorCode.DISCONNECTED, `disconnected by the server (${code} ${reason})`, { code, reason }));
+      this.reportLostJoins(lostJoins, lost);
       return;
     }
     const advice = (CLOSE_CODES as Record<number, { reconnect: string } | undefined>)[code]?.reconnect;
@@ -462,6 +507,30 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       this.emit('reconnect_attempt', { attempt: this.attempt });
       void this.openSocket();
     }, delayMs);
+    this.reportLostJoins(lostJoins, lost);
+  }
+
+  /** Joins that were in flight when the connection dropped: they are sent again on the next connection. */
+  private reportLostJoins(subs: readonly Subscription[], error: SwitchboardError): void {
+    for (const sub of subs) {
+      if (this.subs.get(sub.channel) !== sub) continue;
+      const attempt = this.joinRetries.get(sub)?.failures ?? 0;
+      sub.handleError(new SubscriptionError(sub.channel, error, { willRetry: true, retryInMs: null, attempt }));
+    }
+  }
+
+  /** Cancels every armed join retry (the next connection resubscribes every channel anyway); keeps the counts. */
+  private cancelJoinRetryTimers(): void {
+    for (const state of this.joinRetries.values()) {
+      if (state.timer) clearTimeout(state.timer);
+      state.timer = null;
+    }
+  }
+
+  private forgetJoinRetry(sub: Subscription): void {
+    const state = this.joinRetries.get(sub);
+    if (state?.timer) clearTimeout(state.timer);
+    this.joinRetries.delete(sub);
   }
 
   private failEverything(error: SwitchboardError): void {
@@ -491,20 +560,46 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     const asked = data.since ?? null;
     const id = this.nextRequestId++;
     this.pending.add(id, this.opts.requestTimeoutMs, {
-      tag: { kind: 'other' },
+      tag: { kind: 'join', sub },
       onReply: (frame) => {
         if (this.subs.get(sub.channel) !== sub) return;
+        this.forgetJoinRetry(sub); // success: the next failure starts the backoff again
         sub.handleSubscribed(frame.data as unknown as SubscribedFrameData, asked);
       },
-      onFail: (error) => {
-        if (error.code === ClientErrorCode.CONNECTION_LOST || error.code === ClientErrorCode.CLIENT_CLOSED) return;
-        // A server refusal ends the subscription; a timeout keeps it for the next (re)connect.
-        const final = error.code !== ClientErrorCode.TIMEOUT && error.code !== ClientErrorCode.DISCONNECTED;
-        if (final && this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
-        sub.handleFailed(error, final);
-      },
+      onFail: (error) => this.onJoinFailed(sub, error),
     });
     this.sendFrame({ type: 'join_channel', data: data as unknown as Record<string, unknown>, id });
+  }
+
+  /**
+   * A join got an `error` reply or timed out. Temporary (the frame's `temporary` flag, else the protocol
+   * registry; TIMEOUT): the subscription stays `subscribing` and the join is sent again after a full-jitter
+   * backoff. Final, or retries exhausted: the subscription ends (`unsubscribed`, `ready()` rejects).
+   */
+  private onJoinFailed(sub: Subscription, error: SwitchboardError): void {
+    if (this.subs.get(sub.channel) !== sub) return;
+    // The connection is gone (close(), a terminal close): not the join's fault; the next connection joins
+    // every subscription again. (Joins in flight when a connection drops are handled by handleClose.)
+    if (!this.isOpen()) return;
+    const state = this.joinRetries.get(sub) ?? { failures: 0, timer: null };
+    state.failures += 1;
+    if (!error.temporary || state.failures > this.subscribeRetry.maxAttempts) {
+      this.forgetJoinRetry(sub);
+      this.subs.delete(sub.channel);
+      sub.handleRefused(new SubscriptionError(sub.channel, error, { willRetry: false, retryInMs: null, attempt: state.failures }));
+      return;
+    }
+    const delayMs = backoffDelay(state.failures - 1, this.subscribeRetry, this.opts.random);
+    if (state.timer) clearTimeout(state.timer);
+    const socket = this.socket;
+    state.timer = setTimeout(() => {
+      state.timer = null;
+      // Superseded (unsubscribed, refused, or a new connection that resubscribes by itself): nothing to do.
+      if (this.subs.get(sub.channel) !== sub || this.joinRetries.get(sub) !== state || this.socket !== socket || !this.isOpen()) return;
+      this.sendJoin(sub);
+    }, delayMs);
+    this.joinRetries.set(sub, state);
+    sub.handleError(new SubscriptionError(sub.channel, error, { willRetry: true, retryInMs: delayMs, attempt: state.failures }));
   }
 
   private sendPublish(item: QueuedPublish): void {
@@ -649,11 +744,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         return;
       }
       case 'error': {
-        const code = String(data.code ?? 'INTERNAL');
-        const err = new SwitchboardError(code, String(data.message ?? code), data.details);
+        const err = serverError(data);
         const channel = typeof data.channel === 'string' ? data.channel : frame.channel;
         const sub = channel ? this.subs.get(channel) : undefined;
-        if (sub) sub.handleFailed(err, false);
+        if (sub) sub.handleError(new SubscriptionError(sub.channel, err, { willRetry: false, retryInMs: null, attempt: 0 }));
         this.emit('error', err);
         return;
       }
@@ -669,8 +763,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     this.attempt = 0;
     this.armLiveness();
     this.scheduleTokenRefresh();
-    // Resubscribe first, then flush the offline queue, so queued publishes land after the joins.
+    // Resubscribe first, then flush the offline queue, so queued publishes land after the joins. Every
+    // subscription is joined now, so no join retry of an older connection may stay armed.
     const socket = this.socket;
+    this.cancelJoinRetryTimers();
     for (const sub of this.subs.values()) this.sendJoin(sub);
     for (const item of this.queue.drain()) this.sendPublish(item);
     if (this.socket !== socket) return;

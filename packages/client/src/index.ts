@@ -3,12 +3,12 @@
  * Browsers load the bundle from the server at `SDK_PATHS.esm` (`/sdk/switchboard.js`) or the IIFE build
  * (global `Switchboard`) at `SDK_PATHS.iife`.
  */
-export { SwitchboardClient } from './client.js';
-export type { SwitchboardClientOptions, PublishOptions, RequestOptions, HistoryOptions, HistoryResult } from './client.js';
+export { SwitchboardClient, DEFAULT_SUBSCRIBE_RETRY } from './client.js';
+export type { SwitchboardClientOptions, SubscribeRetryOptions, PublishOptions, RequestOptions, HistoryOptions, HistoryResult } from './client.js';
 export { Subscription } from './subscription.js';
 export type { SubscriptionState } from './subscription.js';
-export { SwitchboardError, ClientErrorCode } from './errors.js';
-export type { ClientErrorCodeName } from './errors.js';
+export { SwitchboardError, SubscriptionError, ClientErrorCode, CLIENT_TEMPORARY_ERRORS } from './errors.js';
+export type { ClientErrorCodeName, SubscriptionRetryInfo } from './errors.js';
 export type { ClientStatus } from './status.js';
 export { canTransition } from './status.js';
 export { backoffDelay, backoffCap, DEFAULT_BACKOFF } from './backoff.js';
@@ -18,7 +18,7 @@ export { OfflineQueue } from './offline-queue.js';
 export { Emitter } from './emitter.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export type * from './types.js';
-export { CloseCode, CLOSE_CODES, isTerminalCloseCode, ErrorCode } from '@switchboard/protocol';
+export { CloseCode, CLOSE_CODES, isTerminalCloseCode, ErrorCode, TEMPORARY_ERRORS, isTemporaryError } from '@switchboard/protocol';
 export type { ConnectFrameData, OnlineUser, PresenceMember, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
 
 /** Stable HTTP paths at which a Switchboard server serves the browser bundles. */

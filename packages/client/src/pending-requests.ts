@@ -1,5 +1,5 @@
 import type { RequestId, ServerFrame } from '@switchboard/protocol';
-import { ClientErrorCode, SwitchboardError } from './errors.js';
+import { ClientErrorCode, serverError, SwitchboardError } from './errors.js';
 
 /** What to do when the reply to one request arrives, fails or times out. Callbacks run synchronously. */
 export interface PendingHandlers<Tag> {
@@ -52,8 +52,7 @@ export class PendingRequests<Tag = unknown> {
     this.entries.delete(id);
     if (entry.timer) clearTimeout(entry.timer);
     if (frame.type === 'error') {
-      const data = (frame.data ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
-      entry.onFail(new SwitchboardError(String(data.code ?? 'INTERNAL'), String(data.message ?? 'request failed'), data.details));
+      entry.onFail(serverError((frame.data ?? {}) as Record<string, unknown>, 'request failed'));
     } else {
       entry.onReply(frame);
     }

@@ -1,10 +1,13 @@
 import type { PresenceFrameData, ServerFrame, StreamPosition, SubscribedFrameData, TypingFrameData } from '@switchboard/protocol';
 import { Emitter } from './emitter.js';
-import { SwitchboardError } from './errors.js';
+import { SwitchboardError, type SubscriptionError } from './errors.js';
 import { StreamTracker } from './stream-tracker.js';
 import type { Publication, SubscriptionEvents } from './types.js';
 
-/** State of a subscription. `subscribing` also covers waiting for a reconnect to resubscribe. */
+/**
+ * State of a subscription. `subscribing` also covers waiting for a reconnect to resubscribe and waiting to
+ * retry a join refused with a temporary error; `unsubscribed` is final (unsubscribe() or a final refusal).
+ */
 export type SubscriptionState = 'subscribing' | 'subscribed' | 'unsubscribed';
 
 /** What a Subscription needs from its client (implemented by SwitchboardClient; avoids an import cycle). */
@@ -27,6 +30,8 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private readyPromise: Promise<void> | null = null;
   private readyResolve: (() => void) | null = null;
   private readyReject: ((e: SwitchboardError) => void) | null = null;
+  /** Why the subscription ended, if a join was refused for good (later `ready()` calls reject with it). */
+  private endError: SwitchboardError | null = null;
 
   constructor(
     readonly channel: string,
@@ -54,10 +59,13 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return this._members;
   }
 
-  /** Resolves once the first join succeeded; rejects if it failed or the subscription ended first. */
+  /**
+   * Resolves once the first join succeeded (temporary refusals are retried meanwhile); rejects with the
+   * SubscriptionError if the join was refused for good, or NOT_SUBSCRIBED if it was unsubscribed first.
+   */
   ready(): Promise<void> {
     if (this.joinedOnce) return Promise.resolve();
-    if (this._state === 'unsubscribed') return Promise.reject(new SwitchboardError('NOT_SUBSCRIBED', `not subscribed to ${this.channel}`));
+    if (this._state === 'unsubscribed') return Promise.reject(this.endError ?? new SwitchboardError('NOT_SUBSCRIBED', `not subscribed to ${this.channel}`));
     this.readyPromise ??= new Promise<void>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -108,14 +116,23 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     }
   }
 
-  /** @internal the join was refused (error reply) or the subscription is over. */
-  handleFailed(error: SwitchboardError, final: boolean): void {
-    if (final) this._state = 'unsubscribed';
+  /** @internal an error that does not end the subscription (a join that will be retried, a channel error). */
+  handleError(error: SubscriptionError): void {
+    if (this._state === 'unsubscribed') return;
     this.emit('error', error);
-    if (final && this.readyReject) {
+  }
+
+  /** @internal the join was refused for good: the subscription ends. */
+  handleRefused(error: SubscriptionError): void {
+    if (this._state === 'unsubscribed') return;
+    this._state = 'unsubscribed';
+    this.endError = error;
+    this.emit('error', error);
+    if (this.readyReject) {
       this.readyReject(error);
       this.readyResolve = this.readyReject = null;
     }
+    this.emit('unsubscribed', { channel: this.channel });
   }
 
   /** @internal the client left the channel (or was closed for good). */

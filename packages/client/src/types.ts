@@ -1,5 +1,5 @@
 import type { ConnectFrameData, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
-import type { SwitchboardError } from './errors.js';
+import type { SubscriptionError, SwitchboardError } from './errors.js';
 import type { ClientStatus } from './status.js';
 
 /** A channel publication as delivered to the app (after de-duplication). */
@@ -74,7 +74,12 @@ export interface SubscriptionEvents {
   subscribed: SubscribedEvent;
   gap: GapEvent;
   replay_complete: ReplayCompleteEvent;
-  error: SwitchboardError;
+  /**
+   * A join failed (`willRetry` says whether it is sent again; if not, the subscription is now
+   * `unsubscribed`), or a server `error` frame named this channel (`attempt` 0).
+   */
+  error: SubscriptionError;
+  /** The subscription ended: `unsubscribe()`, or its join was refused for good. */
   unsubscribed: { channel: string };
 }
 

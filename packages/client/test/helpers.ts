@@ -155,3 +155,32 @@ export class TcpProxy {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
+
+/** A frame the client sent, as parsed JSON. */
+export interface SentFrame {
+  type: string;
+  data?: Record<string, unknown>;
+  id?: string | number;
+}
+
+/**
+ * A `ws` WebSocket constructor that records every frame the client sends (parsed), in order, into `sent`:
+ * lets a test count the `join_channel` frames for one channel over real sockets.
+ */
+export function recordingWebSocket(sent: SentFrame[]): typeof WebSocket {
+  return class RecordingWebSocket extends WebSocket {
+    override send(data: unknown, ...rest: unknown[]): void {
+      try {
+        sent.push(JSON.parse(String(data)) as SentFrame);
+      } catch {
+        /* not JSON: not ours */
+      }
+      (super.send as (...args: unknown[]) => void).call(this, data, ...rest);
+    }
+  };
+}
+
+/** The `join_channel` frames in `sent` for `channel`. */
+export function joinsFor(sent: readonly SentFrame[], channel: string): SentFrame[] {
+  return sent.filter((f) => f.type === 'join_channel' && f.data?.channel === channel);
+}

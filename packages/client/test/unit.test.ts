@@ -1,7 +1,19 @@
 // Pure logic of the SDK: backoff bounds, status machine, de-duplication, offline queue, request correlation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backoffCap, backoffDelay, canTransition, OfflineQueue, StreamTracker, SwitchboardClient, SwitchboardError, type ClientStatus } from '@switchboard/client';
+import {
+  backoffCap,
+  backoffDelay,
+  canTransition,
+  OfflineQueue,
+  StreamTracker,
+  SubscriptionError,
+  SwitchboardClient,
+  SwitchboardError,
+  type ClientStatus,
+  type Subscription,
+  type SwitchboardClientOptions,
+} from '@switchboard/client';
 import { PendingRequests } from '../src/pending-requests.js';
 import { jwtExpiry } from '../src/jwt.js';
 import { buildUrl } from '../src/socket.js';
@@ -124,4 +136,204 @@ test('client without any WebSocket implementation ends disconnected with NO_WEBS
   } finally {
     if (saved !== undefined) g.WebSocket = saved;
   }
+});
+
+// ---- subscription join retries, with a scripted in-memory socket and mocked timers --------------------
+
+/** A WebSocket stand-in driven by the test: records what the client sends, delivers scripted frames. */
+class ScriptedSocket {
+  static all: ScriptedSocket[] = [];
+  readyState = 0;
+  readonly sent: Array<{ type: string; data?: Record<string, unknown>; id?: number }> = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  constructor(readonly url: string) {
+    ScriptedSocket.all.push(this);
+  }
+  send(text: string): void {
+    this.sent.push(JSON.parse(text));
+  }
+  close(): void {
+    this.readyState = 3;
+  }
+  /** Opens and sends the server's `connect` frame. */
+  accept(id: string): void {
+    this.readyState = 1;
+    this.onopen?.({});
+    this.frame({ type: 'connect', data: { connection_id: id, status: 'connected', ping_interval_ms: 0, pong_timeout_ms: 0 } });
+  }
+  frame(f: Record<string, unknown>): void {
+    this.onmessage?.({ data: JSON.stringify({ timestamp: '', message_id: 'm', ...f }) });
+  }
+  drop(code = 1006): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: '' });
+  }
+  joins(channel?: string) {
+    return this.sent.filter((f) => f.type === 'join_channel' && (channel === undefined || f.data?.channel === channel));
+  }
+  lastJoin(channel: string) {
+    return this.joins(channel).at(-1)!;
+  }
+  refuse(channel: string, data: Record<string, unknown>): void {
+    this.frame({ type: 'error', id: this.lastJoin(channel).id, data: { message: 'no', ...data } });
+  }
+  grant(channel: string, offset = 0): void {
+    this.frame({ type: 'subscribed', id: this.lastJoin(channel).id, channel, data: { channel, offset, epoch: 'e', members: 1 } });
+  }
+}
+
+function scriptedClient(options: Partial<SwitchboardClientOptions> = {}): SwitchboardClient {
+  ScriptedSocket.all = [];
+  return new SwitchboardClient({
+    url: 'ws://test/ws',
+    WebSocket: ScriptedSocket,
+    random: () => 0.5, // every delay is half its cap
+    reconnect: { baseDelayMs: 100, maxDelayMs: 100 },
+    subscribeRetry: { baseDelayMs: 100, maxDelayMs: 1000 },
+    requestTimeoutMs: 5000,
+    ...options,
+  });
+}
+
+function recordErrors(sub: Subscription): Array<{ code: string; temporary: boolean; willRetry: boolean; retryInMs: number | null; attempt: number }> {
+  const out: Array<{ code: string; temporary: boolean; willRetry: boolean; retryInMs: number | null; attempt: number }> = [];
+  sub.on('error', (e: SubscriptionError) => {
+    assert.ok(e instanceof SubscriptionError && e instanceof SwitchboardError);
+    assert.equal(e.channel, sub.channel);
+    out.push({ code: e.code, temporary: e.temporary, willRetry: e.willRetry, retryInMs: e.retryInMs, attempt: e.attempt });
+  });
+  return out;
+}
+
+test('join retry: temporary by flag or registry is retried after min(cap, base*2^n) full jitter; final ends at once', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient();
+  const [rate, busy, internal, nope, forbidden] = ['rate', 'busy', 'internal', 'nope', 'forbidden'].map((c) => client.subscribe(c)) as Subscription[];
+  const errs = new Map([rate, busy, internal, nope, forbidden].map((s) => [s!.channel, recordErrors(s!)]));
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  assert.equal(ws.joins().length, 5);
+
+  ws.refuse('rate', { code: 'RATE_LIMITED', temporary: true });
+  ws.refuse('busy', { code: 'APP_BUSY', temporary: true }); // unknown code, the frame says temporary
+  ws.refuse('internal', { code: 'INTERNAL' }); // an older server without the flag: the registry says temporary
+  ws.refuse('nope', { code: 'APP_NOPE' }); // unknown code without the flag: final
+  const forbiddenReady = forbidden!.ready();
+  ws.refuse('forbidden', { code: 'FORBIDDEN', temporary: false });
+  await assert.rejects(forbiddenReady, (e: SubscriptionError) => e.code === 'FORBIDDEN' && !e.willRetry);
+  await assert.rejects(nope!.ready(), (e: SubscriptionError) => e.code === 'APP_NOPE');
+
+  assert.deepEqual(errs.get('rate'), [{ code: 'RATE_LIMITED', temporary: true, willRetry: true, retryInMs: 50, attempt: 1 }]);
+  assert.deepEqual(errs.get('busy'), [{ code: 'APP_BUSY', temporary: true, willRetry: true, retryInMs: 50, attempt: 1 }]);
+  assert.deepEqual(errs.get('internal'), [{ code: 'INTERNAL', temporary: true, willRetry: true, retryInMs: 50, attempt: 1 }]);
+  assert.deepEqual(errs.get('nope'), [{ code: 'APP_NOPE', temporary: false, willRetry: false, retryInMs: null, attempt: 1 }]);
+  assert.deepEqual(errs.get('forbidden'), [{ code: 'FORBIDDEN', temporary: false, willRetry: false, retryInMs: null, attempt: 1 }]);
+  assert.deepEqual([rate, busy, internal, nope, forbidden].map((s) => s!.state), ['subscribing', 'subscribing', 'subscribing', 'unsubscribed', 'unsubscribed']);
+  assert.deepEqual([...client.subscriptions.keys()].sort(), ['busy', 'internal', 'rate']);
+
+  t.mock.timers.tick(49);
+  assert.equal(ws.joins().length, 5, 'nothing before the delay');
+  t.mock.timers.tick(1);
+  assert.deepEqual(ws.joins().slice(5).map((f) => f.data!.channel).sort(), ['busy', 'internal', 'rate']);
+
+  // Caps double: 100, 200, 400, 800, then 1000; with random 0.5 each delay is half the cap.
+  const delays: Array<number | null> = [];
+  for (let i = 0; i < 5; i++) {
+    ws.refuse('rate', { code: 'RATE_LIMITED', temporary: true });
+    delays.push(errs.get('rate')!.at(-1)!.retryInMs);
+    t.mock.timers.tick(errs.get('rate')!.at(-1)!.retryInMs!);
+  }
+  assert.deepEqual(delays, [100, 200, 400, 500, 500]);
+  assert.deepEqual(errs.get('rate')!.map((e) => e.attempt), [1, 2, 3, 4, 5, 6]);
+  assert.equal(ws.joins('rate').length, 7);
+
+  // Success resets the count: the next failure (after a resubscribe) is attempt 1 again.
+  const ready = rate!.ready();
+  ws.grant('rate');
+  await ready;
+  assert.equal(rate!.state, 'subscribed');
+  ws.grant('busy');
+  ws.grant('internal');
+  ws.drop();
+  t.mock.timers.tick(50); // reconnect delay
+  const ws2 = ScriptedSocket.all[1]!;
+  ws2.accept('c2');
+  ws2.refuse('rate', { code: 'BROKER_UNAVAILABLE', temporary: true });
+  assert.deepEqual(errs.get('rate')!.at(-1), { code: 'BROKER_UNAVAILABLE', temporary: true, willRetry: true, retryInMs: 50, attempt: 1 });
+  client.close();
+});
+
+test('join retry: TIMEOUT is retried; maxAttempts turns the next temporary error final', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient({ subscribeRetry: { baseDelayMs: 100, maxDelayMs: 1000, maxAttempts: 2 }, requestTimeoutMs: 1000 });
+  const sub = client.subscribe('slow');
+  const errs = recordErrors(sub);
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  const ready = sub.ready();
+  t.mock.timers.tick(1000); // no reply: client-side TIMEOUT
+  assert.deepEqual(errs, [{ code: 'TIMEOUT', temporary: true, willRetry: true, retryInMs: 50, attempt: 1 }]);
+  t.mock.timers.tick(50);
+  assert.equal(ws.joins('slow').length, 2);
+  ws.refuse('slow', { code: 'RATE_LIMITED', temporary: true });
+  t.mock.timers.tick(100);
+  assert.equal(ws.joins('slow').length, 3);
+  ws.refuse('slow', { code: 'RATE_LIMITED', temporary: true });
+  await assert.rejects(ready, (e: SubscriptionError) => e.code === 'RATE_LIMITED' && e.temporary && !e.willRetry && e.attempt === 3);
+  assert.equal(sub.state, 'unsubscribed');
+  t.mock.timers.tick(10_000);
+  assert.equal(ws.joins('slow').length, 3, 'retries exhausted: no more joins');
+  client.close();
+});
+
+test('join retry: pending retries are cancelled by unsubscribe, close and reconnect; resubscribe joins precede queued publishes', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient({ subscribeRetry: { baseDelayMs: 1000, maxDelayMs: 1000 }, requestTimeoutMs: 60_000 });
+  const [a, b, c] = ['a', 'b', 'c'].map((ch) => client.subscribe(ch)) as Subscription[];
+  const errsC = recordErrors(c!);
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  for (const ch of ['a', 'b']) ws.refuse(ch, { code: 'RATE_LIMITED', temporary: true }); // retries armed for 500 ms
+  const ended: string[] = [];
+  a!.on('unsubscribed', (e) => ended.push(e.channel));
+  a!.unsubscribe();
+  assert.deepEqual(ended, ['a']);
+  t.mock.timers.tick(500);
+  assert.equal(ws.joins('a').length, 1, 'unsubscribe cancelled the retry');
+  assert.equal(ws.joins('b').length, 2, 'the other one was retried');
+
+  // Reconnect: the armed retry of `b` is dropped (the new connection joins every subscription once), the
+  // join of `c` in flight is reported as lost and sent again, and the joins go before the queued publish.
+  ws.refuse('b', { code: 'RATE_LIMITED', temporary: true }); // armed again for 500 ms
+  ws.drop();
+  assert.deepEqual(errsC, [{ code: 'CONNECTION_LOST', temporary: true, willRetry: true, retryInMs: null, attempt: 0 }]);
+  assert.equal(c!.state, 'subscribing');
+  const queued = client.publish('b', { text: 'queued' });
+  t.mock.timers.tick(50); // reconnect delay
+  const ws2 = ScriptedSocket.all[1]!;
+  ws2.accept('c2');
+  assert.deepEqual(ws2.sent.map((f) => `${f.type}:${String(f.data?.channel)}`), ['join_channel:b', 'join_channel:c', 'publish:b']);
+  t.mock.timers.tick(5000);
+  assert.deepEqual(ws2.sent.map((f) => f.type), ['join_channel', 'join_channel', 'publish'], 'no retry of the old connection fires');
+  ws2.frame({ type: 'ok', id: ws2.sent[2]!.id, data: { offset: 1, epoch: 'e' } });
+  assert.deepEqual(await queued, { offset: 1, epoch: 'e' });
+
+  // close(): the armed retry is cancelled, subscriptions wait (subscribing) for connect() again.
+  ws2.refuse('c', { code: 'RATE_LIMITED', temporary: true });
+  ws2.grant('b');
+  assert.equal(b!.state, 'subscribed');
+  client.close();
+  t.mock.timers.tick(5000);
+  assert.equal(ws2.joins('c').length, 1);
+  assert.deepEqual([b!.state, c!.state], ['subscribing', 'subscribing']);
+  assert.equal(ScriptedSocket.all.length, 2);
 });
