@@ -115,7 +115,7 @@ function joinRoom(name) {
     room.typing = (t.typing_users || []).filter((id) => id !== state.me.userId);
     render();
   });
-  sub.on('error', (err) => showNotice(`${name}: ${err.message}`));
+  sub.on('error', (err) => { if (!err.willRetry) showNotice(`${name}: ${err.message}`); });
   return room;
 }
 

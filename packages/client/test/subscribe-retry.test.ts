@@ -23,7 +23,7 @@ async function setup(t: { after(fn: () => unknown): void }, config = {}): Promis
 
 /** Channels of the server session behind `connectionId`. */
 function serverChannels(srv: TestServer, connectionId: string): string[] {
-  return srv.sb.hub.listSessions().find((s) => s.connection_id === connectionId)?.channels ?? [];
+  return srv.sb.node.listSessions().find((s) => s.connection_id === connectionId)?.channels ?? [];
 }
 
 /** Waits until every subscription is subscribed (true) or one has ended for good (false). */
@@ -140,7 +140,7 @@ test('a temporary refusal (RATE_LIMITED with a burst of 1) is retried with backo
   // A reconnect (server API close 1011: reconnect with backoff) is refused again; the counts start over at 1.
   const seen = errors.length;
   const first = a.connection!.connection_id;
-  await srv.sb.hub.disconnectConnection(first, 1011, 'restart');
+  await srv.sb.node.disconnectConnection(first, 1011, 'restart');
   await waitFor(() => subs.every((s) => s.state === 'subscribed' && resubscribed.has(s)), 'all resubscribed after the reconnect', 15_000);
   assert.notEqual(a.connection!.connection_id, first);
   checkRetries(errors.slice(seen));
