@@ -23,6 +23,7 @@ import { startRetention, type Retention } from './store/retention.js';
 import type { AuthHooks } from './auth/hooks.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
+import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -126,6 +127,14 @@ export class Switchboard {
    */
   static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
     const full = mergeConfig(DEFAULT_CONFIG, config);
+    // Engine errors no caller can receive: logged at warn and counted (switchboard_broker_errors_total). The
+    // engines connect only on start(), after `sb` is assigned.
+    let sb: Switchboard | undefined;
+    const onError: EngineErrorHandler = (err, context, details) => {
+      if (sb === undefined) return;
+      sb.metrics.brokerError(context);
+      sb.logger.warn({ err, context, ...details }, `redis engine error (${context})`);
+    };
     if (full.broker.type === 'redis' && options.broker === undefined) {
       const { RedisBroker, RedisPresenceStore, RedisNodeRegistry, parseSentinels } = await import('./broker/redis/index.js');
       const nodeId = full.nodeId ?? shortId();
@@ -136,6 +145,7 @@ export class Switchboard {
         commandTimeoutMs: full.broker.commandTimeoutMs,
         sentinels: parseSentinels(full.broker.sentinels),
         sentinelName: full.broker.sentinelName,
+        onError,
       };
       options = {
         ...options,
@@ -145,7 +155,8 @@ export class Switchboard {
         nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs) }),
       };
     }
-    return new Switchboard(full, options);
+    sb = new Switchboard(full, options);
+    return sb;
   }
 
   /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */

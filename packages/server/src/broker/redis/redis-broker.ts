@@ -6,7 +6,7 @@ import type {
 } from '../../core/ports/broker.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { decodeChannelMessage, decodeControl, decodePublication, encodeControl, encodeEphemeral } from './codec.js';
-import { BrokerUnavailableError, toBrokerError } from './errors.js';
+import { BrokerUnavailableError, reportEngineError, toBrokerError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { HISTORY_LUA, PUBLISH_LUA } from './scripts.js';
 
@@ -21,8 +21,9 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
   emptyEpochTtlMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
-  /** Called with errors that cannot be returned to a caller (malformed bus message, throwing handler). */
-  onError?: (err: unknown, context: string) => void;
+  /** Called with errors that cannot be returned to a caller (malformed bus message, throwing handler, failed
+   * resubscribe); see EngineErrorContext. Default: ignored. */
+  onError?: EngineErrorHandler;
 }
 
 interface ScriptClient extends Redis {
@@ -52,7 +53,7 @@ export class RedisBroker implements Broker {
   private readonly publishCommand: string;
   private readonly emptyEpochTtlMs: number;
   private readonly startTimeoutMs: number;
-  private readonly onError: (err: unknown, context: string) => void;
+  private readonly onError: EngineErrorHandler;
   private handler: BrokerHandler | undefined;
   /** Channels this node subscribed (desired state; re-applied after reconnects). */
   private readonly channels = new Set<string>();
@@ -63,6 +64,9 @@ export class RedisBroker implements Broker {
   /** onStatus fires only for transitions after start() resolved. */
   private started = false;
   private resyncing: Promise<void> | undefined;
+  /** Retry of a resubscribe that failed on a live connection (e.g. NOPERM), with backoff. */
+  private resyncRetry: NodeJS.Timeout | undefined;
+  private resyncFailures = 0;
 
   constructor(opts: RedisBrokerOptions) {
     if (!opts.nodeId) throw new TypeError('RedisBroker: nodeId is required');
@@ -72,7 +76,8 @@ export class RedisBroker implements Broker {
     this.publishCommand = this.sharded ? 'SPUBLISH' : 'PUBLISH';
     this.emptyEpochTtlMs = opts.emptyEpochTtlMs ?? 24 * 3600_000;
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.onError = opts.onError ?? (() => {});
+    const onError = opts.onError;
+    this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:cmd`) as ScriptClient;
     this.cmd.defineCommand('sbPublish', { lua: PUBLISH_LUA });
     this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
@@ -205,6 +210,8 @@ export class RedisBroker implements Broker {
     if (this.closed) return;
     this.closed = true;
     this.channels.clear();
+    if (this.resyncRetry !== undefined) clearTimeout(this.resyncRetry);
+    this.resyncRetry = undefined;
     await Promise.all([quitOrDisconnect(this.cmd), quitOrDisconnect(this.sub)]);
     this.setStatus('down');
   }
@@ -233,12 +240,16 @@ export class RedisBroker implements Broker {
       if (m.t === 'p') handler.onPublication(m.pub);
       else if (m.t === 'e') handler.onEphemeral(channel, m.frame, m.exclude);
     } catch (err) {
-      this.onError(err, `message on ${name}`);
+      this.onError(err, 'broker_message', { pubsub: name });
     }
   }
 
-  /** (Re)subscribe the control channel and every desired channel after the subscriber (re)connects. */
+  /** (Re)subscribe the control channel and every desired channel after the subscriber (re)connects. A failure
+   * on a connection that stays up (e.g. the ACL no longer allows the channels) is reported and retried with
+   * backoff; a failure because the connection dropped is retried by the next 'ready'. */
   private resync(): void {
+    if (this.resyncRetry !== undefined) clearTimeout(this.resyncRetry);
+    this.resyncRetry = undefined;
     const run = async () => {
       const names = [this.keys.control(), ...[...this.channels].map((c) => this.keys.pubsub(c))];
       try {
@@ -247,10 +258,15 @@ export class RedisBroker implements Broker {
         } else {
           for (let i = 0; i < names.length; i += SUBSCRIBE_BATCH) await this.sub.subscribe(...names.slice(i, i + SUBSCRIBE_BATCH));
         }
-        if (this.sub.status === 'ready') { this.subReady = true; this.updateStatus(); }
+        if (this.sub.status === 'ready') { this.subReady = true; this.resyncFailures = 0; this.updateStatus(); }
       } catch (err) {
-        // Redis went away again: the next 'ready' retries.
-        this.onError(err, 'resubscribe');
+        if (this.closed) return;
+        this.onError(err, 'broker_resubscribe');
+        // Redis went away again: the next 'ready' retries. Still connected: retry here.
+        if (this.sub.status === 'ready') {
+          this.resyncRetry = setTimeout(() => { this.resyncRetry = undefined; if (!this.closed && this.sub.status === 'ready') this.resync(); }, Math.min(30_000, 250 * 2 ** Math.min(this.resyncFailures++, 7)));
+          this.resyncRetry.unref();
+        }
       }
     };
     this.resyncing = run();
@@ -267,7 +283,7 @@ export class RedisBroker implements Broker {
     try {
       this.handler?.onStatus?.(s);
     } catch (err) {
-      this.onError(err, 'onStatus');
+      this.onError(err, 'broker_status_handler');
     }
   }
 }

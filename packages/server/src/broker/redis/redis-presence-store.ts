@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 import type { PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
-import { toBrokerError, BrokerUnavailableError } from './errors.js';
+import { toBrokerError, BrokerUnavailableError, firstPipelineError, reportEngineError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
 
@@ -14,7 +14,9 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   presenceTtlMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
-  onError?: (err: unknown, context: string) => void;
+  /** Called with errors no caller can receive (failed refresh, failed pruning, corrupt member JSON); see
+   * EngineErrorContext. Default: ignored. */
+  onError?: EngineErrorHandler;
 }
 
 interface ScriptClient extends Redis {
@@ -43,7 +45,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly cmd: ScriptClient;
   private readonly ttlMs: number;
   private readonly startTimeoutMs: number;
-  private readonly onError: (err: unknown, context: string) => void;
+  private readonly onError: EngineErrorHandler;
   /** channel -> connectionId -> member JSON (this node's entries). */
   private readonly channels = new Map<string, Map<string, string>>();
   /** userId -> connectionId -> username ('' = null) (this node's connections). */
@@ -58,7 +60,8 @@ export class RedisPresenceStore implements PresenceStore {
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.ttlMs = Math.max(100, Math.floor(opts.presenceTtlMs ?? 30_000));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.onError = opts.onError ?? (() => {});
+    const onError = opts.onError;
+    this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:presence`) as ScriptClient;
     this.cmd.defineCommand('sbJoin', { numberOfKeys: 2, lua: PRESENCE_JOIN_LUA });
     this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
@@ -119,7 +122,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
     const out: PresenceMember[] = [];
     for (const r of raw) {
-      try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence member JSON'); }
+      try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence_member_json', { channel }); }
     }
     return out;
   }
@@ -169,11 +172,16 @@ export class RedisPresenceStore implements PresenceStore {
         }
         if (!any) stale.push(nodes[i]!);
       });
-      if (stale.length) this.cmd.srem(this.keys.presenceNodeSet(), ...stale).catch(() => {});
+      if (stale.length) this.pruneNodes(stale);
       return [...byUser.values()];
     } catch (err) {
       throw toBrokerError('presence onlineUsers', err);
     }
+  }
+
+  /** Remove node ids whose online data is gone from the presence node set (best effort, reported). */
+  private pruneNodes(nodes: string[]): void {
+    this.cmd.srem(this.keys.presenceNodeSet(), ...nodes).catch((err: unknown) => this.onError(err, 'presence_prune'));
   }
 
   /** Graceful exit: remove this node's entries (best effort, bounded by the command timeout) and disconnect. */
@@ -188,9 +196,10 @@ export class RedisPresenceStore implements PresenceStore {
         for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.nodeId);
         p.del(this.keys.online(this.nodeId));
         p.srem(this.keys.presenceNodeSet(), this.nodeId);
-        await p.exec();
+        const failed = firstPipelineError(await p.exec());
+        if (failed) throw failed;
       } catch (err) {
-        this.onError(err, 'presence close');
+        this.onError(err, 'presence_close');
       }
     }
     this.channels.clear();
@@ -232,6 +241,7 @@ export class RedisPresenceStore implements PresenceStore {
       for (const ch of this.channels.keys()) items.push({ kind: 'ch', id: ch });
       for (const u of this.users.keys()) items.push({ kind: 'user', id: u });
       const missing: Item[] = [];
+      let failed: Error | undefined;
       for (let i = 0; i < items.length; i += REFRESH_BATCH) {
         const batch = items.slice(i, i + REFRESH_BATCH);
         const p = this.cmd.pipeline();
@@ -249,6 +259,7 @@ export class RedisPresenceStore implements PresenceStore {
           }
         }
         const res = (await p.exec()) ?? [];
+        failed ??= firstPipelineError(res);
         // A hash that does not hold exactly the local entries is rewritten: Redis lost it (restart without
         // persistence; a member joining afterwards recreates it partially) or a write failed during an outage.
         batch.forEach((it, j) => {
@@ -284,9 +295,10 @@ export class RedisPresenceStore implements PresenceStore {
         p.pexpire(onlineKey, ttl);
         p.sadd(this.keys.presenceNodeSet(), this.nodeId);
       }
-      await p.exec();
+      failed ??= firstPipelineError(await p.exec());
+      if (failed) throw failed;
     } catch (err) {
-      this.onError(err, 'presence refresh');
+      this.onError(err, 'presence_refresh');
     } finally {
       this.refreshing = false;
     }
