@@ -149,7 +149,8 @@ export class Switchboard {
       };
       options = {
         ...options,
-        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),
+        // A position read on a channel without a stream stays recoverable no longer than any stream lives.
+        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded, emptyEpochTtlMs: shortestHistoryTtlMs(full) }),
         presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
         // A node that stops reporting (crashed) leaves /api/nodes after three missed reports.
         nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs) }),
@@ -285,4 +286,11 @@ export class Switchboard {
     })();
     return this.closing;
   }
+}
+
+/** The shortest positive history ttl of the channel defaults and every namespace (no expiry anywhere: unbounded). */
+function shortestHistoryTtlMs(config: SwitchboardConfig): number {
+  const ttls = [config.channels.defaults.historyTtlMs, ...Object.values(config.channels.namespaces).map((n) => n.historyTtlMs)]
+    .filter((t): t is number => typeof t === 'number' && t > 0);
+  return ttls.length > 0 ? Math.min(...ttls) : Number.MAX_SAFE_INTEGER;
 }

@@ -53,6 +53,15 @@ export async function waitFor(cond: () => boolean, what: string, ms = 5000): Pro
   }
 }
 
+/** Poll an async `cond` until true or fail after `ms` with `what`. */
+export async function waitForAsync(cond: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 const HIST: PublishOptions = { history: { size: 100, ttlMs: 60_000 } };
 const frameOf = (i: number | string): string => `{"type":"message","data":{"n":${JSON.stringify(i)}}}`;
 
@@ -204,18 +213,52 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
       });
     });
 
-    it('position of a channel without publications: offset 0, an epoch that the first publish keeps', async () => {
+    it('position of a channel without publications: offset 0, and recovering from it after publishes returns everything', async () => {
       await withCluster(2, async (b) => {
         const ch = uid('pos');
         const p0 = await b[0]!.position(ch);
         assert.equal(p0.offset, 0);
-        assert.ok(typeof p0.epoch === 'string' && p0.epoch.length > 0);
-        assert.deepEqual(await at(b, 1).position(ch), p0, 'stable across calls and nodes');
+        assert.ok(typeof p0.epoch === 'string' && p0.epoch.length > 0 && p0.epoch.length <= 64, `epoch: ${p0.epoch}`);
+        const p1 = await at(b, 1).position(ch);
+        assert.equal(p1.offset, 0);
+        // Nothing published yet: recovering from the placeholder is complete and empty, on any node.
+        const none = await at(b, 1).history(ch, { since: p0, limit: 10 });
+        assert.deepEqual({ pubs: none.publications, recoverable: none.recoverable, offset: none.position.offset }, { pubs: [], recoverable: true, offset: 0 });
+        const before = await b[0]!.history(ch, { before: 10, limit: 10 });
+        assert.deepEqual({ pubs: before.publications, offset: before.position.offset }, { pubs: [], offset: 0 });
         const pub = await at(b, 1).publish(ch, frameOf(1), HIST);
-        assert.deepEqual({ epoch: pub.epoch, offset: pub.offset }, { epoch: p0.epoch, offset: 1 });
+        assert.equal(pub.offset, 1);
+        for (const [name, p] of [['node 0 placeholder', p0], ['node 1 placeholder', p1]] as const) {
+          const h = await b[0]!.history(ch, { since: p, limit: 10 });
+          assert.equal(h.recoverable, true, `${name}: a client that joined at offset 0 recovers everything`);
+          assert.deepEqual(h.publications, [pub], name);
+          assert.deepEqual(h.position, { epoch: pub.epoch, offset: 1 }, name);
+        }
+        assert.deepEqual(await b[0]!.position(ch), { epoch: pub.epoch, offset: 1 });
+        // A client that kept that epoch and counted offsets from the publications is at the top.
+        const counted = await b[0]!.history(ch, { since: { epoch: p0.epoch, offset: 1 }, limit: 10 });
+        assert.deepEqual({ pubs: counted.publications, recoverable: counted.recoverable }, { pubs: [], recoverable: true });
+        assert.equal((await b[0]!.history(ch, { since: { epoch: p0.epoch, offset: 2 }, limit: 10 })).recoverable, false, 'beyond the top');
+        // A made-up placeholder recovers nothing.
+        assert.equal((await b[0]!.history(ch, { since: { epoch: '~0.0', offset: 0 }, limit: 10 })).recoverable, false);
+        assert.equal((await b[0]!.history(uid('empty'), { since: { epoch: '~0.0', offset: 0 }, limit: 10 })).recoverable, false);
+      });
+    });
+
+    it('a position read before a stream that was created and expired does not recover the next stream', async () => {
+      await withCluster(2, async (b) => {
+        const ch = uid('gap');
+        const short = { history: { size: 10, ttlMs: 300 } };
+        const p0 = await b[0]!.position(ch);
+        const first = await at(b, 1).publish(ch, frameOf(1), short);
+        // Wait until the stream has expired (its position is a placeholder again), then start a new one.
+        await waitForAsync(async () => (await b[0]!.position(ch)).offset === 0, 'the short-lived stream expires', 10_000);
+        const second = await at(b, 1).publish(ch, frameOf(2), short);
+        assert.notEqual(second.epoch, first.epoch, 'a new stream, a new epoch');
+        assert.equal(second.offset, 1);
         const h = await b[0]!.history(ch, { since: p0, limit: 10 });
-        assert.equal(h.recoverable, true, 'a client that joined at offset 0 recovers everything');
-        assert.deepEqual(h.publications, [pub]);
+        assert.equal(h.recoverable, false, 'the first stream was missed: not recoverable');
+        assert.deepEqual(h.publications, []);
       });
     });
 

@@ -7,9 +7,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Recorder, runBrokerContract, uid, waitFor, type MakeNodes } from '../broker-contract.js';
+import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, type MakeNodes } from '../broker-contract.js';
 import { RedisBroker, RedisNodeRegistry, RedisPresenceStore, BROKER_UNAVAILABLE } from '../../src/broker/redis/index.js';
 import { freePort, RedisProcess, REPO_ROOT, requireRedisUrl } from './redis-process.js';
 
@@ -95,7 +96,8 @@ describe('redis engine specifics', () => {
       const old = await b.history(ch, { since: { epoch: p1.epoch, offset: 2 }, limit: 10 });
       assert.equal(old.recoverable, false);
       const p3 = await b.publish(ch, '{"n":3}', policy);
-      assert.deepEqual({ epoch: p3.epoch, offset: p3.offset }, { epoch: pos.epoch, offset: 1 });
+      assert.equal(p3.offset, 1);
+      assert.notEqual(p3.epoch, p1.epoch);
     } finally {
       await nodes.cleanup();
     }
@@ -196,6 +198,9 @@ describe('redis engine specifics', () => {
       const before = await b0.publish(ch, '{"n":1}', hist);
       await waitFor(() => r1.pubsOf(ch).length === 1, 'delivery before the outage');
       await p0.join(ch, { connection_id: 'c0', user_id: 'u', username: null });
+      const never = uid('never');
+      const placeholder = await b0.position(never);
+      assert.equal((await b1.history(never, { since: placeholder, limit: 10 })).recoverable, true, 'placeholder of a channel without a stream');
 
       // Frozen Redis (socket open, no answers): the command timeout bounds every call.
       server.signal('SIGSTOP');
@@ -229,6 +234,8 @@ describe('redis engine specifics', () => {
       assert.equal(pos.offset, 0);
       const lost = await b1.history(ch, { since: { epoch: before.epoch, offset: 1 }, limit: 10 });
       assert.equal(lost.recoverable, false);
+      const restarted = await b1.history(never, { since: placeholder, limit: 10 });
+      assert.equal(restarted.recoverable, false, 'a placeholder from before a Redis restart proves nothing (data may have been lost)');
       const afterPub = await b0.publish(ch, '{"n":4}', hist);
       assert.equal(afterPub.offset, 1);
       await waitFor(() => r1.pubsOf(ch).length === 3, 'delivery after recovery (subscription restored)');
@@ -247,6 +254,64 @@ describe('redis engine specifics', () => {
     } finally {
       await nodes.cleanup();
       await server.kill();
+    }
+  });
+
+  it('position() and history() of never-published channels create no Redis key', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('probe')}:`;
+    const b = new RedisBroker({ url: REDIS_URL, keyPrefix, nodeId: uid('n') });
+    const raw = new Redis(REDIS_URL);
+    try {
+      await b.start(new Recorder());
+      for (let i = 0; i < 5000; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, async (_, j) => {
+          const ch = `probe-${i + j}`;
+          const pos = await b.position(ch);
+          assert.equal(pos.offset, 0);
+          await b.history(ch, { since: pos, limit: 10 });
+          await b.history(ch, { before: 5, limit: 10 });
+          await b.history(ch, { since: { epoch: 'abc', offset: 3 }, limit: 10 });
+        }));
+      }
+      const [, keys] = await raw.scan(0, 'MATCH', `${keyPrefix}*`, 'COUNT', 1_000_000);
+      assert.deepEqual(keys, [], 'reads left keys behind');
+      // A publish does create the stream, as before.
+      await b.publish('probe-0', '{}', { history: { size: 10, ttlMs: 60_000 } });
+      const [, after] = await raw.scan(0, 'MATCH', `${keyPrefix}*`, 'COUNT', 1_000_000);
+      assert.ok(after.length > 0);
+    } finally {
+      raw.disconnect();
+      await b.close();
+    }
+  });
+
+  it('epochs of channels without a stream: bucket epochs, kept by a stream created in the bucket, bounded by emptyEpochTtlMs', async () => {
+    const raw = new Redis(REDIS_URL);
+    const runId = /run_id:([0-9a-f]+)/.exec(await raw.info('server'))![1]!;
+    raw.disconnect();
+    const incarnation = createHash('sha1').update(runId).digest('hex').slice(0, 10);
+    const b = new RedisBroker({ url: REDIS_URL, keyPrefix: RUN_PREFIX, nodeId: uid('n'), emptyEpochTtlMs: 300 });
+    try {
+      await b.start(new Recorder());
+      const ch = uid('bound');
+      const p0 = await b.position(ch);
+      const m = /^~([0-9a-f]{10})\.150\.(\d+)$/.exec(p0.epoch);
+      assert.ok(m, `bucket epoch of 150 ms buckets: ${p0.epoch}`);
+      assert.equal(m[1], incarnation, 'names this Redis server (run_id)');
+      // A stream lives and expires (ttl 300 ms = emptyEpochTtlMs, the shortest ttl) while a client is away.
+      const first = await b.publish(ch, '{}', { history: { size: 10, ttlMs: 300 } });
+      assert.match(first.epoch, /^~[0-9a-f]{10}\.150\.\d+$/, 'a stream living at least one bucket gets a bucket epoch');
+      await waitForAsync(async () => (await b.position(ch)).offset === 0, 'the stream expires', 10_000);
+      const h = await b.history(ch, { since: p0, limit: 10 });
+      assert.equal(h.recoverable, false, 'older than emptyEpochTtlMs: a stream may have come and gone');
+      assert.equal(h.position.offset, 0);
+      // A shorter ttl than a bucket: a random epoch (a bucket epoch could repeat within the bucket).
+      const short = await b.publish(uid('short'), '{}', { history: { size: 10, ttlMs: 100 } });
+      assert.match(short.epoch, /^[0-9a-f]{12}$/);
+      // Nothing was published for a made-up incarnation.
+      assert.equal((await b.history(uid('x'), { since: { epoch: '~0123456789.150.1', offset: 0 }, limit: 1 })).recoverable, false);
+    } finally {
+      await b.close();
     }
   });
 

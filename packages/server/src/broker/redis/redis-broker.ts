@@ -16,8 +16,12 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
   /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis >= 7) so Redis Cluster routes each channel's messages
    * within its shard only. Default false (PUBLISH/SUBSCRIBE). */
   sharded?: boolean;
-  /** Lifetime of an epoch created by position()/history() on a channel that has no stream yet (default 24 h).
-   * The first publish replaces it with the namespace's history ttl. */
+  /** The shortest history ttl publishes use (default 60 s; Switchboard.create passes the shortest namespace
+   * historyTtlMs). position()/history() of a channel without a stream write nothing and answer offset 0 with a
+   * bucket epoch (buckets of half this value; see EPOCH_LUA in scripts.ts): recovering from that position
+   * while the channel still has no stream is recoverable for up to this long, and a stream created within the
+   * bucket takes that epoch. Set it no higher than the real shortest ttl, or a stream created and expired
+   * while a client was away could go unnoticed. */
   emptyEpochTtlMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
@@ -43,6 +47,9 @@ function newEpoch(): string {
  * subscriber. Fail fast: no offline queue, `commandTimeoutMs` per command, every failure to reach Redis
  * rejects with code BROKER_UNAVAILABLE. The subscriber connection re-subscribes every channel itself after a
  * reconnect, then reports onStatus('up').
+ *
+ * Reads never write: position()/history() of a channel without a stream answer offset 0 and a bucket epoch
+ * (see EPOCH_LUA in scripts.ts), so client-chosen channel names cost Redis nothing until something is published.
  */
 export class RedisBroker implements Broker {
   readonly nodeId: string;
@@ -52,6 +59,7 @@ export class RedisBroker implements Broker {
   private readonly sharded: boolean;
   private readonly publishCommand: string;
   private readonly emptyEpochTtlMs: number;
+  private readonly epochBucketMs: number;
   private readonly startTimeoutMs: number;
   private readonly onError: EngineErrorHandler;
   private handler: BrokerHandler | undefined;
@@ -74,7 +82,8 @@ export class RedisBroker implements Broker {
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.sharded = opts.sharded ?? false;
     this.publishCommand = this.sharded ? 'SPUBLISH' : 'PUBLISH';
-    this.emptyEpochTtlMs = opts.emptyEpochTtlMs ?? 24 * 3600_000;
+    this.emptyEpochTtlMs = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(opts.emptyEpochTtlMs ?? 60_000)));
+    this.epochBucketMs = Math.max(1, Math.floor(this.emptyEpochTtlMs / 2));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     const onError = opts.onError;
     this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
@@ -126,6 +135,7 @@ export class RedisBroker implements Broker {
       exclude === undefined ? 'null' : JSON.stringify(exclude), exclude ?? '',
       this.keys.pubsub(channel), this.publishCommand,
       Math.max(1, Math.floor(options.idempotencyWindowMs ?? 60_000)),
+      this.epochBucketMs,
     );
     let res: [number, string];
     try {
@@ -219,7 +229,7 @@ export class RedisBroker implements Broker {
   private async runHistory(op: string, channel: string, mode: string, offset: number, limit: number, sinceEpoch: string) {
     try {
       return await this.cmd.sbHistory(
-        this.keys.meta(channel), this.keys.stream(channel), mode, offset, limit, newEpoch(), this.emptyEpochTtlMs, sinceEpoch);
+        this.keys.meta(channel), this.keys.stream(channel), mode, offset, limit, this.epochBucketMs, sinceEpoch, this.emptyEpochTtlMs);
     } catch (err) {
       throw toBrokerError(op, err);
     }
