@@ -22,7 +22,7 @@ process.on('unhandledRejection', (e) => { unhandled.push(e); });
 process.on('uncaughtException', (e) => { unhandled.push(e); });
 
 function factory(opts: { sharded: boolean; url?: string; keyPrefix?: string; commandTimeoutMs?: number; presenceTtlMs?: number }): MakeNodes {
-  return async (n) => {
+  return async (n, settings = {}) => {
     const url = opts.url ?? REDIS_URL;
     const keyPrefix = opts.keyPrefix ?? RUN_PREFIX;
     const brokers: RedisBroker[] = [];
@@ -30,13 +30,15 @@ function factory(opts: { sharded: boolean; url?: string; keyPrefix?: string; com
     for (let i = 0; i < n; i++) {
       const nodeId = uid(`node${i}`);
       brokers.push(new RedisBroker({ url, keyPrefix, nodeId, sharded: opts.sharded, commandTimeoutMs: opts.commandTimeoutMs ?? 1000 }));
-      const p = new RedisPresenceStore({ url, keyPrefix, nodeId, commandTimeoutMs: opts.commandTimeoutMs ?? 1000, presenceTtlMs: opts.presenceTtlMs ?? 10_000 });
+      const p = new RedisPresenceStore({ url, keyPrefix, nodeId, commandTimeoutMs: opts.commandTimeoutMs ?? 1000, presenceTtlMs: settings.presenceTtlMs ?? opts.presenceTtlMs ?? 10_000 });
       await p.start();
       presences.push(p);
     }
     return {
       brokers,
       presences,
+      // Killed without cleanup: no more refreshes; close() later is the test's cleanup, after the assertions.
+      async crashPresence(i) { presences[i]!.stopRefreshing(); },
       async cleanup() {
         await Promise.all([...brokers.map((b) => b.close()), ...presences.map((p) => p.close())]);
       },
@@ -312,6 +314,35 @@ describe('redis engine specifics', () => {
       assert.equal((await b.history(uid('x'), { since: { epoch: '~0123456789.150.1', offset: 0 }, limit: 1 })).recoverable, false);
     } finally {
       await b.close();
+    }
+  });
+
+  it('onlineUsersPage reads one page without listing every online user', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('page')}:`;
+    const stores = [0, 1].map((i) => new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId: uid(`pn${i}`), presenceTtlMs: 30_000 }));
+    const raw = new Redis(REDIS_URL);
+    const calls = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    try {
+      await Promise.all(stores.map((p) => p.start()));
+      for (let i = 0; i < 2500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => stores[(i + j) % 2]!.userConnected(`u${String(i + j).padStart(5, '0')}`, null, `c${i + j}`)));
+      }
+      const before = await calls();
+      const page = await stores[0]!.onlineUsersPage(null, 10);
+      const after = await calls();
+      const delta = (c: string) => (after[c] ?? 0) - (before[c] ?? 0);
+      assert.deepEqual(page.users.map((u) => u.user_id), Array.from({ length: 10 }, (_, i) => `u${String(i).padStart(5, '0')}`));
+      assert.equal(page.nextCursor, 'u00009');
+      assert.equal(delta('hgetall') + delta('hkeys') + delta('hvals') + delta('keys') + delta('scan') + delta('zrange'), 0, 'nothing lists all users');
+      assert.equal(delta('zrangebylex'), 2, 'one bounded range read per presence node');
+      assert.ok(delta('hmget') <= 2, 'one bounded count read per presence node');
+    } finally {
+      raw.disconnect();
+      await Promise.all(stores.map((p) => p.close()));
     }
   });
 
