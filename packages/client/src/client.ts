@@ -22,7 +22,7 @@ import { PendingRequests } from './pending-requests.js';
 import { buildUrl, messageText, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { canTransition, INITIAL_STATUS, isPending, type ClientStatus } from './status.js';
 import { Subscription, toPublication, type SubscriptionHost } from './subscription.js';
-import type { ClientEvents, PrivateMessage, Publication, PublishResult } from './types.js';
+import type { ClientEvents, OnlineUsersPage, PrivateMessage, Publication, PublishResult } from './types.js';
 
 /** Options of `new SwitchboardClient(...)`. Only `url` is required. */
 export interface SwitchboardClientOptions {
@@ -310,11 +310,30 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     return result;
   }
 
-  /** Users with at least one live connection. */
+  /**
+   * Every user with at least one live connection: walks the server's pages (`onlineUsersPage`) to the end.
+   * For large deployments, page yourself instead.
+   */
   async onlineUsers(options: RequestOptions = {}): Promise<OnlineUser[]> {
-    const reply = await this.request('online_users', {}, options);
-    const users = (reply.data as { users?: unknown }).users;
-    return Array.isArray(users) ? (users as OnlineUser[]) : [];
+    const all: OnlineUser[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: OnlineUsersPage = await this.onlineUsersPage({ ...options, cursor, limit: 1000 });
+      all.push(...page.users);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return all;
+  }
+
+  /** One page of online users: start without a cursor, pass `nextCursor` back until it is null. */
+  async onlineUsersPage(options: RequestOptions & { cursor?: string | null; limit?: number } = {}): Promise<OnlineUsersPage> {
+    const { cursor, limit, ...requestOptions } = options;
+    const data: Record<string, unknown> = {};
+    if (cursor) data.cursor = cursor;
+    if (limit !== undefined) data.limit = limit;
+    const reply = await this.request('online_users', data, requestOptions);
+    const d = reply.data as { users?: unknown; next_cursor?: unknown };
+    return { users: Array.isArray(d.users) ? (d.users as OnlineUser[]) : [], nextCursor: typeof d.next_cursor === 'string' ? d.next_cursor : null };
   }
 
   /**

@@ -1,6 +1,13 @@
-import type { ConnectFrameData, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
+import type { ConnectFrameData, OnlineUser, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
 import type { SubscriptionError, SwitchboardError } from './errors.js';
 import type { ClientStatus } from './status.js';
+
+/** One page of online users (`client.onlineUsersPage`). */
+export interface OnlineUsersPage {
+  users: OnlineUser[];
+  /** Pass back as `cursor` for the next page; null when there are no more. */
+  nextCursor: string | null;
+}
 
 /** A channel publication as delivered to the app (after de-duplication). */
 export interface Publication<D = Record<string, unknown>> {

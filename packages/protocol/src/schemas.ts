@@ -43,7 +43,7 @@ export const CLIENT_DATA_SCHEMAS = {
   pong: empty,
   online_users: {
     type: 'object',
-    properties: { cursor: { type: 'string', maxLength: 256 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+    properties: { cursor: { type: 'string', maxLength: 1024 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
   },
   presence: { type: 'object', properties: { channel }, required: ['channel'] },
   history: {

@@ -7,7 +7,7 @@ export type { UserDelivery } from './core/features/direct.js';
 export type { HistoryPage, HistoryRequest } from './core/features/history.js';
 export type { Client } from './core/client/client.js';
 export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/ports/broker.js';
-export type { PresenceStore } from './core/ports/presence-store.js';
+export type { PresenceStore, OnlineUsersPage } from './core/ports/presence-store.js';
 export type { HubHooks, NodeHooks, ChannelAction, Decision, ConnectionInfo } from './core/ports/hooks.js';
 export type { SessionIdentity, SessionInit, SessionPort, SessionHandle, SessionRejection } from './core/ports/session-port.js';
 export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './core/ports/handshake.js';

@@ -25,6 +25,7 @@ import type { AuthHooks } from './auth/hooks.js';
 import { selectSubprotocol } from './auth/token-source.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
+import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
 
@@ -134,6 +135,14 @@ export class Switchboard {
    */
   static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
     const full = mergeConfig(DEFAULT_CONFIG, config);
+    // Engine errors no caller can receive: logged at warn and counted (switchboard_broker_errors_total). The
+    // engines connect only on start(), after `sb` is assigned.
+    let sb: Switchboard | undefined;
+    const onError: EngineErrorHandler = (err, context, details) => {
+      if (sb === undefined) return;
+      sb.metrics.brokerError(context);
+      sb.logger.warn({ err, context, ...details }, `redis engine error (${context})`);
+    };
     if (full.broker.type === 'redis' && options.broker === undefined) {
       const { RedisBroker, RedisPresenceStore, RedisNodeRegistry, parseSentinels } = await import('./broker/redis/index.js');
       const nodeId = full.nodeId ?? shortId();
@@ -144,16 +153,19 @@ export class Switchboard {
         commandTimeoutMs: full.broker.commandTimeoutMs,
         sentinels: parseSentinels(full.broker.sentinels),
         sentinelName: full.broker.sentinelName,
+        onError,
       };
       options = {
         ...options,
-        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded }),
+        // A position read on a channel without a stream stays recoverable no longer than any stream lives.
+        broker: new RedisBroker({ ...redis, sharded: full.broker.sharded, emptyEpochTtlMs: shortestHistoryTtlMs(full) }),
         presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
         // A node that stops reporting (crashed) leaves /api/nodes after three missed reports.
         nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs) }),
       };
     }
-    return new Switchboard(full, options);
+    sb = new Switchboard(full, options);
+    return sb;
   }
 
   /** Start the engine, the node registry and the heartbeat sweep. Idempotent. */
@@ -291,4 +303,11 @@ export class Switchboard {
     })();
     return this.closing;
   }
+}
+
+/** The shortest positive history ttl of the channel defaults and every namespace (no expiry anywhere: unbounded). */
+function shortestHistoryTtlMs(config: SwitchboardConfig): number {
+  const ttls = [config.channels.defaults.historyTtlMs, ...Object.values(config.channels.namespaces).map((n) => n.historyTtlMs)]
+    .filter((t): t is number => typeof t === 'number' && t > 0);
+  return ttls.length > 0 ? Math.min(...ttls) : Number.MAX_SAFE_INTEGER;
 }

@@ -2,8 +2,8 @@
  * Shared contract suite for Broker + PresenceStore engines (core/broker.ts, core/presence-store.ts).
  * Engine-agnostic: imports no engine. Each engine's test file calls `runBrokerContract` with a factory.
  *
- * The factory `makeNodes(n)` returns n nodes of ONE cluster (sharing a backend): brokers NOT yet started
- * (the suite calls `start(handler)` with its recording handler), presence stores ready to use, and a
+ * The factory `makeNodes(n, settings)` returns n nodes of ONE cluster (sharing a backend): brokers NOT yet
+ * started (the suite calls `start(handler)` with its recording handler), presence stores ready to use, and a
  * `cleanup()` that closes everything. Every test uses fresh random channel/user names, so nodes of
  * different tests may share one backend.
  */
@@ -11,15 +11,25 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Broker, BrokerHandler, BrokerStatus, ControlEnvelope, ControlMessage, Publication, PublishOptions } from '../src/core/ports/broker.js';
+import type { OnlineUser } from '@switchboard/protocol';
 import type { PresenceStore } from '../src/core/ports/presence-store.js';
 
 export interface ContractNodes {
   brokers: Broker[];
   presences: PresenceStore[];
+  /** Multi-node engines: make node i's presence behave as if its process was killed (no cleanup, no more
+   * refreshes); its entries must vanish after the presence ttl. */
+  crashPresence?(i: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
-export type MakeNodes = (n: number) => Promise<ContractNodes>;
+/** Settings a test may ask of the factory (engines ignore what does not apply to them). */
+export interface NodeSettings {
+  /** Presence entries of a node that stopped refreshing vanish after this long. */
+  presenceTtlMs?: number;
+}
+
+export type MakeNodes = (n: number, settings?: NodeSettings) => Promise<ContractNodes>;
 
 export interface ContractOptions {
   /** Most nodes the engine can form into one cluster (default 3). A single-process engine passes 1: every
@@ -53,19 +63,48 @@ export async function waitFor(cond: () => boolean, what: string, ms = 5000): Pro
   }
 }
 
+/** Poll an async `cond` until true or fail after `ms` with `what`. */
+export async function waitForAsync(cond: () => Promise<boolean>, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Walk onlineUsersPage to the end; fails on a page over `limit` or a walk that does not end. */
+export async function walkOnlineUsers(p: PresenceStore, limit: number): Promise<{ users: OnlineUser[]; pages: number }> {
+  const users: OnlineUser[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page = await p.onlineUsersPage(cursor, limit);
+    pages += 1;
+    assert.ok(page.users.length <= limit, `page of ${page.users.length} users exceeds limit ${limit}`);
+    assert.ok(pages < 100_000, 'walk does not end');
+    users.push(...page.users);
+    if (page.nextCursor !== null) assert.notEqual(page.nextCursor, cursor, 'cursor must advance');
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return { users, pages };
+}
+
 const HIST: PublishOptions = { history: { size: 100, ttlMs: 60_000 } };
 const frameOf = (i: number | string): string => `{"type":"message","data":{"n":${JSON.stringify(i)}}}`;
 
 /** Start n nodes with recorders; run fn; always clean up. */
-async function withNodes(makeNodes: MakeNodes, n: number, fn: (b: Broker[], r: Recorder[], p: PresenceStore[]) => Promise<void>): Promise<void> {
-  const nodes = await makeNodes(n);
+async function withNodes(
+  makeNodes: MakeNodes, n: number, settings: NodeSettings,
+  fn: (b: Broker[], r: Recorder[], p: PresenceStore[], nodes: ContractNodes) => Promise<void>,
+): Promise<void> {
+  const nodes = await makeNodes(n, settings);
   try {
     assert.equal(nodes.brokers.length, n, 'factory returned the wrong number of brokers');
     assert.equal(nodes.presences.length, n, 'factory returned the wrong number of presence stores');
     const recs = nodes.brokers.map(() => new Recorder());
     await Promise.all(nodes.brokers.map((b, i) => b.start(recs[i]!)));
     assert.equal(new Set(nodes.brokers.map((b) => b.nodeId)).size, n, 'node ids must be unique');
-    await fn(nodes.brokers, recs, nodes.presences);
+    await fn(nodes.brokers, recs, nodes.presences, nodes);
   } finally {
     await nodes.cleanup();
   }
@@ -89,8 +128,8 @@ const at = <T>(arr: T[], i: number): T => arr[i % arr.length]!;
  */
 export function runBrokerContract(name: string, makeNodes: MakeNodes, options: ContractOptions = {}): void {
   const maxNodes = Math.max(1, options.maxNodes ?? 3);
-  const withCluster = (want: number, fn: (b: Broker[], r: Recorder[], p: PresenceStore[]) => Promise<void>) =>
-    withNodes(makeNodes, Math.min(want, maxNodes), fn);
+  const withCluster = (want: number, fn: (b: Broker[], r: Recorder[], p: PresenceStore[], nodes: ContractNodes) => Promise<void>, settings: NodeSettings = {}) =>
+    withNodes(makeNodes, Math.min(want, maxNodes), settings, fn);
   describe(`broker contract: ${name}`, () => {
 
     it('publish: offsets +1 in one epoch, delivered in order to every subscribed node including self, returned = delivered', async () => {
@@ -204,18 +243,52 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
       });
     });
 
-    it('position of a channel without publications: offset 0, an epoch that the first publish keeps', async () => {
+    it('position of a channel without publications: offset 0, and recovering from it after publishes returns everything', async () => {
       await withCluster(2, async (b) => {
         const ch = uid('pos');
         const p0 = await b[0]!.position(ch);
         assert.equal(p0.offset, 0);
-        assert.ok(typeof p0.epoch === 'string' && p0.epoch.length > 0);
-        assert.deepEqual(await at(b, 1).position(ch), p0, 'stable across calls and nodes');
+        assert.ok(typeof p0.epoch === 'string' && p0.epoch.length > 0 && p0.epoch.length <= 64, `epoch: ${p0.epoch}`);
+        const p1 = await at(b, 1).position(ch);
+        assert.equal(p1.offset, 0);
+        // Nothing published yet: recovering from the placeholder is complete and empty, on any node.
+        const none = await at(b, 1).history(ch, { since: p0, limit: 10 });
+        assert.deepEqual({ pubs: none.publications, recoverable: none.recoverable, offset: none.position.offset }, { pubs: [], recoverable: true, offset: 0 });
+        const before = await b[0]!.history(ch, { before: 10, limit: 10 });
+        assert.deepEqual({ pubs: before.publications, offset: before.position.offset }, { pubs: [], offset: 0 });
         const pub = await at(b, 1).publish(ch, frameOf(1), HIST);
-        assert.deepEqual({ epoch: pub.epoch, offset: pub.offset }, { epoch: p0.epoch, offset: 1 });
+        assert.equal(pub.offset, 1);
+        for (const [name, p] of [['node 0 placeholder', p0], ['node 1 placeholder', p1]] as const) {
+          const h = await b[0]!.history(ch, { since: p, limit: 10 });
+          assert.equal(h.recoverable, true, `${name}: a client that joined at offset 0 recovers everything`);
+          assert.deepEqual(h.publications, [pub], name);
+          assert.deepEqual(h.position, { epoch: pub.epoch, offset: 1 }, name);
+        }
+        assert.deepEqual(await b[0]!.position(ch), { epoch: pub.epoch, offset: 1 });
+        // A client that kept that epoch and counted offsets from the publications is at the top.
+        const counted = await b[0]!.history(ch, { since: { epoch: p0.epoch, offset: 1 }, limit: 10 });
+        assert.deepEqual({ pubs: counted.publications, recoverable: counted.recoverable }, { pubs: [], recoverable: true });
+        assert.equal((await b[0]!.history(ch, { since: { epoch: p0.epoch, offset: 2 }, limit: 10 })).recoverable, false, 'beyond the top');
+        // A made-up placeholder recovers nothing.
+        assert.equal((await b[0]!.history(ch, { since: { epoch: '~0.0', offset: 0 }, limit: 10 })).recoverable, false);
+        assert.equal((await b[0]!.history(uid('empty'), { since: { epoch: '~0.0', offset: 0 }, limit: 10 })).recoverable, false);
+      });
+    });
+
+    it('a position read before a stream that was created and expired does not recover the next stream', async () => {
+      await withCluster(2, async (b) => {
+        const ch = uid('gap');
+        const short = { history: { size: 10, ttlMs: 300 } };
+        const p0 = await b[0]!.position(ch);
+        const first = await at(b, 1).publish(ch, frameOf(1), short);
+        // Wait until the stream has expired (its position is a placeholder again), then start a new one.
+        await waitForAsync(async () => (await b[0]!.position(ch)).offset === 0, 'the short-lived stream expires', 10_000);
+        const second = await at(b, 1).publish(ch, frameOf(2), short);
+        assert.notEqual(second.epoch, first.epoch, 'a new stream, a new epoch');
+        assert.equal(second.offset, 1);
         const h = await b[0]!.history(ch, { since: p0, limit: 10 });
-        assert.equal(h.recoverable, true, 'a client that joined at offset 0 recovers everything');
-        assert.deepEqual(h.publications, [pub]);
+        assert.equal(h.recoverable, false, 'the first stream was missed: not recoverable');
+        assert.deepEqual(h.publications, []);
       });
     });
 
@@ -310,6 +383,94 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
         assert.deepEqual((await p[0]!.onlineUsers()).find((x) => x.user_id === u)?.connections, 1);
         assert.equal(await p[0]!.userDisconnected(u, c[2]!), 0, 'last connection gone');
         assert.equal((await at(p, 1).onlineUsers()).find((x) => x.user_id === u), undefined);
+      });
+    });
+
+    it('presence: userOnline across nodes', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const u = uid('user');
+        assert.equal(await p[0]!.userOnline(u), false, 'never connected');
+        await p[0]!.userConnected(u, null, 'c1');
+        assert.equal(await p[0]!.userOnline(u), true, 'on this node');
+        assert.equal(await at(p, 1).userOnline(u), true, 'seen from another node');
+        await at(p, 1).userConnected(u, null, 'c2');
+        assert.equal(await p[0]!.userDisconnected(u, 'c1'), 1);
+        assert.equal(await p[0]!.userOnline(u), true, 'still connected on node 1');
+        assert.equal(await at(p, 1).userOnline(u), true);
+        assert.equal(await at(p, 1).userDisconnected(u, 'c2'), 0);
+        assert.equal(await p[0]!.userOnline(u), false, 'last connection gone');
+        assert.equal(await at(p, 1).userOnline(u), false);
+        assert.equal(await p[0]!.userOnline(uid('nobody')), false);
+      });
+    });
+
+    it('presence: a user whose only node was killed without cleanup is offline after the presence ttl', { skip: maxNodes < 2 ? 'single-process engine: no node to kill' : false }, async () => {
+      const ttl = 600;
+      await withCluster(2, async (_b, _r, p, nodes) => {
+        assert.ok(nodes.crashPresence, 'a multi-node engine must provide crashPresence');
+        const gone = uid('gone');
+        const stays = uid('stays');
+        await p[1]!.userConnected(gone, 'G', 'c-gone');
+        await p[1]!.userConnected(stays, 'S', 'c-stays-1');
+        await p[0]!.userConnected(stays, 'S', 'c-stays-0');
+        assert.equal(await p[0]!.userOnline(gone), true);
+        // Alive for longer than one ttl: node 1's refresh keeps its entries.
+        const t0 = Date.now();
+        await waitForAsync(async () => Date.now() - t0 > ttl * 1.5 && (await p[0]!.userOnline(gone)), 'node 1 kept alive past one ttl', 10_000);
+        await nodes.crashPresence(1);
+        await waitForAsync(async () => !(await p[0]!.userOnline(gone)), 'the dead node\'s user goes offline', ttl + 5000);
+        assert.equal(await p[0]!.userOnline(stays), true, 'a user with a connection on a live node stays online');
+        const walk = await walkOnlineUsers(p[0]!, 1000);
+        assert.equal(walk.users.find((x) => x.user_id === gone), undefined, 'not listed by onlineUsersPage');
+        assert.deepEqual(walk.users.find((x) => x.user_id === stays), { user_id: stays, username: 'S', connections: 1 }, 'only the live node\'s connection counts');
+        assert.equal((await p[0]!.onlineUsers()).find((x) => x.user_id === gone), undefined, 'not listed by onlineUsers');
+        assert.equal(await p[0]!.userDisconnected(stays, 'c-stays-0'), 0);
+      }, { presenceTtlMs: ttl });
+    });
+
+    it('presence: onlineUsersPage walks 2,500 users over 2 nodes, each exactly once with its cluster-wide count', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const tag = uid('pg');
+        const ids = Array.from({ length: 2500 }, (_, i) => `${tag}-${String(i).padStart(4, '0')}`);
+        const expected = new Map<string, number>();
+        for (let i = 0; i < ids.length; i += 250) {
+          await Promise.all(ids.slice(i, i + 250).map(async (id, j) => {
+            const k = i + j;
+            // Every user on node k % 2; every 10th also on the other node (2 connections, counted once).
+            await at(p, k % 2).userConnected(id, `name-${k}`, `${id}-a`);
+            if (k % 10 === 0) await at(p, (k + 1) % 2).userConnected(id, `name-${k}`, `${id}-b`);
+            expected.set(id, k % 10 === 0 ? 2 : 1);
+          }));
+        }
+        const walk = await walkOnlineUsers(p[0]!, 1000);
+        const ours = walk.users.filter((u) => u.user_id.startsWith(`${tag}-`));
+        assert.equal(ours.length, 2500, 'every user listed');
+        assert.equal(new Set(walk.users.map((u) => u.user_id)).size, walk.users.length, 'nobody listed twice');
+        for (const u of ours) {
+          assert.equal(u.connections, expected.get(u.user_id), `connections of ${u.user_id}`);
+          assert.equal(u.username, `name-${Number(u.user_id.slice(-4))}`);
+        }
+        assert.ok(walk.pages >= 3, `2,500 users at 1,000 a page take at least 3 pages (got ${walk.pages})`);
+        // Small pages from the other node give the same set.
+        const small = await walkOnlineUsers(at(p, 1), 97);
+        assert.deepEqual(small.users.filter((u) => u.user_id.startsWith(`${tag}-`)).map((u) => u.user_id).sort(), [...ids].sort());
+        // limit is clamped to 1..1000.
+        assert.ok((await p[0]!.onlineUsersPage(null, 5000)).users.length <= 1000);
+        const one = await p[0]!.onlineUsersPage(null, 0);
+        assert.ok(one.users.length <= 1 && one.nextCursor !== null);
+        // Users who leave disappear from the walk; the others keep their counts.
+        for (let k = 0; k < 100; k++) {
+          await at(p, k % 2).userDisconnected(ids[k]!, `${ids[k]}-a`);
+          if (k % 10 === 0) await at(p, (k + 1) % 2).userDisconnected(ids[k]!, `${ids[k]}-b`);
+        }
+        const after = (await walkOnlineUsers(p[0]!, 1000)).users.filter((u) => u.user_id.startsWith(`${tag}-`));
+        assert.deepEqual(after.map((u) => u.user_id).sort(), ids.slice(100).sort());
+        await Promise.all(ids.slice(100).map(async (id) => {
+          const k = Number(id.slice(-4));
+          await at(p, k % 2).userDisconnected(id, `${id}-a`);
+          if (k % 10 === 0) await at(p, (k + 1) % 2).userDisconnected(id, `${id}-b`);
+        }));
+        assert.deepEqual((await walkOnlineUsers(p[0]!, 1000)).users.filter((u) => u.user_id.startsWith(`${tag}-`)), []);
       });
     });
   });

@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, TestClient, type TestServer } from './helpers.js';
+import { startServer, TestClient, type Frame, type TestServer } from './helpers.js';
+import { MemoryPresenceStore } from '../src/broker/memory/memory-presence.js';
 
 describe('presence, online users, private messages', () => {
   let srv: TestServer;
@@ -78,5 +79,65 @@ describe('presence, online users, private messages', () => {
     assert.equal(res.status, 200);
     assert.equal((await g.next('notification')).data.title, 'hello');
     g.close();
+  });
+});
+
+describe('online users at scale', () => {
+  it('routes a private message to a user on another node by that user\'s presence, never by listing all users', async () => {
+    const presence = new MemoryPresenceStore();
+    let listed = 0;
+    const list = presence.onlineUsers.bind(presence);
+    presence.onlineUsers = () => {
+      listed++;
+      return list();
+    };
+    const srv = await startServer({ store: { driver: 'none' } }, { presence });
+    try {
+      // "remote" is online on another node: only the shared presence store knows it.
+      await presence.userConnected('remote', 'Remote', 'conn-on-node-b');
+      const sender = await TestClient.connect(`${srv.ws}/ws?user_id=sender`);
+      const toRemote = await sender.request('private_message', { recipient_id: 'remote', text: 'hi' });
+      assert.equal(toRemote.data.delivered, true, 'sent through the broker to the node that holds the user');
+      const toNobody = await sender.request('private_message', { recipient_id: 'nobody', text: 'hi' });
+      assert.deepEqual([toNobody.data.delivered, toNobody.data.stored], [false, false]);
+      assert.equal(listed, 0, 'no listing of every online user');
+      sender.close();
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('pages online_users: every user exactly once with its connection count, at most `limit` per page', async () => {
+    const srv = await startServer({ store: { driver: 'none' }, limits: { maxConnectionsPerIp: 0 } });
+    const clients: TestClient[] = [];
+    try {
+      for (let i = 0; i < 120; i++) clients.push(await TestClient.connect(`${srv.ws}/ws?user_id=u${String(i).padStart(3, '0')}`));
+      clients.push(await TestClient.connect(`${srv.ws}/ws?user_id=u007`)); // a second connection of one user
+      const asker = clients[0]!;
+      const seen = new Map<string, number>();
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const reply: Frame = await asker.request('online_users', cursor === null ? { limit: 50 } : { limit: 50, cursor });
+        assert.ok(reply.data.users.length <= 50, 'page bounded by limit');
+        for (const u of reply.data.users as Array<{ user_id: string; connections: number }>) {
+          assert.equal(seen.has(u.user_id), false, `${u.user_id} listed once`);
+          seen.set(u.user_id, u.connections);
+        }
+        cursor = reply.data.next_cursor as string | null;
+        pages++;
+      } while (cursor !== null && pages < 10);
+      assert.equal(seen.size, 120);
+      assert.equal(seen.get('u007'), 2);
+      assert.ok(pages >= 3, `walked ${pages} pages`);
+      const firstPage = await asker.request('online_users');
+      assert.equal(firstPage.data.users.length, 100, 'default page size');
+      assert.equal(typeof firstPage.data.next_cursor, 'string');
+      const api = await (await fetch(`${srv.http}/api/users/online?limit=500`)).json() as { users: unknown[]; next_cursor: string | null };
+      assert.deepEqual([api.users.length, api.next_cursor], [120, null]);
+    } finally {
+      for (const c of clients) c.close();
+      await srv.close();
+    }
   });
 });

@@ -12,6 +12,7 @@ export class PromMetrics implements HubMetrics {
   private readonly sizes: Histogram;
   private readonly durations: Histogram<'code'>;
   private readonly errors: Counter<'code'>;
+  private readonly brokerErrors: Counter<'context'>;
 
   constructor(stats: () => NodeStats, options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -36,6 +37,12 @@ export class PromMetrics implements HubMetrics {
       registers,
     });
     this.errors = new Counter({ name: 'switchboard_errors_total', help: 'Error frames sent, by code', labelNames: ['code'], registers });
+    this.brokerErrors = new Counter({
+      name: 'switchboard_broker_errors_total',
+      help: 'Engine (Redis) errors no caller could receive, by where they happened (e.g. broker_message, broker_resubscribe, presence_refresh)',
+      labelNames: ['context'],
+      registers,
+    });
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
@@ -54,5 +61,10 @@ export class PromMetrics implements HubMetrics {
 
   errorSent(code: string): void {
     this.errors.inc({ code });
+  }
+
+  /** An engine error reported through the engine's onError (context: a fixed set, see EngineErrorContext). */
+  brokerError(context: string): void {
+    this.brokerErrors.inc({ context });
   }
 }

@@ -21,7 +21,7 @@ export interface NodeApi {
   channelNames(): string[];
   channelPresence(channel: string): Promise<unknown>;
   listSessions(): unknown;
-  onlineUsers(): Promise<unknown>;
+  onlineUsersPage(cursor: string | null, limit: number): Promise<{ users: unknown[]; nextCursor: string | null }>;
   setDraining(on: boolean): void;
   /** The client path's channel-name rules (limits.maxChannelNameLength, limits.channelNamePattern). */
   isValidChannel(channel: string): boolean;
@@ -177,7 +177,11 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
     }));
     api.get('/api/connections', async () => ({ connections: node.listSessions() }));
     api.get('/api/nodes', async () => ({ nodes: await opts.nodes.list() }));
-    api.get('/api/users/online', async () => ({ users: await node.onlineUsers() }));
+    api.get<{ Querystring: { cursor?: string; limit?: string } }>('/api/users/online', async (req) => {
+      const limit = Number(req.query.limit ?? 100);
+      const page = await node.onlineUsersPage(req.query.cursor || null, Number.isFinite(limit) ? limit : 100);
+      return { users: page.users, next_cursor: page.nextCursor };
+    })
     api.post('/api/drain', async (req) => {
       const on = !(isObject(req.body) && req.body.enabled === false);
       node.setDraining(on);

@@ -15,7 +15,7 @@ import { assemble, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
 import type { HubHooks } from './ports/hooks.js';
 import { NOOP_METRICS, SILENT_LOGGER, type HubMetrics, type Logger } from './ports/observability.js';
-import type { PresenceStore } from './ports/presence-store.js';
+import type { OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
 import type { SessionHandle, SessionInit, SessionPort, SessionRejection } from './ports/session-port.js';
 
 export interface NodeDeps {
@@ -191,9 +191,14 @@ export class Node implements SessionPort {
     return answer;
   }
 
-  /** Every online user of the cluster. */
+  /** Every online user of the cluster. O(all online users): for admin views of small clusters. */
   onlineUsers(): Promise<OnlineUser[]> {
     return this.parts.presence.onlineUsers();
+  }
+
+  /** One page of the cluster's online users: start with cursor null, pass `nextCursor` back until null. */
+  onlineUsersPage(cursor: string | null, limit = 100): Promise<OnlineUsersPage> {
+    return this.parts.presence.onlineUsersPage(cursor, limit);
   }
 
   /** Members of a channel on every node. */

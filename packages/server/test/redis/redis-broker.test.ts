@@ -7,9 +7,10 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Recorder, runBrokerContract, uid, waitFor, type MakeNodes } from '../broker-contract.js';
+import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, type MakeNodes } from '../broker-contract.js';
 import { RedisBroker, RedisNodeRegistry, RedisPresenceStore, BROKER_UNAVAILABLE } from '../../src/broker/redis/index.js';
 import { freePort, RedisProcess, REPO_ROOT, requireRedisUrl } from './redis-process.js';
 
@@ -21,7 +22,7 @@ process.on('unhandledRejection', (e) => { unhandled.push(e); });
 process.on('uncaughtException', (e) => { unhandled.push(e); });
 
 function factory(opts: { sharded: boolean; url?: string; keyPrefix?: string; commandTimeoutMs?: number; presenceTtlMs?: number }): MakeNodes {
-  return async (n) => {
+  return async (n, settings = {}) => {
     const url = opts.url ?? REDIS_URL;
     const keyPrefix = opts.keyPrefix ?? RUN_PREFIX;
     const brokers: RedisBroker[] = [];
@@ -29,13 +30,15 @@ function factory(opts: { sharded: boolean; url?: string; keyPrefix?: string; com
     for (let i = 0; i < n; i++) {
       const nodeId = uid(`node${i}`);
       brokers.push(new RedisBroker({ url, keyPrefix, nodeId, sharded: opts.sharded, commandTimeoutMs: opts.commandTimeoutMs ?? 1000 }));
-      const p = new RedisPresenceStore({ url, keyPrefix, nodeId, commandTimeoutMs: opts.commandTimeoutMs ?? 1000, presenceTtlMs: opts.presenceTtlMs ?? 10_000 });
+      const p = new RedisPresenceStore({ url, keyPrefix, nodeId, commandTimeoutMs: opts.commandTimeoutMs ?? 1000, presenceTtlMs: settings.presenceTtlMs ?? opts.presenceTtlMs ?? 10_000 });
       await p.start();
       presences.push(p);
     }
     return {
       brokers,
       presences,
+      // Killed without cleanup: no more refreshes; close() later is the test's cleanup, after the assertions.
+      async crashPresence(i) { presences[i]!.stopRefreshing(); },
       async cleanup() {
         await Promise.all([...brokers.map((b) => b.close()), ...presences.map((p) => p.close())]);
       },
@@ -95,7 +98,8 @@ describe('redis engine specifics', () => {
       const old = await b.history(ch, { since: { epoch: p1.epoch, offset: 2 }, limit: 10 });
       assert.equal(old.recoverable, false);
       const p3 = await b.publish(ch, '{"n":3}', policy);
-      assert.deepEqual({ epoch: p3.epoch, offset: p3.offset }, { epoch: pos.epoch, offset: 1 });
+      assert.equal(p3.offset, 1);
+      assert.notEqual(p3.epoch, p1.epoch);
     } finally {
       await nodes.cleanup();
     }
@@ -196,6 +200,9 @@ describe('redis engine specifics', () => {
       const before = await b0.publish(ch, '{"n":1}', hist);
       await waitFor(() => r1.pubsOf(ch).length === 1, 'delivery before the outage');
       await p0.join(ch, { connection_id: 'c0', user_id: 'u', username: null });
+      const never = uid('never');
+      const placeholder = await b0.position(never);
+      assert.equal((await b1.history(never, { since: placeholder, limit: 10 })).recoverable, true, 'placeholder of a channel without a stream');
 
       // Frozen Redis (socket open, no answers): the command timeout bounds every call.
       server.signal('SIGSTOP');
@@ -229,6 +236,8 @@ describe('redis engine specifics', () => {
       assert.equal(pos.offset, 0);
       const lost = await b1.history(ch, { since: { epoch: before.epoch, offset: 1 }, limit: 10 });
       assert.equal(lost.recoverable, false);
+      const restarted = await b1.history(never, { since: placeholder, limit: 10 });
+      assert.equal(restarted.recoverable, false, 'a placeholder from before a Redis restart proves nothing (data may have been lost)');
       const afterPub = await b0.publish(ch, '{"n":4}', hist);
       assert.equal(afterPub.offset, 1);
       await waitFor(() => r1.pubsOf(ch).length === 3, 'delivery after recovery (subscription restored)');
@@ -247,6 +256,93 @@ describe('redis engine specifics', () => {
     } finally {
       await nodes.cleanup();
       await server.kill();
+    }
+  });
+
+  it('position() and history() of never-published channels create no Redis key', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('probe')}:`;
+    const b = new RedisBroker({ url: REDIS_URL, keyPrefix, nodeId: uid('n') });
+    const raw = new Redis(REDIS_URL);
+    try {
+      await b.start(new Recorder());
+      for (let i = 0; i < 5000; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, async (_, j) => {
+          const ch = `probe-${i + j}`;
+          const pos = await b.position(ch);
+          assert.equal(pos.offset, 0);
+          await b.history(ch, { since: pos, limit: 10 });
+          await b.history(ch, { before: 5, limit: 10 });
+          await b.history(ch, { since: { epoch: 'abc', offset: 3 }, limit: 10 });
+        }));
+      }
+      const [, keys] = await raw.scan(0, 'MATCH', `${keyPrefix}*`, 'COUNT', 1_000_000);
+      assert.deepEqual(keys, [], 'reads left keys behind');
+      // A publish does create the stream, as before.
+      await b.publish('probe-0', '{}', { history: { size: 10, ttlMs: 60_000 } });
+      const [, after] = await raw.scan(0, 'MATCH', `${keyPrefix}*`, 'COUNT', 1_000_000);
+      assert.ok(after.length > 0);
+    } finally {
+      raw.disconnect();
+      await b.close();
+    }
+  });
+
+  it('epochs of channels without a stream: bucket epochs, kept by a stream created in the bucket, bounded by emptyEpochTtlMs', async () => {
+    const raw = new Redis(REDIS_URL);
+    const runId = /run_id:([0-9a-f]+)/.exec(await raw.info('server'))![1]!;
+    raw.disconnect();
+    const incarnation = createHash('sha1').update(runId).digest('hex').slice(0, 10);
+    const b = new RedisBroker({ url: REDIS_URL, keyPrefix: RUN_PREFIX, nodeId: uid('n'), emptyEpochTtlMs: 300 });
+    try {
+      await b.start(new Recorder());
+      const ch = uid('bound');
+      const p0 = await b.position(ch);
+      const m = /^~([0-9a-f]{10})\.150\.(\d+)$/.exec(p0.epoch);
+      assert.ok(m, `bucket epoch of 150 ms buckets: ${p0.epoch}`);
+      assert.equal(m[1], incarnation, 'names this Redis server (run_id)');
+      // A stream lives and expires (ttl 300 ms = emptyEpochTtlMs, the shortest ttl) while a client is away.
+      const first = await b.publish(ch, '{}', { history: { size: 10, ttlMs: 300 } });
+      assert.match(first.epoch, /^~[0-9a-f]{10}\.150\.\d+$/, 'a stream living at least one bucket gets a bucket epoch');
+      await waitForAsync(async () => (await b.position(ch)).offset === 0, 'the stream expires', 10_000);
+      const h = await b.history(ch, { since: p0, limit: 10 });
+      assert.equal(h.recoverable, false, 'older than emptyEpochTtlMs: a stream may have come and gone');
+      assert.equal(h.position.offset, 0);
+      // A shorter ttl than a bucket: a random epoch (a bucket epoch could repeat within the bucket).
+      const short = await b.publish(uid('short'), '{}', { history: { size: 10, ttlMs: 100 } });
+      assert.match(short.epoch, /^[0-9a-f]{12}$/);
+      // Nothing was published for a made-up incarnation.
+      assert.equal((await b.history(uid('x'), { since: { epoch: '~0123456789.150.1', offset: 0 }, limit: 1 })).recoverable, false);
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('onlineUsersPage reads one page without listing every online user', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('page')}:`;
+    const stores = [0, 1].map((i) => new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId: uid(`pn${i}`), presenceTtlMs: 30_000 }));
+    const raw = new Redis(REDIS_URL);
+    const calls = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    try {
+      await Promise.all(stores.map((p) => p.start()));
+      for (let i = 0; i < 2500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => stores[(i + j) % 2]!.userConnected(`u${String(i + j).padStart(5, '0')}`, null, `c${i + j}`)));
+      }
+      const before = await calls();
+      const page = await stores[0]!.onlineUsersPage(null, 10);
+      const after = await calls();
+      const delta = (c: string) => (after[c] ?? 0) - (before[c] ?? 0);
+      assert.deepEqual(page.users.map((u) => u.user_id), Array.from({ length: 10 }, (_, i) => `u${String(i).padStart(5, '0')}`));
+      assert.equal(page.nextCursor, 'u00009');
+      assert.equal(delta('hgetall') + delta('hkeys') + delta('hvals') + delta('keys') + delta('scan') + delta('zrange'), 0, 'nothing lists all users');
+      assert.equal(delta('zrangebylex'), 2, 'one bounded range read per presence node');
+      assert.ok(delta('hmget') <= 2, 'one bounded count read per presence node');
+    } finally {
+      raw.disconnect();
+      await Promise.all(stores.map((p) => p.close()));
     }
   });
 

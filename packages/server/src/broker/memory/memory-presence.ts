@@ -1,10 +1,12 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import type { PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 
 /** Presence for a single process. */
 export class MemoryPresenceStore implements PresenceStore {
   private readonly channels = new Map<string, Map<string, PresenceMember>>();
   private readonly users = new Map<string, { username: string | null; connections: Set<string> }>();
+  /** Ids of `users`, sorted (UTF-16 code unit order), for onlineUsersPage. */
+  private readonly sortedIds: string[] = [];
 
   async join(channel: string, member: PresenceMember): Promise<void> {
     let members = this.channels.get(channel);
@@ -29,7 +31,10 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async userConnected(userId: string, username: string | null, connectionId: string): Promise<number> {
     let user = this.users.get(userId);
-    if (user === undefined) this.users.set(userId, (user = { username, connections: new Set() }));
+    if (user === undefined) {
+      this.users.set(userId, (user = { username, connections: new Set() }));
+      this.sortedIds.splice(lowerBound(this.sortedIds, userId), 0, userId);
+    }
     user.connections.add(connectionId);
     return user.connections.size;
   }
@@ -38,8 +43,33 @@ export class MemoryPresenceStore implements PresenceStore {
     const user = this.users.get(userId);
     if (user === undefined) return 0;
     user.connections.delete(connectionId);
-    if (user.connections.size === 0) this.users.delete(userId);
+    if (user.connections.size === 0) {
+      this.users.delete(userId);
+      const i = lowerBound(this.sortedIds, userId);
+      if (this.sortedIds[i] === userId) this.sortedIds.splice(i, 1);
+    }
     return user.connections.size;
+  }
+
+  async userOnline(userId: string): Promise<boolean> {
+    return this.users.has(userId);
+  }
+
+  /** Users in id order after `cursor` (binary search in the sorted ids: O(log n + limit)). */
+  async onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
+    const n = clampPageLimit(limit);
+    let start = 0;
+    if (cursor !== null) {
+      start = lowerBound(this.sortedIds, cursor);
+      if (this.sortedIds[start] === cursor) start += 1;
+    }
+    const ids = this.sortedIds.slice(start, start + n);
+    const users = ids.map((user_id) => {
+      const u = this.users.get(user_id)!;
+      return { user_id, username: u.username, connections: u.connections.size };
+    });
+    const nextCursor = start + n < this.sortedIds.length ? ids[ids.length - 1]! : null;
+    return { users, nextCursor };
   }
 
   async onlineUsers(): Promise<OnlineUser[]> {
@@ -49,5 +79,18 @@ export class MemoryPresenceStore implements PresenceStore {
   async close(): Promise<void> {
     this.channels.clear();
     this.users.clear();
+    this.sortedIds.length = 0;
   }
+}
+
+/** First index of `sorted` whose element is >= `key`. */
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -12,6 +12,8 @@
  *   <p>{u:<user>}:n        set of node ids holding connections of the user              (PX presence ttl)
  *   <p>{u:<user>}:h:<node> hash connectionId -> username, owned by <node>                 (PX presence ttl)
  *   <p>on:<node>           hash userId -> JSON [localConnections, username], owned by <node> (PX presence ttl)
+ *   <p>oz:<node>           zset of the user ids in on:<node> (all score 0, paged by ZRANGEBYLEX), owned by <node>
+ *                          (PX presence ttl)
  *   <p>pnodes              set of node ids that own presence data (stale ids pruned by readers)
  *   <p>node:<id>:stats     hash: node registry stats (PX 120 s)
  *   <p>nodes               set of node ids in the registry (stale ids pruned by readers)
@@ -34,6 +36,7 @@ export class RedisKeys {
   userNodes(user: string): string { return `${this.prefix}{u:${user}}:n`; }
   userHashPrefix(user: string): string { return `${this.prefix}{u:${user}}:h:`; }
   online(node: string): string { return `${this.prefix}on:${node}`; }
+  onlineIndex(node: string): string { return `${this.prefix}oz:${node}`; }
   presenceNodeSet(): string { return `${this.prefix}pnodes`; }
   nodeStats(node: string): string { return `${this.prefix}node:${node}:stats`; }
   nodeSet(): string { return `${this.prefix}nodes`; }

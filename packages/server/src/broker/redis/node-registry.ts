@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
-import { BrokerUnavailableError, toBrokerError } from './errors.js';
+import { BrokerUnavailableError, firstPipelineError, reportEngineError, toBrokerError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/ports/node-registry.js';
 
@@ -11,6 +11,9 @@ export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
   /** A report lives this long (default 120 s): a node that stops reporting drops out of list(). */
   ttlMs?: number;
   startTimeoutMs?: number;
+  /** Called with errors no caller can receive (failed pruning of dead ids, failed cleanup on close); see
+   * EngineErrorContext. Default: ignored. */
+  onError?: EngineErrorHandler;
 }
 
 /**
@@ -23,12 +26,15 @@ export class RedisNodeRegistry implements NodeRegistry {
   private readonly cmd: Redis;
   private readonly ttlMs: number;
   private readonly startTimeoutMs: number;
+  private readonly onError: EngineErrorHandler;
 
   constructor(opts: RedisNodeRegistryOptions) {
     this.nodeId = opts.nodeId;
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.ttlMs = opts.ttlMs ?? 120_000;
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    const onError = opts.onError;
+    this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:registry`);
   }
 
@@ -84,7 +90,7 @@ export class RedisNodeRegistry implements NodeRegistry {
         if (h.address !== undefined) info.address = h.address;
         out.push(info);
       });
-      if (stale.length) this.cmd.srem(this.keys.nodeSet(), ...stale).catch(() => {});
+      if (stale.length) this.cmd.srem(this.keys.nodeSet(), ...stale).catch((err: unknown) => this.onError(err, 'registry_prune'));
       return out;
     } catch (err) {
       throw toBrokerError('registry list', err);
@@ -102,8 +108,12 @@ export class RedisNodeRegistry implements NodeRegistry {
   async close(): Promise<void> {
     if (this.cmd.status === 'ready') {
       try {
-        await this.cmd.multi().del(this.keys.nodeStats(this.nodeId)).srem(this.keys.nodeSet(), this.nodeId).exec();
-      } catch { /* best effort */ }
+        const failed = firstPipelineError(await this.cmd.multi().del(this.keys.nodeStats(this.nodeId)).srem(this.keys.nodeSet(), this.nodeId).exec());
+        if (failed) throw failed;
+      } catch (err) {
+        // Best effort: the entry expires after ttlMs anyway.
+        this.onError(err, 'registry_close');
+      }
     }
     await quitOrDisconnect(this.cmd);
   }

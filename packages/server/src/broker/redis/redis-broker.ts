@@ -6,7 +6,7 @@ import type {
 } from '../../core/ports/broker.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { decodeChannelMessage, decodeControl, decodePublication, encodeControl, encodeEphemeral } from './codec.js';
-import { BrokerUnavailableError, toBrokerError } from './errors.js';
+import { BrokerUnavailableError, reportEngineError, toBrokerError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { HISTORY_LUA, PUBLISH_LUA } from './scripts.js';
 
@@ -16,13 +16,18 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
   /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis >= 7) so Redis Cluster routes each channel's messages
    * within its shard only. Default false (PUBLISH/SUBSCRIBE). */
   sharded?: boolean;
-  /** Lifetime of an epoch created by position()/history() on a channel that has no stream yet (default 24 h).
-   * The first publish replaces it with the namespace's history ttl. */
+  /** The shortest history ttl publishes use (default 60 s; Switchboard.create passes the shortest namespace
+   * historyTtlMs). position()/history() of a channel without a stream write nothing and answer offset 0 with a
+   * bucket epoch (buckets of half this value; see EPOCH_LUA in scripts.ts): recovering from that position
+   * while the channel still has no stream is recoverable for up to this long, and a stream created within the
+   * bucket takes that epoch. Set it no higher than the real shortest ttl, or a stream created and expired
+   * while a client was away could go unnoticed. */
   emptyEpochTtlMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
-  /** Called with errors that cannot be returned to a caller (malformed bus message, throwing handler). */
-  onError?: (err: unknown, context: string) => void;
+  /** Called with errors that cannot be returned to a caller (malformed bus message, throwing handler, failed
+   * resubscribe); see EngineErrorContext. Default: ignored. */
+  onError?: EngineErrorHandler;
 }
 
 interface ScriptClient extends Redis {
@@ -42,6 +47,9 @@ function newEpoch(): string {
  * subscriber. Fail fast: no offline queue, `commandTimeoutMs` per command, every failure to reach Redis
  * rejects with code BROKER_UNAVAILABLE. The subscriber connection re-subscribes every channel itself after a
  * reconnect, then reports onStatus('up').
+ *
+ * Reads never write: position()/history() of a channel without a stream answer offset 0 and a bucket epoch
+ * (see EPOCH_LUA in scripts.ts), so client-chosen channel names cost Redis nothing until something is published.
  */
 export class RedisBroker implements Broker {
   readonly nodeId: string;
@@ -51,8 +59,9 @@ export class RedisBroker implements Broker {
   private readonly sharded: boolean;
   private readonly publishCommand: string;
   private readonly emptyEpochTtlMs: number;
+  private readonly epochBucketMs: number;
   private readonly startTimeoutMs: number;
-  private readonly onError: (err: unknown, context: string) => void;
+  private readonly onError: EngineErrorHandler;
   private handler: BrokerHandler | undefined;
   /** Channels this node subscribed (desired state; re-applied after reconnects). */
   private readonly channels = new Set<string>();
@@ -63,6 +72,9 @@ export class RedisBroker implements Broker {
   /** onStatus fires only for transitions after start() resolved. */
   private started = false;
   private resyncing: Promise<void> | undefined;
+  /** Retry of a resubscribe that failed on a live connection (e.g. NOPERM), with backoff. */
+  private resyncRetry: NodeJS.Timeout | undefined;
+  private resyncFailures = 0;
 
   constructor(opts: RedisBrokerOptions) {
     if (!opts.nodeId) throw new TypeError('RedisBroker: nodeId is required');
@@ -70,9 +82,11 @@ export class RedisBroker implements Broker {
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.sharded = opts.sharded ?? false;
     this.publishCommand = this.sharded ? 'SPUBLISH' : 'PUBLISH';
-    this.emptyEpochTtlMs = opts.emptyEpochTtlMs ?? 24 * 3600_000;
+    this.emptyEpochTtlMs = Math.max(0, Math.min(Number.MAX_SAFE_INTEGER, Math.floor(opts.emptyEpochTtlMs ?? 60_000)));
+    this.epochBucketMs = Math.max(1, Math.floor(this.emptyEpochTtlMs / 2));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.onError = opts.onError ?? (() => {});
+    const onError = opts.onError;
+    this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:cmd`) as ScriptClient;
     this.cmd.defineCommand('sbPublish', { lua: PUBLISH_LUA });
     this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
@@ -121,6 +135,7 @@ export class RedisBroker implements Broker {
       exclude === undefined ? 'null' : JSON.stringify(exclude), exclude ?? '',
       this.keys.pubsub(channel), this.publishCommand,
       Math.max(1, Math.floor(options.idempotencyWindowMs ?? 60_000)),
+      this.epochBucketMs,
     );
     let res: [number, string];
     try {
@@ -205,6 +220,8 @@ export class RedisBroker implements Broker {
     if (this.closed) return;
     this.closed = true;
     this.channels.clear();
+    if (this.resyncRetry !== undefined) clearTimeout(this.resyncRetry);
+    this.resyncRetry = undefined;
     await Promise.all([quitOrDisconnect(this.cmd), quitOrDisconnect(this.sub)]);
     this.setStatus('down');
   }
@@ -212,7 +229,7 @@ export class RedisBroker implements Broker {
   private async runHistory(op: string, channel: string, mode: string, offset: number, limit: number, sinceEpoch: string) {
     try {
       return await this.cmd.sbHistory(
-        this.keys.meta(channel), this.keys.stream(channel), mode, offset, limit, newEpoch(), this.emptyEpochTtlMs, sinceEpoch);
+        this.keys.meta(channel), this.keys.stream(channel), mode, offset, limit, this.epochBucketMs, sinceEpoch, this.emptyEpochTtlMs);
     } catch (err) {
       throw toBrokerError(op, err);
     }
@@ -233,12 +250,16 @@ export class RedisBroker implements Broker {
       if (m.t === 'p') handler.onPublication(m.pub);
       else if (m.t === 'e') handler.onEphemeral(channel, m.frame, m.exclude);
     } catch (err) {
-      this.onError(err, `message on ${name}`);
+      this.onError(err, 'broker_message', { pubsub: name });
     }
   }
 
-  /** (Re)subscribe the control channel and every desired channel after the subscriber (re)connects. */
+  /** (Re)subscribe the control channel and every desired channel after the subscriber (re)connects. A failure
+   * on a connection that stays up (e.g. the ACL no longer allows the channels) is reported and retried with
+   * backoff; a failure because the connection dropped is retried by the next 'ready'. */
   private resync(): void {
+    if (this.resyncRetry !== undefined) clearTimeout(this.resyncRetry);
+    this.resyncRetry = undefined;
     const run = async () => {
       const names = [this.keys.control(), ...[...this.channels].map((c) => this.keys.pubsub(c))];
       try {
@@ -247,10 +268,15 @@ export class RedisBroker implements Broker {
         } else {
           for (let i = 0; i < names.length; i += SUBSCRIBE_BATCH) await this.sub.subscribe(...names.slice(i, i + SUBSCRIBE_BATCH));
         }
-        if (this.sub.status === 'ready') { this.subReady = true; this.updateStatus(); }
+        if (this.sub.status === 'ready') { this.subReady = true; this.resyncFailures = 0; this.updateStatus(); }
       } catch (err) {
-        // Redis went away again: the next 'ready' retries.
-        this.onError(err, 'resubscribe');
+        if (this.closed) return;
+        this.onError(err, 'broker_resubscribe');
+        // Redis went away again: the next 'ready' retries. Still connected: retry here.
+        if (this.sub.status === 'ready') {
+          this.resyncRetry = setTimeout(() => { this.resyncRetry = undefined; if (!this.closed && this.sub.status === 'ready') this.resync(); }, Math.min(30_000, 250 * 2 ** Math.min(this.resyncFailures++, 7)));
+          this.resyncRetry.unref();
+        }
       }
     };
     this.resyncing = run();
@@ -267,7 +293,7 @@ export class RedisBroker implements Broker {
     try {
       this.handler?.onStatus?.(s);
     } catch (err) {
-      this.onError(err, 'onStatus');
+      this.onError(err, 'broker_status_handler');
     }
   }
 }

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import type { PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
-import { toBrokerError, BrokerUnavailableError } from './errors.js';
+import { toBrokerError, BrokerUnavailableError, firstPipelineError, reportEngineError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
 
@@ -14,7 +14,9 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   presenceTtlMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
-  onError?: (err: unknown, context: string) => void;
+  /** Called with errors no caller can receive (failed refresh, failed pruning, corrupt member JSON); see
+   * EngineErrorContext. Default: ignored. */
+  onError?: EngineErrorHandler;
 }
 
 interface ScriptClient extends Redis {
@@ -43,7 +45,7 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly cmd: ScriptClient;
   private readonly ttlMs: number;
   private readonly startTimeoutMs: number;
-  private readonly onError: (err: unknown, context: string) => void;
+  private readonly onError: EngineErrorHandler;
   /** channel -> connectionId -> member JSON (this node's entries). */
   private readonly channels = new Map<string, Map<string, string>>();
   /** userId -> connectionId -> username ('' = null) (this node's connections). */
@@ -58,7 +60,8 @@ export class RedisPresenceStore implements PresenceStore {
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.ttlMs = Math.max(100, Math.floor(opts.presenceTtlMs ?? 30_000));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.onError = opts.onError ?? (() => {});
+    const onError = opts.onError;
+    this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:presence`) as ScriptClient;
     this.cmd.defineCommand('sbJoin', { numberOfKeys: 2, lua: PRESENCE_JOIN_LUA });
     this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
@@ -119,7 +122,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
     const out: PresenceMember[] = [];
     for (const r of raw) {
-      try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence member JSON'); }
+      try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence_member_json', { channel }); }
     }
     return out;
   }
@@ -169,11 +172,95 @@ export class RedisPresenceStore implements PresenceStore {
         }
         if (!any) stale.push(nodes[i]!);
       });
-      if (stale.length) this.cmd.srem(this.keys.presenceNodeSet(), ...stale).catch(() => {});
+      if (stale.length) this.pruneNodes(stale);
       return [...byUser.values()];
     } catch (err) {
       throw toBrokerError('presence onlineUsers', err);
     }
+  }
+
+  /**
+   * Whether the user has a connection on a live node: this node's mirror first, else the user's node set and
+   * per-node hashes in Redis (O(nodes of the user); node ids whose hash expired are pruned on the way).
+   */
+  async userOnline(userId: string): Promise<boolean> {
+    if (this.users.has(userId)) return true;
+    try {
+      return (await this.cmd.sbCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId))) > 0;
+    } catch (err) {
+      throw toBrokerError('presence userOnline', err);
+    }
+  }
+
+  /**
+   * A page of online users in byte order of their ids. Each node keeps a sorted set of its users' ids
+   * (`oz:<node>`, written with `on:<node>`); a page reads at most `limit` ids after the cursor from each
+   * presence node (ZRANGEBYLEX), keeps the `limit` smallest distinct ones, and sums their counts from the
+   * `on:<node>` hashes of the nodes that listed them (HMGET). Two round trips, O(limit) per node; a dead
+   * node's sets expire with its ttl, so its users drop out without a scan.
+   */
+  async onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
+    const n = clampPageLimit(limit);
+    try {
+      const nodes = await this.cmd.smembers(this.keys.presenceNodeSet());
+      if (nodes.length === 0) return { users: [], nextCursor: null };
+      const min = cursor === null ? '-' : `(${cursor}`;
+      const p = this.cmd.pipeline();
+      for (const node of nodes) {
+        p.zrangebylex(this.keys.onlineIndex(node), min, '+', 'LIMIT', 0, n);
+        if (cursor === null) p.exists(this.keys.online(node));
+      }
+      const step = cursor === null ? 2 : 1;
+      const res0 = (await p.exec()) ?? [];
+      for (const [err] of res0) if (err) throw err;
+      const lists = nodes.map((_, i) => res0[i * step]![1] as string[]);
+      // The `limit` smallest distinct ids of the union, in Redis' (byte) order: every one of them that is in a
+      // node's set is in that node's list (each list holds the node's `limit` smallest ids after the cursor).
+      const bytes = new Map<string, Buffer>();
+      for (const list of lists) for (const id of list) if (!bytes.has(id)) bytes.set(id, Buffer.from(id, 'utf8'));
+      const sorted = [...bytes.keys()].sort((a, b) => Buffer.compare(bytes.get(a)!, bytes.get(b)!));
+      const page = sorted.slice(0, n);
+      const more = sorted.length > n || lists.some((l) => l.length === n);
+      if (cursor === null) {
+        // Nodes with neither users nor an online hash left (dead, or nobody connected): pruned like onlineUsers does.
+        const gone = nodes.filter((_, i) => lists[i]!.length === 0 && res0[i * 2 + 1]![1] === 0);
+        if (gone.length) this.pruneNodes(gone);
+      }
+      const inPage = new Set(page);
+      const asked: Array<{ node: string; ids: string[] }> = [];
+      const q = this.cmd.pipeline();
+      nodes.forEach((node, i) => {
+        const ids = lists[i]!.filter((id) => inPage.has(id));
+        if (ids.length === 0) return;
+        asked.push({ node, ids });
+        q.hmget(this.keys.online(node), ...ids);
+      });
+      const counts = new Map<string, OnlineUser>();
+      const res = asked.length ? (await q.exec()) ?? [] : [];
+      res.forEach(([err, values], i) => {
+        if (err) throw err;
+        const ids = asked[i]!.ids;
+        (values as Array<string | null>).forEach((v, j) => {
+          if (v === null) return; // left (or its node died) since the index was read
+          const [count, name] = JSON.parse(v) as [number, string];
+          if (!(count > 0)) return;
+          const id = ids[j]!;
+          const u = counts.get(id);
+          if (u) { u.connections += count; if (u.username === null && name !== '') u.username = name; }
+          else counts.set(id, { user_id: id, username: name === '' ? null : name, connections: count });
+        });
+      });
+      const users: OnlineUser[] = [];
+      for (const id of page) { const u = counts.get(id); if (u) users.push(u); }
+      return { users, nextCursor: more && page.length > 0 ? page[page.length - 1]! : null };
+    } catch (err) {
+      throw toBrokerError('presence onlineUsersPage', err);
+    }
+  }
+
+  /** Remove node ids whose online data is gone from the presence node set (best effort, reported). */
+  private pruneNodes(nodes: string[]): void {
+    this.cmd.srem(this.keys.presenceNodeSet(), ...nodes).catch((err: unknown) => this.onError(err, 'presence_prune'));
   }
 
   /** Graceful exit: remove this node's entries (best effort, bounded by the command timeout) and disconnect. */
@@ -187,10 +274,12 @@ export class RedisPresenceStore implements PresenceStore {
         for (const ch of this.channels.keys()) p.del(this.keys.presenceHashPrefix(ch) + this.nodeId);
         for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.nodeId);
         p.del(this.keys.online(this.nodeId));
+        p.del(this.keys.onlineIndex(this.nodeId));
         p.srem(this.keys.presenceNodeSet(), this.nodeId);
-        await p.exec();
+        const failed = firstPipelineError(await p.exec());
+        if (failed) throw failed;
       } catch (err) {
-        this.onError(err, 'presence close');
+        this.onError(err, 'presence_close');
       }
     }
     this.channels.clear();
@@ -205,9 +294,11 @@ export class RedisPresenceStore implements PresenceStore {
       (p as unknown as ScriptClient).sbUserCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId) + this.nodeId,
         this.nodeId, connectionId, op, username, this.ttlMs, this.keys.userHashPrefix(userId));
       const onlineKey = this.keys.online(this.nodeId);
-      if (local) p.hset(onlineKey, userId, onlineValue(local));
-      else p.hdel(onlineKey, userId);
+      const indexKey = this.keys.onlineIndex(this.nodeId);
+      if (local) { p.hset(onlineKey, userId, onlineValue(local)); p.zadd(indexKey, 0, userId); }
+      else { p.hdel(onlineKey, userId); p.zrem(indexKey, userId); }
       p.pexpire(onlineKey, this.ttlMs);
+      p.pexpire(indexKey, this.ttlMs);
       p.sadd(this.keys.presenceNodeSet(), this.nodeId);
       const res = (await p.exec()) ?? [];
       for (const [err] of res) if (err) throw err;
@@ -232,6 +323,7 @@ export class RedisPresenceStore implements PresenceStore {
       for (const ch of this.channels.keys()) items.push({ kind: 'ch', id: ch });
       for (const u of this.users.keys()) items.push({ kind: 'user', id: u });
       const missing: Item[] = [];
+      let failed: Error | undefined;
       for (let i = 0; i < items.length; i += REFRESH_BATCH) {
         const batch = items.slice(i, i + REFRESH_BATCH);
         const p = this.cmd.pipeline();
@@ -249,6 +341,7 @@ export class RedisPresenceStore implements PresenceStore {
           }
         }
         const res = (await p.exec()) ?? [];
+        failed ??= firstPipelineError(res);
         // A hash that does not hold exactly the local entries is rewritten: Redis lost it (restart without
         // persistence; a member joining afterwards recreates it partially) or a write failed during an outage.
         batch.forEach((it, j) => {
@@ -275,18 +368,26 @@ export class RedisPresenceStore implements PresenceStore {
         }
       }
       const onlineKey = this.keys.online(this.nodeId);
+      const indexKey = this.keys.onlineIndex(this.nodeId);
       if (this.users.size > 0) {
-        // Rewritten whole: small (one field per local user) and keeps it exact after a Redis restart.
-        p.del(onlineKey);
+        // Rewritten whole: small (one entry per local user) and keeps them exact after a Redis restart or a
+        // write lost in an outage. Each key in a MULTI of its own (one slot each): readers never see it empty.
         const fields: Record<string, string> = {};
-        for (const [u, conns] of this.users) fields[u] = onlineValue(conns);
-        p.hset(onlineKey, fields);
-        p.pexpire(onlineKey, ttl);
+        const index: Array<number | string> = [];
+        for (const [u, conns] of this.users) { fields[u] = onlineValue(conns); index.push(0, u); }
+        p.call('MULTI'); p.del(onlineKey); p.hset(onlineKey, fields); p.pexpire(onlineKey, ttl); p.call('EXEC');
+        p.call('MULTI'); p.del(indexKey); p.zadd(indexKey, ...index); p.pexpire(indexKey, ttl); p.call('EXEC');
         p.sadd(this.keys.presenceNodeSet(), this.nodeId);
       }
-      await p.exec();
+      const res = await p.exec();
+      failed ??= firstPipelineError(res);
+      // A command that fails inside MULTI is reported in the EXEC reply.
+      for (const [, v] of res ?? []) {
+        if (Array.isArray(v)) for (const x of v) if (x instanceof Error) failed ??= x;
+      }
+      if (failed) throw failed;
     } catch (err) {
-      this.onError(err, 'presence refresh');
+      this.onError(err, 'presence_refresh');
     } finally {
       this.refreshing = false;
     }

@@ -4,30 +4,69 @@
  */
 
 /**
- * Publish atomically: idempotency check, epoch (created if absent: the stream is new), offset +1, XADD with
- * approximate MAXLEN, key TTLs, idempotency record, PUBLISH/SPUBLISH of header+frame.
+ * Epochs of streams and of channels without one (Lua helpers shared by PUBLISH_LUA and HISTORY_LUA).
+ *
+ * Reads never write, so a channel without a stream has no stored epoch. Its position is offset 0 and a
+ * BUCKET EPOCH `~<incarnation>.<bucket ms>.<bucket index>`: incarnation = 10 hex digits of sha1(run_id) of this
+ * Redis server (changes on every restart, i.e. whenever data may have been lost), bucket = floor(now / bucket ms).
+ * A stream created later in the same bucket uses that very epoch (so a position read on an empty channel
+ * usually names the epoch of its first publication). Bucket epochs are unique per stream because a stream that
+ * gets one lives at least one bucket (its history ttl is 0 or >= the bucket length; streams with a shorter ttl
+ * get a random epoch instead), so two streams of one channel are never created in one bucket.
+ *
+ * A `since` position whose epoch is a bucket epoch the stream does not carry ("I have seen offsets up to N of
+ * the first stream created after some time in that bucket") is taken in the current stream's epoch only if no
+ * other stream can have been created and lost in between: same incarnation and
+ *   - the stream exists, was created (`c`) no earlier than the bucket start and less than its ttl `t` after it
+ *     (a stream created after the bucket start and gone already lived at least `t`: the current one would have
+ *     been created later); or
+ *   - no stream exists, since.offset is 0 and the bucket started at most `bound` ms ago, `bound` being the
+ *     shortest history ttl any publish uses (the least a stream lives).
+ * Otherwise the query is not recoverable (never a silent gap).
+ */
+const EPOCH_LUA = `
+local function incarnation()
+  local id = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+  return string.sub(redis.sha1hex(id), 1, 10)
+end
+local function bucketEpoch(now, bucketMs)
+  return '~' .. incarnation() .. '.' .. string.format('%.0f', bucketMs) .. '.' .. string.format('%.0f', math.floor(now / bucketMs))
+end
+-- Start (ms) of the bucket of a bucket epoch of this Redis server, or nil.
+local function bucketStart(e)
+  local inc, len, k = string.match(e, '^~(%x+)%.(%d+)%.(%d+)$')
+  if inc == nil or inc ~= incarnation() then return nil end
+  return tonumber(k) * tonumber(len)
+end
+`;
+
+/**
+ * Publish atomically: idempotency check, epoch (created if absent: the stream is new; a bucket epoch, see
+ * EPOCH_LUA, or the random candidate for a ttl shorter than a bucket; its creation time is recorded in `c`),
+ * offset +1, XADD with approximate MAXLEN, key TTLs, idempotency record, PUBLISH/SPUBLISH of header+frame.
  * KEYS: 1 meta, 2 stream, 3 idempotency key (optional)
  * ARGV: 1 frame, 2 candidate epoch, 3 history size, 4 history ttl ms (0 = no expiry), 5 exclude as JSON
  *       (`null` or a JSON string), 6 exclude raw ('' = none), 7 pub/sub channel, 8 'PUBLISH' | 'SPUBLISH',
- *       9 idempotency window ms
+ *       9 idempotency window ms, 10 epoch bucket ms
  * Returns {0, header} for a new publication, {1, stored header.."\n"..frame} for a repeated idempotency key.
  */
-export const PUBLISH_LUA = `
+export const PUBLISH_LUA = EPOCH_LUA + `
 if KEYS[3] then
   local prev = redis.call('GET', KEYS[3])
   if prev then return {1, prev} end
 end
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[2]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
-end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local size = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  local bucketMs = tonumber(ARGV[10])
+  if ttl <= 0 or ttl >= bucketMs then epoch = bucketEpoch(now, bucketMs) else epoch = ARGV[2] end
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'c', string.format('%.0f', now))
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 redis.call('HSET', KEYS[1], 's', ARGV[3], 't', ARGV[4])
 if size > 0 then
   if ARGV[6] ~= '' then
@@ -45,35 +84,54 @@ return {0, header}
 `;
 
 /**
- * Read the stream position and, optionally, a history window, in one atomic step. Creates the epoch when the
- * channel has none (so position() answers the same epoch the next publish will use).
+ * Read the stream position and, optionally, a history window, in one atomic step. READ-ONLY: a channel without
+ * a stream gets no key (probing arbitrary channel names costs Redis nothing); it answers offset 0 and the
+ * current bucket epoch (EPOCH_LUA, which also says when a `since` from a bucket epoch is recoverable).
  * KEYS: 1 meta, 2 stream
- * ARGV: 1 mode 'top' | 'since' | 'before', 2 offset (since / before), 3 limit, 4 candidate epoch,
- *       5 ttl ms of a freshly created epoch, 6 since epoch
+ * ARGV: 1 mode 'top' | 'since' | 'before', 2 offset (since / before), 3 limit, 4 epoch bucket ms,
+ *       5 since epoch, 6 bound ms (the shortest history ttl)
  * Window kept = the last `s` offsets (MAXLEN ~ may keep more: they are not served) not older than `t` ms.
  * Returns {top, epoch, recoverable(0|1), offset1, frame1, time1, exclude1, offset2, ...}
  */
-export const HISTORY_LUA = `
-local m = redis.call('HMGET', KEYS[1], 'o', 'e', 's', 't')
+export const HISTORY_LUA = EPOCH_LUA + `
+local m = redis.call('HMGET', KEYS[1], 'o', 'e', 's', 't', 'c')
 local top = tonumber(m[1]) or 0
 local epoch = m[2]
 local mode = ARGV[1]
+local sinceEpoch = ARGV[5]
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 if not epoch then
-  epoch = ARGV[4]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch)
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  return {0, epoch, (mode == 'since' and ARGV[6] == epoch) and 1 or 0}
+  local now = nowMs()
+  local rec = 1
+  if mode == 'since' then
+    rec = 0
+    if tonumber(ARGV[2]) == 0 then
+      local start = bucketStart(sinceEpoch)
+      if start and now >= start and now - start <= tonumber(ARGV[6]) then rec = 1 end
+    end
+  end
+  return {0, bucketEpoch(now, tonumber(ARGV[4])), rec}
 end
 if mode == 'top' then return {top, epoch, 1} end
 local size = tonumber(m[3]) or 0
 local ttl = tonumber(m[4]) or 0
+if mode == 'since' and sinceEpoch ~= epoch and string.sub(sinceEpoch, 1, 1) == '~' then
+  local start = bucketStart(sinceEpoch)
+  local created = tonumber(m[5])
+  if start and created and created >= start and (ttl <= 0 or created - start < ttl) then
+    sinceEpoch = epoch
+  else
+    return {top, epoch, 0}
+  end
+end
 local minOff = top - size + 1
 if minOff < 1 then minOff = 1 end
 local minTime = 0
 if ttl > 0 then
-  local t = redis.call('TIME')
-  minTime = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - ttl
+  minTime = nowMs() - ttl
 end
 local limit = tonumber(ARGV[3])
 local out = {top, epoch, 1}
@@ -94,7 +152,7 @@ local function push(e)
   return true
 end
 if mode == 'since' then
-  if ARGV[6] ~= epoch then out[3] = 0 return out end
+  if sinceEpoch ~= epoch then out[3] = 0 return out end
   local since = tonumber(ARGV[2])
   if since > top then out[3] = 0 return out end
   if since == top then return out end

@@ -11,6 +11,9 @@ import type { Subscriptions } from './channels.js';
 import type { Client } from './client.js';
 import type { Command } from './inbound.js';
 
+/** Users in an `online_users` reply when the request names no limit. */
+export const ONLINE_USERS_PAGE = 100;
+
 /** What a client's commands reach. */
 export interface CommandTargets {
   access: Access;
@@ -56,7 +59,7 @@ export class ClientCommands {
         this.ctx.frames.send(c, 'pong', { timestamp: new Date(this.ctx.now()).toISOString() }, { id: m.id });
         return;
       case 'online_users':
-        return this.onlineUsers(c, m.id);
+        return this.onlineUsers(c, d, m.id);
       case 'presence':
         return this.presence(c, d.channel as string, m.id);
       case 'history':
@@ -117,9 +120,11 @@ export class ClientCommands {
     });
   }
 
-  private async onlineUsers(c: Client, id: RequestId | undefined): Promise<void> {
-    const users = await this.t.presence.onlineUsers();
-    this.ctx.frames.send(c, 'online_users', { users }, { id });
+  /** `online_users`: one page (default ONLINE_USERS_PAGE users); `next_cursor` continues the walk. */
+  private async onlineUsers(c: Client, data: Record<string, unknown>, id: RequestId | undefined): Promise<void> {
+    const cursor = typeof data.cursor === 'string' && data.cursor !== '' ? data.cursor : null;
+    const page = await this.t.presence.onlineUsersPage(cursor, typeof data.limit === 'number' ? data.limit : ONLINE_USERS_PAGE);
+    this.ctx.frames.send(c, 'online_users', { users: page.users, next_cursor: page.nextCursor }, { id });
   }
 
   private presence(c: Client, channel: string, id: RequestId | undefined): void | Promise<void> {

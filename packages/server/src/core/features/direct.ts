@@ -33,10 +33,10 @@ export class Direct {
     return { delivered: false, stored, message_id: messageId };
   }
 
-  private async isOnline(userId: string): Promise<boolean> {
-    if (this.ctx.hub.sessions.hasUser(userId)) return true;
-    const users = await this.ctx.presence.onlineUsers();
-    return users.some((u) => u.user_id === userId);
+  /** Local connections first; otherwise the user's own presence entries (never a listing of all users). */
+  private isOnline(userId: string): Promise<boolean> {
+    if (this.ctx.hub.sessions.hasUser(userId)) return Promise.resolve(true);
+    return this.ctx.presence.userOnline(userId);
   }
 
   /** Send a frame to one connection, wherever it is. */

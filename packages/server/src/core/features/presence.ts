@@ -1,4 +1,5 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
+import type { OnlineUsersPage } from '../ports/presence-store.js';
 import { fireAndLog, type CoreContext } from '../context.js';
 import type { Member } from '../hub/member.js';
 
@@ -74,8 +75,13 @@ export class Presence {
     fireAndLog(this.ctx.log, this.ctx.broker.publishControl({ kind: 'all', frame: this.ctx.frames.frame(type, data) }), type);
   }
 
-  /** Every online user of the cluster. */
+  /** Every online user of the cluster (O(all users): prefer onlineUsersPage). */
   onlineUsers(): Promise<OnlineUser[]> {
     return this.ctx.presence.onlineUsers();
+  }
+
+  /** One page of the cluster's online users (cursor null: the first page). */
+  onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
+    return this.ctx.presence.onlineUsersPage(cursor, limit);
   }
 }

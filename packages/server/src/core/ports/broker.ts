@@ -36,7 +36,8 @@ export interface PublishOptions {
 
 export interface HistoryQuery {
   /** Publications with offset > since.offset, oldest first. If since.epoch differs from the stream's, nothing
-   * is returned and `recoverable` is false. */
+   * is returned and `recoverable` is false — except for the epoch a channel without a stream answered (see
+   * Broker.position), which stands for the first stream created after it was read. */
   since?: StreamPosition;
   /** Newest first: publications with offset < before. */
   before?: number;
@@ -90,6 +91,8 @@ export type BrokerStatus = 'up' | 'down';
  *   locally behind the broker's back, so local and remote subscribers see one order).
  * - Operations reject with an error whose `code` is `BROKER_UNAVAILABLE` when the backend is unreachable,
  *   within a bounded time; they never hang.
+ * - Reading (`position`, `history`) creates no lasting state: engine memory grows with what was published,
+ *   not with the channel names clients ask about.
  */
 export interface Broker {
   /** Unique id of this node, stamped on control messages. */
@@ -107,7 +110,19 @@ export interface Broker {
    * left alone.
    */
   restorePosition?(channel: string, position: StreamPosition): Promise<void>;
-  /** Current top of the channel stream (offset 0 and a fresh epoch if the channel never had a publication). */
+  /**
+   * Current top of the channel stream. A channel without a stream (never published, or its history expired)
+   * answers offset 0 WITHOUT creating lasting state, and an epoch that depends on the engine:
+   * - memory: the epoch of a transient empty stream, which the first publish keeps; the empty stream is dropped
+   *   once nobody subscribed or read it for a while (MemoryBroker `emptyStreamTtlMs`);
+   * - Redis: nothing is written; a "bucket epoch" derived from the Redis server and the time (it changes every
+   *   half `emptyEpochTtlMs`), which a stream created in the same bucket takes.
+   * Either way `history(channel, {since: thatPosition})` is answered from the first stream created afterwards
+   * (`recoverable: true`, publications from offset 1) when the broker can prove nothing was missed in between
+   * — same backend incarnation, no stream created and expired meanwhile (judged with the history ttls) — and
+   * with `recoverable: false` otherwise, never a silent gap. The epoch of an offset-0 position is USUALLY the
+   * epoch of the channel's next publication, but callers must not rely on it.
+   */
   position(channel: string): Promise<StreamPosition>;
   close(): Promise<void>;
 }
