@@ -129,9 +129,12 @@ export class Node implements SessionPort {
     this.parts.pipeline.enqueue(s as Client, { type: 'join_channel', data: since === undefined ? { channel } : { channel, since }, id: undefined });
   }
 
-  /** Take a connection out of a channel on the server's initiative (no reply frame). */
+  /**
+   * Take a connection out of a channel on the server's initiative (no reply frame): queued behind the
+   * connection's pending commands, like `subscribe`, so subscribe-then-unsubscribe ends unsubscribed.
+   */
   unsubscribe(s: SessionHandle, channel: string): void {
-    this.parts.subscriptions.remove(s as Client, channel, true);
+    this.parts.pipeline.enqueue(s as Client, { type: 'server_leave', data: { channel }, id: undefined });
   }
 
   frame(type: string, data: Record<string, unknown>): string {

@@ -95,13 +95,6 @@ describe('closeSession while a join is held', () => {
 
   it(
     'held at an async authorization hook: no broker subscription is left behind for a channel nobody is in',
-    {
-      todo:
-        'BUG: Subscriptions.join continues into complete() after the hook allows even though the connection ' +
-        'closed meanwhile; complete() takes broker interest (broker.subscribe) before its first stillJoining ' +
-        'check and returns without dropping it: the node stays subscribed to a channel with no local member ' +
-        '(and keeps its `interest` entry) until some later member of that channel leaves',
-    },
     async () => {
       let decide: ((d: Decision) => void) | undefined;
       h = await Harness.start({

@@ -5,7 +5,6 @@
  * operations, and waits with `flush()` (a few `setImmediate` turns, which run every pending microtask).
  */
 import { TEMPORARY_ERRORS, type OnlineUser, type PresenceMember, type StreamPosition } from '@switchboard/protocol';
-import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
 import { MemoryBroker } from '../../src/broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from '../../src/broker/memory/memory-presence.js';
 import type { Client } from '../../src/core/client/client.js';
@@ -23,7 +22,7 @@ import type {
 } from '../../src/core/ports/broker.js';
 import type { HubHooks } from '../../src/core/ports/hooks.js';
 import type { Logger } from '../../src/core/ports/observability.js';
-import type { PresenceStore } from '../../src/core/ports/presence-store.js';
+import type { OnlineUsersPage, PresenceStore } from '../../src/core/ports/presence-store.js';
 import type { SessionIdentity } from '../../src/core/ports/session-port.js';
 import type { ConnectionSink } from '../../src/core/ports/sink.js';
 
@@ -39,24 +38,6 @@ export type Frame = {
   replayed?: boolean;
   [k: string]: unknown;
 };
-
-// ------------------------------------------------------------------------------------------------ speed
-
-/*
- * Every Node compiles the protocol's client schemas with Ajv (InboundParser), 60-130 ms per Node on this
- * machine: far more than any test here spends on its own work. In THIS test process only, compiled
- * validators are memoized by schema object (the schemas are the protocol package's constants, the
- * validators pure functions of them), so each test still builds a fresh Node and parses every frame with
- * the real validators, compiled once per process instead of once per Node.
- */
-const compiled = new WeakMap<object, ValidateFunction>();
-const realCompile = Ajv.prototype.compile;
-Ajv.prototype.compile = function compileOnce<T>(this: Ajv, schema: AnySchema, meta?: boolean): ValidateFunction<T> {
-  if (typeof schema !== 'object' || meta === true) return realCompile.call(this, schema, meta) as ValidateFunction<T>;
-  let v = compiled.get(schema);
-  if (v === undefined) compiled.set(schema, (v = realCompile.call(this, schema, meta)));
-  return v as ValidateFunction<T>;
-} as typeof Ajv.prototype.compile;
 
 // ------------------------------------------------------------------------------------------------ sink
 
@@ -344,7 +325,7 @@ export class ControllableBroker implements Broker {
 
 // ------------------------------------------------------------------------------------------------ presence
 
-export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'onlineUsers';
+export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'userOnline' | 'onlineUsers' | 'onlineUsersPage';
 
 /** MemoryPresenceStore whose operations can be held like the broker's (see Gate). */
 export class ControllablePresence implements PresenceStore {
@@ -369,8 +350,14 @@ export class ControllablePresence implements PresenceStore {
   userDisconnected(userId: string, connectionId: string): Promise<number> {
     return this.gate.run('userDisconnected', null, () => this.inner.userDisconnected(userId, connectionId));
   }
+  userOnline(userId: string): Promise<boolean> {
+    return this.gate.run('userOnline', null, () => this.inner.userOnline(userId));
+  }
   onlineUsers(): Promise<OnlineUser[]> {
     return this.gate.run('onlineUsers', null, () => this.inner.onlineUsers());
+  }
+  onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
+    return this.gate.run('onlineUsersPage', null, () => this.inner.onlineUsersPage(cursor, limit));
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -247,11 +247,6 @@ describe('server-initiated subscribe and unsubscribe', () => {
 
   it(
     'node.subscribe() then node.unsubscribe() while a client command waits: the connection ends up NOT in the channel',
-    {
-      todo:
-        'BUG: Node.unsubscribe() runs at once while Node.subscribe() is queued behind the pending commands, so ' +
-        'the unsubscribe finds nothing to remove and the queued join subscribes the connection afterwards',
-    },
     async () => {
       h = await Harness.start();
       const a = h.open();

@@ -68,7 +68,10 @@ export class Subscriptions {
     const ns = this.ctx.namespaces.of(channel);
     let announced = false;
     try {
-      await this.deps.restore.ensure(channel);
+      const restoring = this.deps.restore.ensure(channel);
+      if (restoring !== undefined) await restoring;
+      // Closed or left while authorizing or restoring: take no broker interest for a channel nobody joins.
+      if (!this.stillJoining(c, channel, buffer)) return;
       await this.brokerInterest(channel);
       const broker = this.ctx.broker;
       let position: StreamPosition;

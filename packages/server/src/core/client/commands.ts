@@ -73,6 +73,9 @@ export class ClientCommands {
       case 'response':
         if (!t.requests.settle(c.id, d)) this.ctx.frames.error(c, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
         return;
+      case 'server_leave':
+        t.subscriptions.remove(c, d.channel as string, true);
+        return;
       default:
         this.ctx.frames.error(c, ErrorCode.UNAVAILABLE, `"${m.type}" is not available on this endpoint`, m.id);
         return;

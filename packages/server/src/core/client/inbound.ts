@@ -7,9 +7,15 @@ import {
   type RequestId,
 } from '@switchboard/protocol';
 
-/** A client message that passed parsing and schema validation: one command of the connection. */
+/**
+ * Commands the server queues on a connection itself (never parsed from a client frame: the parser knows no
+ * such type). `server_leave`: leave a channel without a reply frame (Node.unsubscribe).
+ */
+export type ServerCommandType = 'server_leave';
+
+/** One command of the connection: a client message that passed parsing and validation, or a server command. */
 export interface Command {
-  type: CanonicalClientType;
+  type: CanonicalClientType | ServerCommandType;
   data: Record<string, unknown>;
   id: RequestId | undefined;
 }
@@ -29,14 +35,9 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
  * the type's data schema.
  */
 export class InboundParser {
-  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly validators = compiledValidators();
 
-  constructor(private readonly maxDepth: number) {
-    const ajv = new Ajv({ allErrors: false, strict: false });
-    for (const [type, schema] of Object.entries(CLIENT_DATA_SCHEMAS)) {
-      this.validators.set(type, ajv.compile(schema));
-    }
-  }
+  constructor(private readonly maxDepth: number) {}
 
   parse(text: string): Command | InboundError {
     let raw: unknown;
@@ -71,6 +72,19 @@ export class InboundParser {
     }
     return { type, data: data as Record<string, unknown>, id };
   }
+}
+
+let validators: ReadonlyMap<string, ValidateFunction> | null = null;
+
+/** The schemas compiled once per process (compiling costs ~100 ms; every node shares them). */
+function compiledValidators(): ReadonlyMap<string, ValidateFunction> {
+  if (validators === null) {
+    const ajv = new Ajv({ allErrors: false, strict: false });
+    const map = new Map<string, ValidateFunction>();
+    for (const [type, schema] of Object.entries(CLIENT_DATA_SCHEMAS)) map.set(type, ajv.compile(schema));
+    validators = map;
+  }
+  return validators;
 }
 
 /** One walk over the parsed value: nesting depth and prototype-polluting keys. */

@@ -44,7 +44,8 @@ export class History {
       const publications = page.publications.map((p) => ({ ...JSON.parse(p.frame), seq: p.offset, epoch: p.epoch }));
       return { channel, publications, has_more: page.hasMore, source: 'archive' };
     }
-    await this.restore.ensure(channel);
+    const restoring = this.restore.ensure(channel);
+    if (restoring !== undefined) await restoring;
     const broker = this.ctx.broker;
     let before = q.before;
     let result;

@@ -37,7 +37,8 @@ export class Publisher {
     const messageId = newId();
     const senderId = opts.senderId ?? null;
     const frame = this.ctx.frames.frame(opts.type ?? 'message', data, { channel, senderId, messageId });
-    await this.restore.ensure(channel);
+    const restoring = this.restore.ensure(channel);
+    if (restoring !== undefined) await restoring;
     const pub = await this.ctx.broker.publish(channel, frame, {
       history: { size: ns.historySize, ttlMs: ns.historyTtlMs },
       idempotencyKey: opts.idempotencyKey,

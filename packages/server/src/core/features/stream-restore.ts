@@ -15,10 +15,11 @@ export class StreamRestore {
 
   constructor(private readonly ctx: Pick<CoreContext, 'broker' | 'namespaces' | 'durability' | 'now'>) {}
 
-  ensure(channel: string): Promise<void> {
+  /** Resolves once the channel's stream is restored; undefined when there is nothing to wait for (most channels). */
+  ensure(channel: string): Promise<void> | undefined {
     const durability = this.ctx.durability;
     const restore = this.ctx.broker.restorePosition;
-    if (restore === undefined || durability === null || !durability.hasArchive || !this.ctx.namespaces.of(channel).persist) return Promise.resolve();
+    if (restore === undefined || durability === null || !durability.hasArchive || !this.ctx.namespaces.of(channel).persist) return undefined;
     const now = this.ctx.now();
     const known = this.restored.get(channel);
     if (known !== undefined) {
