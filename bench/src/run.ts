@@ -152,34 +152,26 @@ interface TargetDef {
   conn: (port: number, o: Options) => Omit<TargetConn, 'indexBase'>;
 }
 
+/**
+ * How Switchboard runs (this checkout, or `--baseline DIR`): rate limit off (the publisher is one WebSocket
+ * connection), logs at warn (no per-connection info lines), everything else at its defaults (presence on,
+ * history 1000, 1 MiB slow-consumer bound).
+ */
+const SWITCHBOARD: Omit<TargetDef, 'label'> = {
+  script: 'packages/server/dist/src/cli.js',
+  args: (port, o) => [
+    'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
+    '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
+  ],
+  conn: (port, o) => ({
+    host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
+    publisherJoins: o.sbPublisherJoins, sources: SOURCES,
+  }),
+};
+
 const TARGETS: Record<string, TargetDef> = {
-  switchboard: {
-    label: 'Switchboard',
-    script: 'packages/server/dist/src/cli.js',
-    // Rate limit off (the publisher is one WebSocket connection), logs at warn (no per-connection
-    // info lines), everything else at its defaults (presence on, history 1000, 1 MiB slow-consumer bound).
-    args: (port, o) => [
-      'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
-      '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
-    ],
-    conn: (port, o) => ({
-      host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
-      publisherJoins: o.sbPublisherJoins, sources: SOURCES,
-    }),
-  },
-  baseline: {
-    label: 'SB baseline',
-    script: 'packages/server/dist/src/cli.js',
-    root: (o) => o.baseline ?? repoRoot,
-    args: (port, o) => [
-      'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
-      '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
-    ],
-    conn: (port, o) => ({
-      host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
-      publisherJoins: o.sbPublisherJoins, sources: SOURCES,
-    }),
-  },
+  switchboard: { label: 'Switchboard', ...SWITCHBOARD },
+  baseline: { label: 'SB baseline', ...SWITCHBOARD, root: (o) => o.baseline ?? repoRoot },
   socketio: {
     label: 'Socket.IO',
     script: 'bench/dist/servers/socketio.js',
