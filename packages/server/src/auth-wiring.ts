@@ -17,7 +17,7 @@ export interface AuthWiring {
   /** The Ed25519 challenge-response as a handshake strategy (`{http.ed25519Path}/{collective_id}`). */
   challenge: ChallengeHandshake;
   /** Hub hooks backed by the channel rules, message-type rules, private-message policy and token refresh. */
-  hubHooks: HubHooks;
+  nodeHooks: HubHooks;
   /** Whether client-chosen user ids are honoured (no credential method configured). */
   trustClientIds: boolean;
 }
@@ -28,7 +28,7 @@ export function identityOf(s: ConnectionInfo): Identity {
 }
 
 /**
- * Composition-root glue between the auth layer and the hub/transports. Throws AuthConfigError on a bad
+ * Composition-root glue between the auth layer and the node/transports. Throws AuthConfigError on a bad
  * `auth` section, so a misconfigured server fails at start-up.
  */
 export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWiring {
@@ -40,7 +40,7 @@ export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWirin
   const auth = createAuth(input as AuthConfigInput, hooks);
   const credentialMethods = auth.config.jwt !== null || hooks.validateSession !== undefined;
   const trust = trustClientIds && !credentialMethods;
-  const hubHooks: HubHooks = {
+  const nodeHooks: HubHooks = {
     authorizeChannel: (s, action, channel) => auth.channels.check(identityOf(s), action, channel),
     authorizePrivate: (s, recipient) => auth.channels.authorizePrivateMessage(identityOf(s), recipient),
     authorizeType: (s, type) => auth.channels.authorizeMessage(identityOf(s), type),
@@ -56,7 +56,7 @@ export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWirin
     authenticate: trust ? anonymousAuthenticator(true) : toHandshakeAuthenticator(auth),
     checkOrigin: toOriginCheck(auth),
     challenge: ed25519Handshake(auth.ed25519),
-    hubHooks,
+    nodeHooks,
     trustClientIds: trust,
   };
 }

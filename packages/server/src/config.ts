@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
-import { DEFAULT_HUB_OPTIONS, type HeartbeatOptions, type HubOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
+import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
 
 /** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
 export type AuthSection = AuthConfig & {
@@ -98,14 +98,14 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },
-  limits: structuredClone(DEFAULT_HUB_OPTIONS.limits),
-  heartbeat: { ...DEFAULT_HUB_OPTIONS.heartbeat },
-  typing: { timeoutMs: DEFAULT_HUB_OPTIONS.typingTimeoutMs },
+  limits: structuredClone(DEFAULT_NODE_OPTIONS.limits),
+  heartbeat: { ...DEFAULT_NODE_OPTIONS.heartbeat },
+  typing: { timeoutMs: DEFAULT_NODE_OPTIONS.typingTimeoutMs },
   channels: {
-    defaults: { ...DEFAULT_HUB_OPTIONS.channelDefaults },
+    defaults: { ...DEFAULT_NODE_OPTIONS.channelDefaults },
     namespaces: {},
-    idempotencyWindowMs: DEFAULT_HUB_OPTIONS.idempotencyWindowMs,
-    maxRecoveryPublications: DEFAULT_HUB_OPTIONS.maxRecoveryPublications,
+    idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
+    maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
   },
   store: {
     driver: 'sqlite',
@@ -226,7 +226,7 @@ function coerce(raw: string, like: unknown): unknown {
 }
 
 /** Hub options derived from a server config. */
-export function hubOptionsFrom(config: SwitchboardConfig): HubOptions {
+export function nodeOptionsFrom(config: SwitchboardConfig): NodeOptions {
   return {
     limits: config.limits,
     heartbeat: config.heartbeat,

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { MemoryBroker } from './broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
-import { DEFAULT_CONFIG, hubOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { DEFAULT_CONFIG, nodeOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
@@ -95,8 +95,8 @@ export class Switchboard {
     this.node = new Node({
       broker,
       presence: options.presence ?? new MemoryPresenceStore(),
-      options: hubOptionsFrom(this.config),
-      hooks: { ...this.auth.hubHooks, ...options.hooks },
+      options: nodeOptionsFrom(this.config),
+      hooks: { ...this.auth.nodeHooks, ...options.hooks },
       logger: this.logger,
       metrics: this.metrics,
     });

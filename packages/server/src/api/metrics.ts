@@ -1,12 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HubMetrics } from '../core/ports/observability.js';
+import type { NodeMetrics } from '../core/ports/observability.js';
 import type { NodeStats } from '../core/node.js';
 
 /**
  * Prometheus metrics (seed 002 names) in a registry of their own, so several servers can live in one process.
- * Gauges are read from the hub at scrape time: nothing is counted per connection on the hot path.
+ * Gauges are read from the node at scrape time: nothing is counted per connection on the hot path.
  */
-export class PromMetrics implements HubMetrics {
+export class PromMetrics implements NodeMetrics {
   readonly registry = new Registry();
   private readonly messages: Counter<'type' | 'direction'>;
   private readonly sizes: Histogram;

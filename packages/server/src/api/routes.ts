@@ -6,7 +6,7 @@ import type { NodeRegistry } from '../core/ports/node-registry.js';
 import { TEST_PAGE_HTML } from './test-page.js';
 
 /**
- * What the routes ask of the node they serve: the in-process API (`sb.hub` passes as it is). Declared by
+ * What the routes ask of the node they serve: the in-process API (`sb.node` passes as it is). Declared by
  * the methods used, not by a class, so any object with these members will do.
  */
 export interface NodeApi {

@@ -160,7 +160,7 @@ export function createAuth(input: AuthConfigInput | AuthConfig = {}, hooks: Auth
   };
 }
 
-/** True when the identity's credentials have expired at `now` (ms). The hub checks this in its sweep. */
+/** True when the identity's credentials have expired at `now` (ms). The node checks this in its sweep. */
 export function isExpired(identity: Identity, now: number = Date.now()): boolean {
   return identity.expiresAt !== null && identity.expiresAt <= now;
 }

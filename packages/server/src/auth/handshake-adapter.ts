@@ -4,7 +4,7 @@
  *   const auth = createAuth(config.auth, hooks);
  *   Switchboard.create(cfg, { authenticate: toHandshakeAuthenticator(auth), checkOrigin: toOriginCheck(auth) });
  *
- * The session identity carries the full auth Identity under `auth` so the hub can call
+ * The session identity carries the full auth Identity under `auth` so the node's hooks can call
  * `auth.channels.check(session.identity.auth, action, channel)`.
  */
 import type { SessionIdentity } from '../core/ports/session-port.js';

@@ -21,7 +21,7 @@ export interface Identity {
   readonly claims: Readonly<Record<string, unknown>>;
   /** Free application metadata (the `metadata` claim or what a session hook returned). */
   readonly metadata: Readonly<Record<string, unknown>>;
-  /** When the credentials stop being valid (ms since epoch); null = no expiry. The hub closes with 4003 then. */
+  /** When the credentials stop being valid (ms since epoch); null = no expiry. The node closes with 4003 then. */
   readonly expiresAt: number | null;
 }
 

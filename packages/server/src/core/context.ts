@@ -2,10 +2,10 @@ import type { Durability } from './durability.js';
 import type { Frames } from './frames.js';
 import type { Hub } from './hub/hub.js';
 import type { Namespaces } from './namespaces.js';
-import type { HubOptions } from './options.js';
+import type { NodeOptions } from './options.js';
 import type { Broker } from './ports/broker.js';
 import type { HubHooks } from './ports/hooks.js';
-import type { HubMetrics, Logger } from './ports/observability.js';
+import type { NodeMetrics, Logger } from './ports/observability.js';
 import type { PresenceStore } from './ports/presence-store.js';
 
 /**
@@ -13,12 +13,12 @@ import type { PresenceStore } from './ports/presence-store.js';
  * frame builder. Built once by the Node; features declare the slice they use (`Pick<CoreContext, ...>`).
  */
 export interface CoreContext {
-  readonly options: HubOptions;
+  readonly options: NodeOptions;
   readonly broker: Broker;
   readonly presence: PresenceStore;
   readonly hooks: HubHooks;
   readonly log: Logger;
-  readonly metrics: HubMetrics;
+  readonly metrics: NodeMetrics;
   readonly now: () => number;
   readonly hub: Hub;
   readonly frames: Frames;

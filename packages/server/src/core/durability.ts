@@ -9,7 +9,7 @@ export interface DurabilityOptions {
   inboxDeliverLimit: number;
 }
 
-/** A stored publication as the hub needs it back. */
+/** A stored publication as the node needs it back. */
 export interface ArchivedPublication {
   frame: string;
   offset: number;
@@ -18,7 +18,7 @@ export interface ArchivedPublication {
 }
 
 /**
- * The hub's view of the durable stores (interfaces only; the composition root picks SQLite or PostgreSQL):
+ * The node's view of the durable stores (interfaces only; the composition root picks SQLite or PostgreSQL):
  * archive of `persist` namespaces, history pages and recovery beyond the broker's window, offline inbox.
  */
 export class Durability {

@@ -1,6 +1,6 @@
 import { ErrorCode, isTemporaryError, type RequestId } from '@switchboard/protocol';
 import { newId } from './ids.js';
-import type { HubMetrics, Logger } from './ports/observability.js';
+import type { NodeMetrics, Logger } from './ports/observability.js';
 import type { ConnectionSink } from './ports/sink.js';
 import { Outbound } from './outbound.js';
 
@@ -26,7 +26,7 @@ export interface FrameTarget {
 export class Frames {
   constructor(
     private readonly now: () => number,
-    private readonly metrics: HubMetrics,
+    private readonly metrics: NodeMetrics,
     private readonly log: Logger,
   ) {}
 

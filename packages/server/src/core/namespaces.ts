@@ -1,4 +1,4 @@
-import type { HubOptions, NamespaceOptions } from './options.js';
+import type { NodeOptions, NamespaceOptions } from './options.js';
 
 /**
  * Channel options by namespace (the channel name part before the first `:`), merged over the defaults.
@@ -9,7 +9,7 @@ export class Namespaces {
   private readonly configured = new Map<string, NamespaceOptions>();
   private readonly defaults: NamespaceOptions;
 
-  constructor(options: Pick<HubOptions, 'channelDefaults' | 'namespaces'>) {
+  constructor(options: Pick<NodeOptions, 'channelDefaults' | 'namespaces'>) {
     this.defaults = { ...options.channelDefaults };
     for (const [name, overrides] of Object.entries(options.namespaces)) {
       this.configured.set(name, { ...options.channelDefaults, ...overrides });

@@ -9,24 +9,24 @@ import type { PublishRequest } from './features/publish.js';
 import { Frames } from './frames.js';
 import { Hub, type ConnectionSummary } from './hub/hub.js';
 import { Namespaces } from './namespaces.js';
-import type { HubOptions, NamespaceOptions } from './options.js';
+import type { NodeOptions, NamespaceOptions } from './options.js';
 import { Outbound } from './outbound.js';
 import { assemble, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
 import type { HubHooks } from './ports/hooks.js';
-import { NOOP_METRICS, SILENT_LOGGER, type HubMetrics, type Logger } from './ports/observability.js';
+import { NOOP_METRICS, SILENT_LOGGER, type NodeMetrics, type Logger } from './ports/observability.js';
 import type { OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
 import type { SessionHandle, SessionInit, SessionPort, SessionRejection } from './ports/session-port.js';
 
 export interface NodeDeps {
   broker: Broker;
   presence: PresenceStore;
-  options: HubOptions;
+  options: NodeOptions;
   hooks?: HubHooks;
   /** Durable archive + offline inbox (optional: without it, `persist` and the inbox are off). */
   durability?: Durability;
   logger?: Logger;
-  metrics?: HubMetrics;
+  metrics?: NodeMetrics;
   now?: () => number;
 }
 
@@ -50,7 +50,7 @@ export interface NodeStats {
 export class Node implements SessionPort {
   readonly broker: Broker;
   readonly presence: PresenceStore;
-  readonly options: HubOptions;
+  readonly options: NodeOptions;
   private readonly ctx: CoreContext;
   private readonly hub: Hub<Client>;
   private readonly parts: NodeParts;

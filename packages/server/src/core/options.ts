@@ -1,4 +1,4 @@
-/** Limits enforced per connection and per node. Every field has a safe default in DEFAULT_HUB_OPTIONS. */
+/** Limits enforced per connection and per node. Every field has a safe default in DEFAULT_NODE_OPTIONS. */
 export interface LimitOptions {
   /** Connections on this node (0 = unlimited). Excess closes with 4022. */
   maxConnections: number;
@@ -63,7 +63,7 @@ export interface NamespaceOptions {
   publishRequiresMembership: boolean;
 }
 
-export interface HubOptions {
+export interface NodeOptions {
   limits: LimitOptions;
   heartbeat: HeartbeatOptions;
   /** Typing indicators stop by themselves after this long. */
@@ -77,7 +77,7 @@ export interface HubOptions {
   maxRecoveryPublications: number;
 }
 
-export const DEFAULT_HUB_OPTIONS: HubOptions = {
+export const DEFAULT_NODE_OPTIONS: NodeOptions = {
   limits: {
     maxConnections: 0,
     maxConnectionsPerUser: 100,

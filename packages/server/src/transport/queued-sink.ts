@@ -6,7 +6,7 @@ import type { Flushable, WriteBatcher } from './write-batcher.js';
  * The queue every transport sink shares: encoded frames are queued and the WriteBatcher flushes each sink
  * with ONE write per event-loop turn; queued + not-yet-written bytes above `maxQueuedBytes` drop the queue
  * and end the connection as a slow consumer (4023) instead of growing memory. A close started by the sink
- * removes the session from the hub at once (`release`): a stuck peer must not be delivered to or counted.
+ * removes the session from the core at once (`release`): a stuck peer must not be delivered to or counted.
  *
  * Subclasses say how to write, how much the transport still holds, and how to end an overflowing peer.
  */
@@ -14,11 +14,11 @@ export abstract class QueuedSink implements Flushable {
   private queue: Buffer[] | null = null;
   private bytes = 0;
   protected closing = false;
-  /** Set by the transport once the hub accepted the session. */
+  /** Set by the transport once the core accepted the session. */
   session: SessionHandle | null = null;
 
   constructor(
-    protected readonly hub: SessionPort,
+    protected readonly sessions: SessionPort,
     private readonly batcher: WriteBatcher,
     private readonly maxQueuedBytes: number,
   ) {}
@@ -74,6 +74,6 @@ export abstract class QueuedSink implements Flushable {
   }
 
   protected release(code: number): void {
-    if (this.session !== null) this.hub.closeSession(this.session, code);
+    if (this.session !== null) this.sessions.closeSession(this.session, code);
   }
 }

@@ -11,7 +11,7 @@ import type { WriteBatcher } from './write-batcher.js';
 const CLOSE_TIMEOUT_MS = 5000;
 
 /**
- * A Server-Sent Events response as the hub sees it.
+ * A Server-Sent Events response as the core sees it.
  *
  * Each Outbound is encoded once (`event: <type>\ndata: <json>\n\n`, cached on `frame.sse`) and shared by every
  * SSE recipient; the only per-connection bytes are the `id:` line, written when a frame moved this
@@ -21,7 +21,7 @@ const CLOSE_TIMEOUT_MS = 5000;
  * cannot be told why, a stuck client would not read a goodbye anyway, and a reset frees the kernel buffers.
  *
  * `close()` flushes, appends an `event: close` (`{code, reason, reconnect}`), ends the response, and
- * removes the session from the hub at once (like WsSink.release). `terminate()` destroys the response.
+ * removes the session from the core at once (like WsSink.release). `terminate()` destroys the response.
  */
 export class SseSink extends QueuedSink implements ConnectionSink {
   readonly kind = 'sse' as const;
@@ -29,13 +29,13 @@ export class SseSink extends QueuedSink implements ConnectionSink {
   readonly positions: PositionVector;
 
   constructor(
-    hub: SessionPort,
+    sessions: SessionPort,
     private readonly res: ServerResponse,
     batcher: WriteBatcher,
     maxQueuedBytes: number,
     maxEventIdBytes: number,
   ) {
-    super(hub, batcher, maxQueuedBytes);
+    super(sessions, batcher, maxQueuedBytes);
     this.positions = new PositionVector(maxEventIdBytes);
   }
 
@@ -50,7 +50,7 @@ export class SseSink extends QueuedSink implements ConnectionSink {
   close(code: number, reason: string): void {
     if (this.closing) return;
     const data = { code, reason, reconnect: !isTerminalCloseCode(code) };
-    this.push(Buffer.from('event: close\ndata: ' + this.hub.frame('close', data) + '\n\n', 'utf8'));
+    this.push(Buffer.from('event: close\ndata: ' + this.sessions.frame('close', data) + '\n\n', 'utf8'));
     this.flush();
     this.closing = true;
     if (!this.res.destroyed && !this.res.writableEnded) {
@@ -72,7 +72,7 @@ export class SseSink extends QueuedSink implements ConnectionSink {
     this.release(CloseCode.GOING_AWAY);
   }
 
-  /** The client went away: stop queueing (the transport tells the hub). */
+  /** The client went away: stop queueing (the transport tells the core). */
   gone(): void {
     this.closing = true;
     this.drop();

@@ -37,9 +37,9 @@ const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidd
 
 /**
  * The Server-Sent Events endpoint: `GET /events?channels=a,b`. Same authenticator (Endpoint
- * `{transport:'sse'}`), origin check, limits and hub as WebSocket; failures before the stream starts are
+ * `{transport:'sse'}`), origin check, limits and core as WebSocket; failures before the stream starts are
  * plain HTTP statuses with `{"error":{"code","message"}}`. `Last-Event-ID` (header, or `?last_event_id=`)
- * resumes every channel through the hub's recovery (see docs/protocol.md, "SSE").
+ * resumes every channel through the core's recovery (see docs/protocol.md, "SSE").
  *
  * Framework-free: `handle(req, res)` works on a bare `http.Server` (`handler` is the bound form); the
  * Fastify route hijacks the reply and calls it.
@@ -54,7 +54,7 @@ export class SseTransport {
   readonly handler = (req: IncomingMessage, res: ServerResponse): boolean => this.handle(req, res);
 
   constructor(
-    private readonly hub: SessionPort,
+    private readonly sessions: SessionPort,
     private readonly opts: SseTransportOptions,
   ) {
     const open = this.open;
@@ -63,7 +63,7 @@ export class SseTransport {
       const sink = this[kSink];
       if (sink === undefined) return;
       sink.gone();
-      if (sink.session !== null) hub.closeSession(sink.session, CloseCode.GOING_AWAY);
+      if (sink.session !== null) sessions.closeSession(sink.session, CloseCode.GOING_AWAY);
     };
   }
 
@@ -90,7 +90,7 @@ export class SseTransport {
       httpError(res, 405, ErrorCode.INVALID_MESSAGE, 'Use GET', { allow: 'GET' });
       return true;
     }
-    if (this.hub.draining) {
+    if (this.sessions.draining) {
       httpError(res, 503, ErrorCode.DRAINING, 'Server is draining; connect to another node');
       return true;
     }
@@ -129,8 +129,8 @@ export class SseTransport {
     const idText = Array.isArray(lastEventId) ? (lastEventId[0] ?? '') : lastEventId;
     const resume = idText === '' ? null : (PositionVector.decode(idText) ?? new Map<string, StreamPosition>());
 
-    const sink = new SseSink(this.hub, res, this.batcher, this.opts.maxQueuedBytes, this.opts.maxEventIdBytes);
-    const result = this.hub.openSession({
+    const sink = new SseSink(this.sessions, res, this.batcher, this.opts.maxQueuedBytes, this.opts.maxEventIdBytes);
+    const result = this.sessions.openSession({
       sink,
       identity,
       clientId: null,
@@ -176,7 +176,7 @@ export class SseTransport {
       }
     }
     // Queued in order: each join takes effect after the previous one (the channel limit holds one at a time).
-    for (const channel of channels) this.hub.subscribe(result, channel, resume === null ? undefined : (resume.get(channel) ?? UNKNOWN_POSITION));
+    for (const channel of channels) this.sessions.subscribe(result, channel, resume === null ? undefined : (resume.get(channel) ?? UNKNOWN_POSITION));
   }
 
   /** Wait until every stream finished, up to `deadlineMs`; then destroy the rest. */

@@ -9,7 +9,7 @@ import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';
 
 /**
- * A WebSocket connection as the hub sees it. Frames are pre-encoded once per Outbound (cached on it) and
+ * A WebSocket connection as the core sees it. Frames are pre-encoded once per Outbound (cached on it) and
  * queued (QueuedSink: one socket write per tick, bounded; a slow consumer is closed with 4023).
  *
  * Writes go straight to the underlying socket (ws keeps it as `_socket`): complete frames only, and ws's
@@ -20,12 +20,12 @@ export class WsSink extends QueuedSink implements ConnectionSink {
   private readonly socket: Socket;
 
   constructor(
-    hub: SessionPort,
+    sessions: SessionPort,
     private readonly ws: WebSocket,
     batcher: WriteBatcher,
     maxQueuedBytes: number,
   ) {
-    super(hub, batcher, maxQueuedBytes);
+    super(sessions, batcher, maxQueuedBytes);
     this.socket = (ws as unknown as { _socket: Socket })._socket;
   }
 

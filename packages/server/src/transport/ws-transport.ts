@@ -49,7 +49,7 @@ export class WebSocketTransport {
   private readonly onError: (this: TaggedSocket, err: Error) => void;
 
   constructor(
-    private readonly hub: SessionPort,
+    private readonly sessions: SessionPort,
     private readonly opts: WsTransportOptions,
   ) {
     this.wss = new WebSocketServer({
@@ -63,18 +63,18 @@ export class WebSocketTransport {
     this.onMessage = function (data, isBinary) {
       const s = this[kSession];
       if (s === undefined) return;
-      if (isBinary) hub.handleBinary(s);
-      else hub.handleText(s, data.toString('utf8'));
+      if (isBinary) sessions.handleBinary(s);
+      else sessions.handleText(s, data.toString('utf8'));
     };
     const openSockets = this.open;
     this.onClose = function (code) {
       openSockets.delete(this);
       const s = this[kSession];
-      if (s !== undefined) hub.closeSession(s, code);
+      if (s !== undefined) sessions.closeSession(s, code);
     };
     this.onPong = function () {
       const s = this[kSession];
-      if (s !== undefined) hub.markAlive(s);
+      if (s !== undefined) sessions.markAlive(s);
     };
     const log = opts.logger;
     this.onError = function (err) {
@@ -114,7 +114,7 @@ export class WebSocketTransport {
     }
     if (endpoint === null) return false;
     socket.on('error', swallow);
-    if (this.hub.draining) {
+    if (this.sessions.draining) {
       rejectHandshake(socket, 503, 'DRAINING');
       return true;
     }
@@ -188,11 +188,11 @@ export class WebSocketTransport {
   }
 
   private accept(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, endpoint: Endpoint, url: URL | null): void {
-    const sink = new WsSink(this.hub, ws, this.batcher, this.opts.maxQueuedBytes);
+    const sink = new WsSink(this.sessions, ws, this.batcher, this.opts.maxQueuedBytes);
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
     ws.on('close', this.onClose);
-    const result = this.hub.openSession({
+    const result = this.sessions.openSession({
       sink,
       identity,
       clientId: endpoint.clientId,
@@ -207,7 +207,7 @@ export class WebSocketTransport {
     sink.session = result;
     ws.on('message', this.onMessage);
     ws.on('pong', this.onPong);
-    if (url !== null) subscribeFromQuery(this.hub, result, url);
+    if (url !== null) subscribeFromQuery(this.sessions, result, url);
   }
 
   /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
@@ -229,14 +229,14 @@ function swallow(): void {}
  * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
  * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
  */
-export function subscribeFromQuery(hub: SessionPort, s: SessionHandle, url: URL): void {
+export function subscribeFromQuery(sessions: SessionPort, s: SessionHandle, url: URL): void {
   const list = url.searchParams.get('channels');
   if (list === null) return;
   const seq = url.searchParams.get('last_sequence');
   const offset = seq !== null && /^\d{1,15}$/.test(seq) ? Number(seq) : null;
   const since = offset === null ? undefined : { offset, epoch: url.searchParams.get('epoch') ?? '' };
   const channels = list.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
-  for (const channel of channels.slice(0, hub.maxChannelsPerConnection)) hub.subscribe(s, channel, since);
+  for (const channel of channels.slice(0, sessions.maxChannelsPerConnection)) sessions.subscribe(s, channel, since);
 }
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };

@@ -9,7 +9,7 @@ import { MemoryBroker } from '../../src/broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from '../../src/broker/memory/memory-presence.js';
 import type { Client } from '../../src/core/client/client.js';
 import { Node, type NodeDeps } from '../../src/core/node.js';
-import { DEFAULT_HUB_OPTIONS, type HubOptions } from '../../src/core/options.js';
+import { DEFAULT_NODE_OPTIONS, type NodeOptions } from '../../src/core/options.js';
 import type { Outbound } from '../../src/core/outbound.js';
 import type {
   Broker,
@@ -423,13 +423,13 @@ function merge(base: Record<string, unknown>, over: Record<string, unknown>): Re
   return out;
 }
 
-/** DEFAULT_HUB_OPTIONS with `overrides` merged in (deeply; the defaults are never mutated). */
-export function hubOptions(overrides: DeepPartial<HubOptions> = {}): HubOptions {
-  return merge(structuredClone(DEFAULT_HUB_OPTIONS) as unknown as Record<string, unknown>, overrides as Record<string, unknown>) as unknown as HubOptions;
+/** DEFAULT_NODE_OPTIONS with `overrides` merged in (deeply; the defaults are never mutated). */
+export function hubOptions(overrides: DeepPartial<NodeOptions> = {}): NodeOptions {
+  return merge(structuredClone(DEFAULT_NODE_OPTIONS) as unknown as Record<string, unknown>, overrides as Record<string, unknown>) as unknown as NodeOptions;
 }
 
 /** Both token buckets off (perSecond 0), for tests about something else. */
-export const NO_RATE_LIMITS: DeepPartial<HubOptions> = {
+export const NO_RATE_LIMITS: DeepPartial<NodeOptions> = {
   limits: { rateLimit: { perSecond: 0 }, subscribeRateLimit: { perSecond: 0 } },
 };
 
@@ -443,7 +443,7 @@ export function temporaryOf(code: string): boolean {
 export const ANONYMOUS: SessionIdentity = { userId: null, username: null, anonymous: true };
 
 export interface HarnessInit {
-  options?: DeepPartial<HubOptions>;
+  options?: DeepPartial<NodeOptions>;
   hooks?: HubHooks;
   /** Use a ControllablePresence (holdable) instead of a plain MemoryPresenceStore. */
   presence?: PresenceStore;
@@ -466,7 +466,7 @@ export class Harness {
   readonly presence: PresenceStore;
   readonly log = new RecordingLogger();
   readonly node: Node;
-  readonly options: HubOptions;
+  readonly options: NodeOptions;
 
   constructor(init: HarnessInit = {}) {
     this.options = hubOptions(init.options);

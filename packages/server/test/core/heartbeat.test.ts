@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { Heartbeat } from '../../src/core/client/heartbeat.js';
 import type { SessionIdentity } from '../../src/core/ports/session-port.js';
 import { flush, Harness, hubOptions, type DeepPartial } from './fakes.js';
-import type { HubOptions } from '../../src/core/options.js';
+import type { NodeOptions } from '../../src/core/options.js';
 
 let h: Harness | undefined;
 
@@ -23,7 +23,7 @@ afterEach(async () => {
   mock.timers.reset();
 });
 
-async function start(options: DeepPartial<HubOptions>): Promise<{ h: Harness; step: number; elapse: (ms: number) => void }> {
+async function start(options: DeepPartial<NodeOptions>): Promise<{ h: Harness; step: number; elapse: (ms: number) => void }> {
   const hx = await Harness.start({ options });
   const step = Heartbeat.tickMs(hubOptions(options));
   /** Advance the fake clock and the mocked timers together, one sweep interval at a time. */

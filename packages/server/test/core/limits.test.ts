@@ -146,7 +146,7 @@ describe('maxPendingCommands', () => {
 
 describe('token buckets (default limits, fake clock)', () => {
   it('joins draw from their own bucket: 50 joins pass while 50 messages beyond the message burst are RATE_LIMITED; the clock refills both', async () => {
-    h = await Harness.start(); // DEFAULT_HUB_OPTIONS: messages 10/s burst 20, joins+leaves 20/s burst 100, close after 50 drops
+    h = await Harness.start(); // DEFAULT_NODE_OPTIONS: messages 10/s burst 20, joins+leaves 20/s burst 100, close after 50 drops
     const { rateLimit, subscribeRateLimit } = h.options.limits;
     assert.deepEqual([rateLimit.perSecond, rateLimit.burst, subscribeRateLimit.perSecond, subscribeRateLimit.burst], [10, 20, 20, 100]);
     const a = h.open();

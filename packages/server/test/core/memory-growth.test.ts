@@ -5,7 +5,7 @@ import { runInNewContext } from 'node:vm';
 import { MemoryBroker } from '../../src/broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from '../../src/broker/memory/memory-presence.js';
 import { Node } from '../../src/core/node.js';
-import { DEFAULT_HUB_OPTIONS, type HubOptions } from '../../src/core/options.js';
+import { DEFAULT_NODE_OPTIONS, type NodeOptions } from '../../src/core/options.js';
 import type { Outbound } from '../../src/core/outbound.js';
 import type { ConnectionSink } from '../../src/core/ports/sink.js';
 import { Durability } from '../../src/core/durability.js';
@@ -39,9 +39,9 @@ describe('client-chosen channel names do not grow memory', () => {
     let now = 1_700_000_000_000;
     const clock = (): number => now;
     const stores = await createStores({ driver: 'sqlite', sqlitePath: ':memory:' });
-    const options: HubOptions = {
-      ...DEFAULT_HUB_OPTIONS,
-      limits: { ...DEFAULT_HUB_OPTIONS.limits, rateLimit: { ...DEFAULT_HUB_OPTIONS.limits.rateLimit, perSecond: 0 }, subscribeRateLimit: { perSecond: 0, burst: 0 } },
+    const options: NodeOptions = {
+      ...DEFAULT_NODE_OPTIONS,
+      limits: { ...DEFAULT_NODE_OPTIONS.limits, rateLimit: { ...DEFAULT_NODE_OPTIONS.limits.rateLimit, perSecond: 0 }, subscribeRateLimit: { perSecond: 0, burst: 0 } },
       namespaces: { arch: { persist: true } },
     };
     const broker = new MemoryBroker({ now: clock, sweepIntervalMs: 1000 });

@@ -44,7 +44,7 @@ export class MemoryBroker implements Broker {
   private handler: BrokerHandler | null = null;
   private readonly streams = new Map<string, Stream>();
   private readonly subscribed = new Set<string>();
-  /** Idempotency records in insertion order; with one window for every publish (the hub's), that is expiry
+  /** Idempotency records in insertion order; with one window for every publish (the node's), that is expiry
    * order, so expired records are dropped from the front on each publish. */
   private readonly idempotent = new Map<string, { pub: Publication; expiresAt: number }>();
   private sweepTimer: NodeJS.Timeout | null = null;

@@ -32,9 +32,9 @@ export function toBrokerError(operation: string, err: unknown): Error {
 /**
  * Where a Redis engine error that no caller can receive happened. A fixed set, so it is safe as a metric label
  * (`switchboard_broker_errors_total{context}`); details such as the pub/sub channel go in `details`.
- * - `broker_message`: a pub/sub message could not be decoded, or the hub's handler threw on it (dropped);
+ * - `broker_message`: a pub/sub message could not be decoded, or the node's handler threw on it (dropped);
  * - `broker_resubscribe`: re-subscribing after a (re)connect failed (retried; the broker stays `down` meanwhile);
- * - `broker_status_handler`: the hub's onStatus callback threw;
+ * - `broker_status_handler`: the node's onStatus callback threw;
  * - `presence_refresh`: a refresh of this node's presence entries failed (entries may expire early);
  * - `presence_member_json`: a presence member stored in Redis is not valid JSON (skipped);
  * - `presence_prune`: removing dead node ids from a node set failed (retried by the next reader);

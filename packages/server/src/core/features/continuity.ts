@@ -1,7 +1,7 @@
 import type { StreamPosition } from '@switchboard/protocol';
 import type { HistoryResult, Publication } from '../ports/broker.js';
 
-/** What ChannelContinuity needs from the hub. */
+/** What ChannelContinuity needs from the node. */
 export interface ContinuityHost {
   /** Read the channel's stream after `since` (Broker.history). */
   history(channel: string, since: StreamPosition, limit: number): Promise<HistoryResult>;

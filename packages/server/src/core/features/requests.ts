@@ -16,7 +16,7 @@ export class RequestError extends Error {
 }
 
 /**
- * Server-to-client requests (seed 002 request/response): the hub sends `request` {request_id, method, params}
+ * Server-to-client requests (seed 002 request/response): the node sends `request` {request_id, method, params}
  * and the client answers `response` {request_id, result} or {request_id, error: {code, message}}.
  * One timer per outstanding request (they are rare); all are rejected when their session closes.
  */

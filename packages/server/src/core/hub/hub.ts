@@ -1,5 +1,5 @@
 import type { Publication } from '../ports/broker.js';
-import type { HubMetrics } from '../ports/observability.js';
+import type { NodeMetrics } from '../ports/observability.js';
 import { Outbound, withPosition } from '../outbound.js';
 import type { ChannelState, Member } from './member.js';
 import { SessionRegistry } from './session-registry.js';
@@ -29,7 +29,7 @@ export class Hub<M extends Member = Member> {
   private readonly members = new Map<string, Set<M>>();
   private subscriptionCount = 0;
 
-  constructor(private readonly metrics: HubMetrics) {}
+  constructor(private readonly metrics: NodeMetrics) {}
 
   /**
    * Put a client in a channel with the given state (a buffer while joining, null when live). Returns true if

@@ -7,7 +7,7 @@ export interface Logger {
 }
 
 /** Counters the hub reports; the composition root backs them with prom-client. All must be cheap. */
-export interface HubMetrics {
+export interface NodeMetrics {
   messageIn(type: string, bytes: number): void;
   /** `count` deliveries of one frame type (one call per fan-out, not per recipient). */
   messagesOut(type: string, count: number): void;
@@ -15,7 +15,7 @@ export interface HubMetrics {
   errorSent(code: string): void;
 }
 
-export const NOOP_METRICS: HubMetrics = {
+export const NOOP_METRICS: NodeMetrics = {
   messageIn() {},
   messagesOut() {},
   connectionClosed() {},
