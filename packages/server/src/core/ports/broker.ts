@@ -73,7 +73,7 @@ export interface BrokerHandler {
   /** An unstored channel event (presence, typing): frame JSON text, delivered as is. */
   onEphemeral(channel: string, frame: string, excludeConnectionId: string | undefined): void;
   onControl(msg: ControlEnvelope): void;
-  /** The broker lost or regained its backend. After a reconnect, `streamsReset` lists nothing: the hub
+  /** The broker lost or regained its backend. After a reconnect, `streamsReset` lists nothing: the node
    * treats every channel's continuity as unproven and checks positions on the next recovery. */
   onStatus?(status: BrokerStatus): void;
 }
@@ -86,8 +86,8 @@ export type BrokerStatus = 'up' | 'down';
  * - `publish` saves to history and delivers to every subscribed node atomically per channel: offsets
  *   strictly increase by one, every node receives a channel's publications in offset order, and the
  *   returned publication is the one delivered.
- * - A node receives publications only for channels it `subscribe`d (reference-counting is the hub's job).
- * - Everything a node publishes is also delivered to itself through the handler (the hub never delivers
+ * - A node receives publications only for channels it `subscribe`d (reference-counting is the node's job).
+ * - Everything a node publishes is also delivered to itself through the handler (the node never delivers
  *   locally behind the broker's back, so local and remote subscribers see one order).
  * - Operations reject with an error whose `code` is `BROKER_UNAVAILABLE` when the backend is unreachable,
  *   within a bounded time; they never hang.

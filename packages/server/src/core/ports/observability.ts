@@ -6,7 +6,7 @@ export interface Logger {
   error(fields: object, msg: string): void;
 }
 
-/** Counters the hub reports; the composition root backs them with prom-client. All must be cheap. */
+/** Counters the node reports; the composition root backs them with prom-client. All must be cheap. */
 export interface NodeMetrics {
   messageIn(type: string, bytes: number): void;
   /** `count` deliveries of one frame type (one call per fan-out, not per recipient). */

@@ -18,7 +18,7 @@ export interface OnlineUsersPage {
  * Operations reject with code BROKER_UNAVAILABLE when the backend is unreachable (see Broker).
  */
 export interface PresenceStore {
-  /** Connect to the backend (optional; the hub calls it once on start). */
+  /** Connect to the backend (optional; the node calls it once on start). */
   start?(): Promise<void>;
   /** Record a connection in a channel. */
   join(channel: string, member: PresenceMember): Promise<void>;
@@ -28,9 +28,9 @@ export interface PresenceStore {
   /** How many connections are in the channel, on every node, without listing them. */
   count(channel: string): Promise<number>;
   /** Count the user's connection; resolves to the user's connection count cluster-wide afterwards
-   * (1 means "first connection": the hub announces user_online). */
+   * (1 means "first connection": the node announces user_online). */
   userConnected(userId: string, username: string | null, connectionId: string): Promise<number>;
-  /** Resolves to the connections the user still has cluster-wide (0: the hub announces user_offline). */
+  /** Resolves to the connections the user still has cluster-wide (0: the node announces user_offline). */
   userDisconnected(userId: string, connectionId: string): Promise<number>;
   /**
    * Whether the user has at least one live connection anywhere in the cluster: true after `userConnected`

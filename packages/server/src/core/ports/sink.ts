@@ -1,7 +1,7 @@
 import type { Outbound } from '../outbound.js';
 
 /**
- * What the hub needs from a transport connection. Implementations must not throw and must not block:
+ * What the core needs from a transport connection. Implementations must not throw and must not block:
  * `send` queues (and may coalesce) and returns at once.
  */
 export interface ConnectionSink {
