@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SwitchboardClient, SwitchboardError, Publication, DisconnectedEvent, GapEvent, SubscribedEvent } from '@switchboard/client';
-import { Clients, recordStatuses, sleep, startServer, TcpProxy, waitFor, type TestServer } from './helpers.js';
+import { Clients, recordStatuses, startServer, TcpProxy, until, type TestServer } from './helpers.js';
 
 const texts = (pubs: Publication[]) => pubs.map((p) => String(p.data.text));
 
@@ -61,14 +61,14 @@ test('connect, publish with ack, history, presence, typing, private messages, on
 
   const cb = collect(b, 'room-1');
   await cb.sub.ready();
-  await waitFor(() => presence.includes('joined:bob'), 'ann sees bob join');
+  await until(a, () => presence.includes('joined:bob'), 'ann sees bob join');
   assert.equal(ca.sub.members, 2);
   const history = await b.history('room-1', { limit: 10 });
   assert.deepEqual(texts(history.publications), ['one', 'two']);
   assert.deepEqual(history.position, { offset: r2.offset, epoch: r2.epoch });
 
   await b.publish('room-1', { text: 'three' });
-  await waitFor(() => ca.messages.length === 3, 'ann receives three messages');
+  await until(a, () => ca.messages.length === 3, 'ann receives three messages');
   assert.deepEqual(texts(ca.messages), ['one', 'two', 'three']);
   assert.equal(ca.messages[2]!.senderId, 'bob');
   assert.equal(ca.messages[2]!.seq, r2.offset + 1);
@@ -76,9 +76,9 @@ test('connect, publish with ack, history, presence, typing, private messages, on
   const typing: Array<{ user: string | null; on: boolean; users: string[] }> = [];
   ca.sub.on('typing', (e) => typing.push({ user: e.user_id, on: e.is_typing, users: e.typing_users }));
   assert.equal(b.typing('room-1', true), true);
-  await waitFor(() => typing.some((e) => e.user === 'bob' && e.on && e.users.includes('bob')), 'ann sees bob typing');
+  await until(a, () => typing.some((e) => e.user === 'bob' && e.on && e.users.includes('bob')), 'ann sees bob typing');
   b.typing('room-1', false);
-  await waitFor(() => typing.some((e) => e.user === 'bob' && !e.on), 'ann sees bob stop typing');
+  await until(a, () => typing.some((e) => e.user === 'bob' && !e.on), 'ann sees bob stop typing');
 
   const members = await a.presence('room-1');
   assert.deepEqual(members.map((m) => m.user_id).sort(), ['ann', 'bob']);
@@ -89,14 +89,14 @@ test('connect, publish with ack, history, presence, typing, private messages, on
   b.on('private', (pm) => privates.push({ from: pm.from, text: pm.data.text }));
   const ok = await a.sendPrivate('bob', { text: 'psst' });
   assert.equal(ok.delivered, true);
-  await waitFor(() => privates.length === 1, 'bob gets the private message');
+  await until(b, () => privates.length === 1, 'bob gets the private message');
   assert.deepEqual(privates[0], { from: 'ann', text: 'psst' });
 
   // A server refusal surfaces with the server's code.
   await assert.rejects(a.request('history', { channel: 'bad channel name!' }), (e: SwitchboardError) => e.code === 'INVALID_CHANNEL');
   ca.sub.unsubscribe();
   assert.equal(ca.sub.state, 'unsubscribed');
-  await waitFor(() => presence.length >= 1 && cb.sub.members === 1, 'bob sees ann leave');
+  await until(b, () => presence.length >= 1 && cb.sub.members === 1, 'bob sees ann leave');
 });
 
 test('a dropped connection reconnects, resubscribes with since and recovers missed publications exactly once', async (t) => {
@@ -110,19 +110,19 @@ test('a dropped connection reconnects, resubscribes with since and recovers miss
   const ca = collect(a, 'news');
   await ca.sub.ready();
   await b.publish('news', { text: 'm1' });
-  await waitFor(() => ca.messages.length === 1, 'm1 live');
+  await until(a, () => ca.messages.length === 1, 'm1 live');
   const firstConnection = a.connection!.connection_id;
 
   proxy.mode = 'refuse';
   proxy.cut();
-  await waitFor(() => a.status === 'reconnecting', 'client notices the drop');
+  await until(a, () => a.status === 'reconnecting', 'client notices the drop');
   assert.equal(disconnects[0]!.willReconnect, true);
   await b.publish('news', { text: 'm2' });
   await b.publish('news', { text: 'm3' });
-  await waitFor(() => disconnects.length >= 2, 'at least one refused reconnect attempt');
+  await until(a, () => disconnects.length >= 2, 'at least one refused reconnect attempt');
   proxy.mode = 'forward';
 
-  await waitFor(() => ca.messages.length === 3, 'missed messages replayed');
+  await until(a, () => ca.messages.length === 3, 'missed messages replayed');
   assert.notEqual(a.connection!.connection_id, firstConnection);
   assert.deepEqual(texts(ca.messages), ['m1', 'm2', 'm3']);
   assert.deepEqual(ca.messages.map((m) => m.replayed), [false, true, true]);
@@ -133,7 +133,7 @@ test('a dropped connection reconnects, resubscribes with since and recovers miss
   assert.equal(ca.gaps.length, 0);
 
   await b.publish('news', { text: 'm4' });
-  await waitFor(() => ca.messages.length === 4, 'live after recovery');
+  await until(a, () => ca.messages.length === 4, 'live after recovery');
   assert.equal(ca.messages[3]!.replayed, false);
   assert.deepEqual(ca.sub.position, { offset: ca.messages[3]!.seq, epoch: ca.messages[3]!.epoch });
   assert.deepEqual(statuses.slice(0, 3), ['disconnected', 'connecting', 'connected']);
@@ -144,11 +144,18 @@ test('a dropped connection reconnects, resubscribes with since and recovers miss
 test('a silent dead connection is detected by missing pings; requests time out or fail with CONNECTION_LOST', async (t) => {
   const { srv, clients, proxy } = await setup(t, { heartbeat: { pingIntervalMs: 150, pongTimeoutMs: 150 } });
   const a = clients.make(proxy.url);
+  let pings = 0;
+  a.on('frame', (f) => {
+    if (f.type === 'ping') pings++;
+  });
   await a.connect();
   const first = a.connection!.connection_id;
   assert.equal(a.connection!.ping_interval_ms, 150);
-  // The client answers the server's JSON pings with pongs (counted by the server's metrics).
-  await waitFor(async () => (await pongsReceived(srv)) >= 2, 'server receives pongs');
+  // The client answers the server's JSON pings with pongs (counted by the server's metrics): after two pings,
+  // a request round trip on the same connection orders after the two pongs it sent.
+  await until(a, () => pings >= 2, 'two server pings');
+  assert.equal((await a.request('ping')).type, 'pong');
+  assert.ok((await pongsReceived(srv)) >= 2, 'server receives pongs');
   assert.equal(a.status, 'connected');
   assert.equal(a.connection!.connection_id, first);
 
@@ -164,7 +171,7 @@ test('a silent dead connection is detected by missing pings; requests time out o
   await assert.rejects(lost, (e: SwitchboardError) => e.code === 'CONNECTION_LOST');
   assert.equal(disconnects[0]!.code, 4012);
   assert.equal(disconnects[0]!.willReconnect, true);
-  await waitFor(() => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnected after the dead connection');
+  await until(a, () => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnected after the dead connection');
 });
 
 test('graceful shutdown reconnects immediately; after a restart the lost history is reported as a gap', async (t) => {
@@ -184,50 +191,58 @@ test('graceful shutdown reconnects immediately; after a restart the lost history
   const ca = collect(a, 'feed');
   await ca.sub.ready();
   const before = await a.publish('feed', { text: 'before' });
-  await waitFor(() => ca.messages.length === 1, 'own publication echoed');
+  await until(a, () => ca.messages.length === 1, 'own publication echoed');
 
   await srv.close();
-  await waitFor(() => disconnects.length >= 1, 'client sees the shutdown close');
+  await until(a, () => disconnects.length >= 1, 'client sees the shutdown close');
   assert.deepEqual(shutdowns, ['server shutdown']);
   assert.equal(disconnects[0]!.code, 4091);
   assert.equal(disconnects[0]!.willReconnect, true);
   assert.equal(disconnects[0]!.delayMs, 0, 'SERVER_SHUTDOWN advises an immediate reconnect');
-  await waitFor(() => disconnects.length >= 2, 'the immediate attempt fails while the server is down');
+  await until(a, () => disconnects.length >= 2, 'the immediate attempt fails while the server is down');
   assert.ok(disconnects[1]!.delayMs! > 0 || disconnects[1]!.delayMs === 0);
   assert.equal(a.status, 'reconnecting');
 
   srv = await startServer({}, {}, port);
-  await waitFor(() => a.status === 'connected', 'reconnected to the restarted server', 8000);
-  await waitFor(() => ca.gaps.length === 1, 'gap reported');
+  await until(a, () => a.status === 'connected', 'reconnected to the restarted server', 8000);
+  await until(a, () => ca.gaps.length === 1, 'gap reported');
   assert.equal(ca.sub.recovered, false);
   assert.deepEqual(ca.gaps[0]!.since, { offset: before.offset, epoch: before.epoch });
   assert.notEqual(ca.gaps[0]!.position.epoch, before.epoch);
   const after = await a.publish('feed', { text: 'after' });
   assert.equal(after.offset, 1);
-  await waitFor(() => ca.messages.length === 2, 'live in the new epoch');
+  await until(a, () => ca.messages.length === 2, 'live in the new epoch');
   assert.deepEqual(texts(ca.messages), ['before', 'after']);
 });
 
 test('server-side kill (1011) reconnects with backoff; terminal codes (4001, 4011) do not reconnect', async (t) => {
   const { srv, clients } = await setup(t);
-  const a = clients.make(srv.url, { params: { user_id: 'ann' } });
+  // Every backoff delay is 0 (random: () => 0), so "no reconnect" can be checked without waiting (see below).
+  const a = clients.make(srv.url, { params: { user_id: 'ann' }, random: () => 0 });
   const disconnects: DisconnectedEvent[] = [];
   a.on('disconnected', (e) => disconnects.push(e));
   await a.connect();
   const first = a.connection!.connection_id;
   await srv.sb.node.disconnectConnection(first, 1011, 'boom');
-  await waitFor(() => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnect after 1011');
+  await until(a, () => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnect after 1011');
   assert.equal(disconnects[0]!.code, 1011);
   assert.equal(disconnects[0]!.willReconnect, true);
 
   const pendingQueue = new Promise<void>((resolve) => a.once('disconnected', () => resolve()));
+  const after4001: string[] = [];
+  a.on('status', ({ status }) => after4001.push(status));
+  a.on('reconnect_attempt', ({ attempt }) => after4001.push(`attempt ${attempt}`));
   await srv.sb.node.disconnectConnection(a.connection!.connection_id, 4001, 'go away');
   await pendingQueue;
   assert.equal(a.status, 'disconnected');
   assert.equal(disconnects.at(-1)!.code, 4001);
   assert.equal(disconnects.at(-1)!.willReconnect, false);
   await assert.rejects(a.publish('c', { text: 'x' }), (e: SwitchboardError) => e.code === 'NOT_CONNECTED');
-  await sleep(200); // backoff is 20..200 ms: a reconnect would have happened by now
+  // A reconnect would be a 0 ms timer armed when the close was handled; timers of one delay fire in the order
+  // they were armed, so by the time this one fires a reconnect would have started. Nothing did.
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(after4001, ['disconnected'], 'no reconnect after a terminal close');
+  assert.equal(a.status, 'disconnected');
   assert.equal(srv.sb.node.stats().connections, 0);
 
   // Supersede: a second connection with the same client id closes the first with 4011 (terminal).
@@ -237,7 +252,7 @@ test('server-side kill (1011) reconnects with backoff; terminal codes (4001, 401
   first2.on('disconnected', (e) => d1.push(e));
   await first2.connect();
   await second.connect();
-  await waitFor(() => first2.status === 'disconnected', 'first connection superseded');
+  await until(first2, () => first2.status === 'disconnected', 'first connection superseded');
   assert.equal(d1[0]!.code, 4011);
   assert.equal(d1[0]!.willReconnect, false);
   assert.equal(second.status, 'connected');
@@ -253,7 +268,7 @@ test('offline queue: publishes made while reconnecting are sent after the resubs
   a.subscribe('q');
   proxy.mode = 'refuse';
   proxy.cut();
-  await waitFor(() => a.status === 'reconnecting', 'drop noticed');
+  await until(a, () => a.status === 'reconnecting', 'drop noticed');
   const p1 = a.publish('q', { text: 'q1' });
   const p2 = a.publish('q', { text: 'q2' });
   await assert.rejects(a.publish('q', { text: 'q3' }), (e: SwitchboardError) => e.code === 'OFFLINE_QUEUE_FULL');
@@ -262,8 +277,11 @@ test('offline queue: publishes made while reconnecting are sent after the resubs
   const [r1, r2] = await Promise.all([p1, p2]);
   assert.equal(r2.offset, r1.offset + 1);
   assert.equal(a.queuedPublishes, 0);
-  await waitFor(() => cb.messages.length === 2, 'bob receives the queued publishes');
-  await sleep(100);
+  await until(b, () => cb.messages.length === 2, 'bob receives the queued publishes');
+  // Barrier for "applied once": a request from `a` waits on the server behind every publish `a` sent before
+  // it, then a round trip on b's connection orders after every copy queued for b.
+  await a.onlineUsers();
+  assert.equal((await b.request('ping')).type, 'pong');
   assert.deepEqual(texts(cb.messages), ['q1', 'q2']);
 });
 
@@ -280,11 +298,11 @@ test('a publish whose ack was lost is resent after the reconnect and applied onc
   // Server -> client bytes are dropped: the publish reaches the server, its ack never comes back.
   proxy.setDeaf(true);
   const p = a.publish('idem', { text: 'once' });
-  await waitFor(() => cb.messages.length === 1, 'publication delivered to bob');
+  await until(b, () => cb.messages.length === 1, 'publication delivered to bob');
   const r = await p; // resolved after the reconnect by the resent (deduplicated) publish
   assert.equal(r.offset, cb.messages[0]!.seq);
   await b.publish('idem', { text: 'next' });
-  await waitFor(() => cb.messages.length === 2, 'next one');
+  await until(b, () => cb.messages.length === 2, 'next one');
   assert.deepEqual(texts(cb.messages), ['once', 'next']);
 });
 
@@ -296,7 +314,7 @@ test('close() rejects pending work with CLIENT_CLOSED; connect() again resubscri
   await ca.sub.ready();
   proxy.mode = 'refuse';
   proxy.cut();
-  await waitFor(() => a.status === 'reconnecting', 'drop noticed');
+  await until(a, () => a.status === 'reconnecting', 'drop noticed');
   const queued = a.publish('c', { text: 'never' });
   const waiting = a.presence('c');
   a.close();
@@ -305,7 +323,7 @@ test('close() rejects pending work with CLIENT_CLOSED; connect() again resubscri
   await assert.rejects(waiting, (e: SwitchboardError) => e.code === 'CLIENT_CLOSED');
   proxy.mode = 'forward';
   await a.connect();
-  await waitFor(() => ca.sub.state === 'subscribed' && ca.subscribed.length === 2, 'resubscribed after connect()');
+  await until(a, () => ca.sub.state === 'subscribed' && ca.subscribed.length === 2, 'resubscribed after connect()');
   assert.deepEqual(srv.sb.node.listSessions()[0]!.channels, ['c']);
 });
 
@@ -351,16 +369,16 @@ test('getToken is called for every connection attempt, again after 4003, and bef
   assert.ok(seen[0]!.endsWith('.t1-ok'));
 
   await srv.sb.node.disconnectConnection(a.connection!.connection_id, 4003, 'token expired');
-  await waitFor(() => seen.length === 2 && a.status === 'connected', 'reconnected with a fresh token');
+  await until(a, () => seen.length === 2 && a.status === 'connected', 'reconnected with a fresh token');
   assert.ok(seen[1]!.endsWith('.t2-ok'));
-  await waitFor(() => refreshedEvents.length >= 1, 'token refreshed before expiry', 4000);
+  await until(a, () => refreshedEvents.length >= 1, 'token refreshed before expiry', 4000);
   assert.ok(refreshed[0]!.endsWith('.t3-ok'));
 
   // A static token has no way to get fresh: 4003 is then terminal.
   const s = clients.make(srv.url, { token: 'static-ok' });
   await s.connect();
   await srv.sb.node.disconnectConnection(s.connection!.connection_id, 4003, 'token expired');
-  await waitFor(() => s.status === 'disconnected', 'static token client stops');
+  await until(s, () => s.status === 'disconnected', 'static token client stops');
 });
 
 test('offline inbox: private messages sent while away arrive once on connect and are acknowledged', async (t) => {
@@ -375,22 +393,24 @@ test('offline inbox: private messages sent while away arrive once on connect and
   const olive = clients.make(srv.url, { params: { user_id: 'olive' } });
   olive.on('private', (pm) => got.push({ text: pm.data.text, fromInbox: pm.fromInbox }));
   await olive.connect();
-  await waitFor(() => got.length === 2, 'inbox delivery', 3000);
+  await until(olive, () => got.length === 2, 'inbox delivery', 3000);
   assert.deepEqual(got, [{ text: 'while you were out', fromInbox: true }, { text: 'second', fromInbox: true }]);
 
   // The automatic ack removed them: a second connection of the same user gets nothing from the inbox.
-  await waitFor(async () => {
-    const again = clients.make(srv.url, { params: { user_id: 'olive' }, autoAckInbox: false });
-    const seen: unknown[] = [];
-    again.on('private', (pm) => seen.push(pm.data.text));
-    await again.connect();
-    await sleep(100);
-    again.close();
-    return seen.length === 0;
-  }, 'inbox emptied by the ack', 3000);
+  // The ack was sent as the items arrived; a request from olive waits on the server behind it.
+  await olive.onlineUsers();
+  const again = clients.make(srv.url, { params: { user_id: 'olive' }, autoAckInbox: false });
+  const seen: unknown[] = [];
+  again.on('private', (pm) => seen.push(pm.data.text));
+  await again.connect();
+  // Inbox items are queued right after the connect frame (the SQLite store reads synchronously, in the same
+  // turn), so a round trip on this connection orders after them.
+  assert.equal((await again.request('ping')).type, 'pong');
+  again.close();
+  assert.deepEqual(seen, [], 'inbox emptied by the ack');
   const live = await sender.sendPrivate('olive', { text: 'live now' });
   assert.equal(live.delivered, true);
-  await waitFor(() => got.length === 3, 'live private message', 3000);
+  await until(olive, () => got.length === 3, 'live private message', 3000);
   assert.deepEqual(got[2], { text: 'live now', fromInbox: false });
 });
 

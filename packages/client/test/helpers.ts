@@ -3,17 +3,54 @@ import { WebSocket } from 'ws';
 import { Switchboard, type DeepPartial, type SwitchboardConfig, type SwitchboardOptions } from '@switchboard/server';
 import { SwitchboardClient, type SwitchboardClientOptions } from '@switchboard/client';
 
-/** Polls `cond` every 10 ms until true; throws naming `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await sleep(10);
-  }
+/**
+ * The client events after which a test can see something new: every frame from the server (emitted before
+ * the SDK handles it), every status change, disconnect, reconnect attempt and token refresh.
+ */
+const CLIENT_EVENTS = ['frame', 'status', 'connected', 'disconnected', 'reconnect_attempt', 'token_refreshed', 'error'] as const;
+
+/**
+ * Resolves once `cond()` holds: checked now and after every event of `clients` (see CLIENT_EVENTS), in a
+ * microtask so the SDK has finished handling the frame first. An event-driven wait: no timer polls; throws
+ * naming `what` after `timeoutMs`.
+ */
+export function until(clients: SwitchboardClient | SwitchboardClient[], cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  if (cond()) return Promise.resolve();
+  const list = Array.isArray(clients) ? clients : [clients];
+  return new Promise((resolve, reject) => {
+    const offs: Array<() => void> = [];
+    const stop = (): void => {
+      clearTimeout(timer);
+      for (const off of offs) off();
+    };
+    const check = (): void => {
+      try {
+        if (!cond()) return;
+      } catch (err) {
+        stop();
+        reject(err);
+        return;
+      }
+      stop();
+      resolve();
+    };
+    const onEvent = (): void => queueMicrotask(check);
+    for (const c of list) for (const e of CLIENT_EVENTS) offs.push(c.on(e, onEvent));
+    const timer = setTimeout(() => {
+      stop();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`));
+    }, timeoutMs);
+  });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** `promise`, or a rejection naming `what` after `ms` (a deadline, not a delay: the timer is cleared on settle). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for: ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
 
 export interface TestServer {
   sb: Switchboard;

@@ -114,6 +114,9 @@ describe('authentication and authorization configured from config.auth', () => {
       assert.equal(ok.type, 'ok');
       assert.ok((ok.data.expires_at as number) > Date.now() + 30 * 60_000);
       assert.equal((await lazy.closed).code, 4003);
+      // The expiry check that closed `lazy` looked at `keen` too (same old expiry): a close of `keen` would
+      // come before the barrier's reply, which rejects on a close.
+      await keen.barrier();
       assert.equal(keen.closeInfo, null);
       keen.close();
     } finally {

@@ -37,30 +37,49 @@ export interface ContractOptions {
   maxNodes?: number;
 }
 
-/** Everything a broker delivered to one node, in arrival order. */
+/** Everything a broker delivered to one node, in arrival order. Each delivery wakes `waitFor` callers. */
 export class Recorder implements BrokerHandler {
   readonly pubs: Publication[] = [];
   readonly ephemeral: { channel: string; frame: string; exclude: string | undefined }[] = [];
   readonly control: ControlEnvelope[] = [];
   readonly statuses: BrokerStatus[] = [];
-  onPublication(pub: Publication): void { this.pubs.push(pub); }
+  onPublication(pub: Publication): void { this.pubs.push(pub); changed(); }
   onEphemeral(channel: string, frame: string, excludeConnectionId: string | undefined): void {
     this.ephemeral.push({ channel, frame, exclude: excludeConnectionId });
+    changed();
   }
-  onControl(msg: ControlEnvelope): void { this.control.push(msg); }
-  onStatus(status: BrokerStatus): void { this.statuses.push(status); }
+  onControl(msg: ControlEnvelope): void { this.control.push(msg); changed(); }
+  onStatus(status: BrokerStatus): void { this.statuses.push(status); changed(); }
   pubsOf(channel: string): Publication[] { return this.pubs.filter((p) => p.channel === channel); }
 }
 
 export const uid = (p: string): string => `${p}-${randomBytes(5).toString('hex')}`;
 
-/** Poll `cond` until true or fail after `ms` with `what`. */
-export async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${ms} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+/** Conditions waiting in `waitFor`, re-checked after every delivery to any Recorder. */
+const waiting = new Set<() => void>();
+function changed(): void {
+  for (const w of [...waiting]) w();
+}
+
+/**
+ * Resolves once `cond` holds: checked now and after every broker callback to any Recorder (a delivery or a
+ * status change), never on a timer; fails after `ms` with `what`. `cond` must depend on Recorder state only.
+ */
+export function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  if (cond()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!cond()) return;
+      waiting.delete(check);
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      waiting.delete(check);
+      reject(new assert.AssertionError({ message: `timed out after ${ms} ms waiting for: ${what}` }));
+    }, ms);
+    waiting.add(check);
+  });
 }
 
 /** Poll an async `cond` until true or fail after `ms` with `what`. */

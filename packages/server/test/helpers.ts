@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import { WebSocket, type ClientOptions } from 'ws';
 import { Switchboard, type SwitchboardOptions } from '../src/server.js';
 import { mergeConfig, DEFAULT_CONFIG, type DeepPartial, type SwitchboardConfig } from '../src/config.js';
+import type { ConnectionInfo } from '../src/core/ports/hooks.js';
 
 /** A server frame as parsed JSON. */
 export type Frame = { type: string; data: Record<string, any>; id?: unknown; seq?: number; epoch?: string; channel?: string | null; replayed?: boolean; [k: string]: unknown };
@@ -15,12 +17,55 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** A server started by `startServer`: a TestServer whose session closes can be awaited. */
+export interface WatchedServer extends TestServer {
+  sessions: SessionWatch;
+}
+
+/**
+ * Session closes of one server, seen through its `onSessionClose` hook. The hook runs once the session is out
+ * of the hub (stats, channels, users and metrics already updated), for WebSocket and SSE sessions alike, so
+ * waiting for it replaces polling `stats()` or /health.
+ */
+export class SessionWatch {
+  private readonly codes = new Map<string, number>();
+  private listeners = new Set<() => void>();
+
+  /** Called by the hook. */
+  closed(connectionId: string, code: number): void {
+    this.codes.set(connectionId, code);
+    for (const l of [...this.listeners]) l();
+  }
+
+  /** Resolves with the close code once the server closed session `connectionId` (at once if it already did). */
+  closeOf(connectionId: string, timeoutMs = 3000): Promise<number> {
+    return this.until(() => this.codes.has(connectionId), `the server to close session ${connectionId}`, timeoutMs).then(() => this.codes.get(connectionId)!);
+  }
+
+  /** Resolves once `check()` holds: checked now and after every session close of this server. */
+  until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+    return untilNotified(check, what, timeoutMs, (l) => {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    });
+  }
+}
+
 /** Start a real server on a free loopback port with test-friendly defaults merged under `config`. */
-export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<TestServer> {
+export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<WatchedServer> {
   const merged = mergeConfig(DEFAULT_CONFIG, { host: '127.0.0.1', port: 0, log: { level: 'silent' }, store: { driver: 'sqlite', sqlitePath: ':memory:' } }, config);
-  const sb = new Switchboard(merged, { defaultMetrics: false, ...options });
+  const sessions = new SessionWatch();
+  const own = options.hooks?.onSessionClose;
+  const hooks = {
+    ...options.hooks,
+    onSessionClose: (session: ConnectionInfo, code: number) => {
+      own?.call(options.hooks, session, code);
+      sessions.closed(session.id, code);
+    },
+  };
+  const sb = new Switchboard(merged, { defaultMetrics: false, ...options, hooks });
   const port = await sb.listen();
-  return { sb, port, ws: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}`, close: () => sb.close() };
+  return { sb, port, ws: `ws://127.0.0.1:${port}`, http: `http://127.0.0.1:${port}`, close: () => sb.close(), sessions };
 }
 
 type Predicate = (f: Frame) => boolean;
@@ -32,6 +77,8 @@ type Predicate = (f: Frame) => boolean;
 export class TestClient {
   readonly frames: Frame[] = [];
   private waiters: Array<{ match: Predicate; resolve: (f: Frame) => void }> = [];
+  /** Called after every received frame and at the close (see `until`). */
+  private listeners = new Set<() => void>();
   readonly closed: Promise<{ code: number; reason: string }>;
   closeInfo: { code: number; reason: string } | null = null;
   autoPong = true;
@@ -48,11 +95,13 @@ export class TestClient {
       } else {
         this.frames.push(frame);
       }
+      for (const l of [...this.listeners]) l();
     });
     this.closed = new Promise((resolve) => {
       socket.on('close', (code, reason) => {
         this.closeInfo = { code, reason: reason.toString() };
         resolve(this.closeInfo);
+        for (const l of [...this.listeners]) l();
       });
     });
     socket.on('error', () => {});
@@ -121,11 +170,56 @@ export class TestClient {
     return this.request('join_channel', { channel, ...extra });
   }
 
-  /** Resolves to frames matching `pred` received within `ms` (for asserting absence). */
-  async collect(pred: Predicate, ms: number): Promise<Frame[]> {
-    await sleep(ms);
+  /**
+   * Ordering barrier: a request/response round trip on this connection. The server sends one connection's
+   * frames in the order it queued them, so once the reply is here, every frame queued for this connection
+   * before the server handled the request is here too (in `frames`, or taken by a `next()`).
+   *
+   * The default request is `online_users`, a command: the server runs it only after this connection's
+   * earlier commands finished (a join, a publish still waiting on the broker), so the barrier also comes after
+   * every frame those commands send. `{ ping: true }` sends a `ping`, which overtakes running commands: enough
+   * for frames caused by other connections or by the server. Rejects if the connection closes first.
+   */
+  barrier(opts: { ping?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const id = `barrier-${++TestClient.seq}`;
+    const type = opts.ping === true ? 'ping' : 'online_users';
+    const timeoutMs = opts.timeoutMs ?? 3000;
+    return new Promise<void>((resolve, reject) => {
+      const finish = (err: Error | null): void => {
+        clearTimeout(timer);
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        this.listeners.delete(onClose);
+        if (err === null) resolve();
+        else reject(err);
+      };
+      const waiter = { match: (f: Frame) => f.id === id, resolve: () => finish(null) };
+      const onClose = (): void => {
+        if (this.closeInfo !== null) finish(new Error(`connection closed (${this.closeInfo.code} ${this.closeInfo.reason}) before the ${type} barrier`));
+      };
+      const timer = setTimeout(() => finish(new Error(`timed out after ${timeoutMs} ms waiting for the ${type} barrier`)), timeoutMs);
+      this.waiters.push(waiter);
+      this.listeners.add(onClose);
+      this.send({ type, data: {}, id });
+      onClose();
+    });
+  }
+
+  /**
+   * Absence check: after a barrier (see `barrier`), no unconsumed frame matches `pred`. Call it after the
+   * event that would have caused the frame (and after any frame another client had to receive for it).
+   */
+  async expectNoFrame(pred: Predicate, what: string, opts: { ping?: boolean } = {}): Promise<void> {
+    await this.barrier(opts);
     const got = this.frames.filter(pred);
-    return got;
+    assert.deepEqual(got, [], `${what}: got ${JSON.stringify(got)}`);
+  }
+
+  /** Resolves once `check()` holds: checked now and after every frame this client receives, and at its close. */
+  until(check: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+    return untilNotified(check, what, timeoutMs, (l) => {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    });
   }
 
   close(): void {
@@ -133,16 +227,57 @@ export class TestClient {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+/**
+ * Resolves once `check()` holds, re-checking it each time `subscribe`'s source calls the listener (an event,
+ * not a timer); rejects naming `what` after `timeoutMs`.
+ */
+export function untilNotified(check: () => boolean, what: string, timeoutMs: number, subscribe: (listener: () => void) => () => void): Promise<void> {
+  if (check()) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const stop = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+    };
+    const unsubscribe = subscribe(() => {
+      let ok: boolean;
+      try {
+        ok = check();
+      } catch (err) {
+        stop();
+        reject(err);
+        return;
+      }
+      if (ok) {
+        stop();
+        resolve();
+      }
+    });
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+    }, timeoutMs);
+  });
 }
 
-/** Poll `check` until it returns true or the deadline passes. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+/** `promise`, or a rejection naming `what` after `ms` (a deadline, not a delay: the timer is cleared on settle). */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Poll `check` every 10 ms until it returns true or the deadline passes. Only for state that announces
+ * itself by no event the test can see (another process's internals, an external server); say which at the
+ * call site.
+ */
+export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check()) return;
-    await sleep(10);
+    await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);
 }

@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, TestClient, waitFor, type TestServer } from './helpers.js';
+import { startServer, TestClient, type WatchedServer } from './helpers.js';
 
 describe('health, metrics, server API', () => {
-  let srv: TestServer;
+  let srv: WatchedServer;
   before(async () => {
     srv = await startServer({ http: { apiKey: 'k3y' } });
   });
@@ -25,7 +25,10 @@ describe('health, metrics, server API', () => {
     assert.equal(h.unique_users, 1);
     a.close();
     b.close();
-    await waitFor(async () => ((await (await fetch(`${srv.http}/health`)).json()) as { active_connections: number }).active_connections === 0);
+    await srv.sessions.until(() => srv.sb.node.stats().connections === 0, 'both sessions closed on the server');
+    const after = (await (await fetch(`${srv.http}/health`)).json()) as Record<string, unknown>;
+    assert.equal(after.active_connections, 0);
+    assert.equal(after.total_subscriptions, 0);
   });
 
   it('exposes Prometheus metrics with the seed 002 names', async () => {
@@ -39,9 +42,12 @@ describe('health, metrics, server API', () => {
     assert.match(text, /websocket_messages_total\{type="message",direction="outbound"\} 1/);
     assert.match(text, /websocket_message_size_bytes_bucket/);
     assert.match(text, /websocket_connection_duration_seconds_bucket/);
+    const closes1005 = async () => Number(/websocket_connection_duration_seconds_count\{code="1005"\} (\d+)/.exec(await (await fetch(`${srv.http}/metrics`)).text())?.[1] ?? 0);
+    const before = await closes1005();
     a.close();
-    await a.closed;
-    await waitFor(async () => /websocket_connection_duration_seconds_count\{code="1005"\} [1-9]/.test(await (await fetch(`${srv.http}/metrics`)).text()), 3000, 'duration metric');
+    assert.equal(await srv.sessions.closeOf(a.connectionId), 1005);
+    // The close is counted before the onSessionClose hook runs.
+    assert.equal(await closes1005(), before + 1, 'duration metric');
   });
 
   it('requires the API key on /api/*', async () => {

@@ -15,6 +15,7 @@ describe('client ids and supersede', () => {
     const second = await TestClient.connect(`${srv.ws}/ws/device-1`);
     const closed = await first.closed;
     assert.equal(closed.code, 4011);
+    await second.barrier(); // rejects if the newer connection is closed too
     assert.equal(second.closeInfo, null);
     const sub = await second.join('s');
     assert.equal(sub.data.members, 1, 'the superseded connection left the channel');

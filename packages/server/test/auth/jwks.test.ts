@@ -76,7 +76,7 @@ test('JWKS URL: rotated key picked up after the cooldown; cache expiry refetches
     assert.ok((await v.verify(await mint({ alg: 'ES256', key: k1.privateKey, kid: 'k1' }))).ok);
     assert.equal(srv.state.requests, 1);
     srv.state.keys = [...srv.state.keys, await jwk(k2.publicKey, 'k2', 'EdDSA')];
-    await sleep(120); // past the 50 ms cooldown
+    await sleep(120); // deliberate: past the 50 ms cooldown (the cooldown is the behaviour; jose reads the real clock)
     const r = await v.verify(await mint({ alg: 'EdDSA', key: k2.privateKey, kid: 'k2', sub: 'rotated' }));
     assert.ok(r.ok && r.payload.sub === 'rotated', JSON.stringify(r));
     assert.equal(srv.state.requests, 2);
@@ -84,7 +84,7 @@ test('JWKS URL: rotated key picked up after the cooldown; cache expiry refetches
     const short = createJwtVerifier({ algorithms: ['ES256'], jwksUrl: srv.url, jwksCacheMaxAgeMs: 50, jwksCooldownMs: 10 });
     assert.ok((await short.verify(await mint({ alg: 'ES256', key: k1.privateKey, kid: 'k1' }))).ok);
     assert.equal(srv.state.requests, 3);
-    await sleep(120); // past the 50 ms max age
+    await sleep(120); // deliberate: past the 50 ms max age (the max age is the behaviour)
     assert.ok((await short.verify(await mint({ alg: 'ES256', key: k1.privateKey, kid: 'k1' }))).ok);
     assert.equal(srv.state.requests, 4, 'stale cache refetched');
   } finally {

@@ -121,7 +121,11 @@ export async function postJson(url: string, body: unknown): Promise<JsonResponse
   return { status: res.status, body: text === '' ? null : JSON.parse(text) };
 }
 
-/** Poll `fn` until `check(value)` holds; returns the value. Throws with the last value on timeout. */
+/**
+ * Poll `fn` until `check(value)` holds; returns the value. Throws with the last value on timeout. Only for
+ * state that no frame or process event announces (Redis expiry, a node's timers, its internal broker status):
+ * each call site says which. Wait for frames with TestClient.next/until/barrier instead.
+ */
 export async function pollUntil<T>(fn: () => Promise<T>, check: (v: T) => boolean, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: T | undefined;

@@ -45,6 +45,7 @@ describe('cluster: node registry, best node, drain', () => {
     for (let i = 0; i < 3; i++) clients.push(await TestClient.connect(`${A.ws}/ws`));
     for (let i = 0; i < 2; i++) clients.push(await TestClient.connect(`${C.ws}/ws`));
     clients.push(await TestClient.connect(`${B.ws}/ws`));
+    // Polled: each node reports its load to the registry on its own timer (nodeReportIntervalMs); no event.
     await pollUntil(async () => load(await list(A)), (l) => l['node-a'] === 3 && l['node-b'] === 1 && l['node-c'] === 2, 5000, 'reported loads 3/1/2');
     for (const via of nodes) {
       const best = await getJson(`${via.http}/api/best-node`);

@@ -51,7 +51,7 @@ describe('cluster: recovery on another node', () => {
     const sub = await reader.join('feed');
     assert.equal(sub.data.offset, 5);
     for (let i = 5; i < 10; i++) await publish(i);
-    await pollUntil(async () => offsets(reader, 'feed').length, (n) => n === 5, 5000, 'live publications on A');
+    await reader.until(() => offsets(reader, 'feed').length === 5, 'live publications on A', 5000);
     const seen = offsets(reader, 'feed');
     assertExactly(seen, 6, 10, 'live on A');
     const epoch = sub.data.epoch as string;
@@ -71,11 +71,11 @@ describe('cluster: recovery on another node', () => {
     assert.equal(rejoined.data.recovered, true, JSON.stringify(rejoined.data));
     assert.equal(rejoined.data.epoch, epoch);
     await back.next('replay_complete', 5000);
-    await pollUntil(async () => offsets(back, 'feed').length, (n) => n >= 40, 5000, 'a few live publications after the replay');
+    await back.until(() => offsets(back, 'feed').length >= 40, 'a few live publications after the replay', 5000);
     stop = true;
     await background;
     const total = published; // offsets 1..total exist
-    await pollUntil(async () => offsets(back, 'feed').at(-1), (last) => last === total, 5000, `last offset ${total} on B`);
+    await back.until(() => offsets(back, 'feed').at(-1) === total, `last offset ${total} on B`, 5000);
     assertExactly(offsets(back, 'feed'), 11, total, 'replay + live on B');
     const replayed = back.frames.filter((f) => f.type === 'message' && f.replayed === true).map((f) => f.seq!);
     assert.ok(replayed.length >= 30 && replayed[0] === 11, `publications made while away are marked replayed (${replayed.length})`);
@@ -106,9 +106,11 @@ describe('cluster: recovery on another node', () => {
       const r = await postJson(`${B.http}/api/publish`, { channel: 'k', data: { i } });
       assert.equal(r.status, 200);
     }
+    // Polled: the dead node's presence goes by Redis expiry (the ttl is the behaviour), which raises no event.
     await pollUntil(members, (ids) => !ids.some((id) => victimIds.includes(id)), PRESENCE_TTL_MS + 2000, 'dead node presence to expire');
     const gone = Date.now() - killedAt;
     assert.ok(gone <= PRESENCE_TTL_MS + 1000, `presence of the dead node expired after ${gone} ms (ttl ${PRESENCE_TTL_MS} ms)`);
+    // Polled: a killed node leaves the registry by Redis expiry, which raises no event.
     await pollUntil(async () => (await getJson(`${A.http}/api/nodes`)).body.nodes.map((n: { nodeId: string }) => n.nodeId) as string[],
       (ids) => !ids.includes('node-c'), 5000, 'node-c to leave /api/nodes');
 

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { TestClient, type Frame } from '../helpers.js';
+import { TestClient, within, type Frame } from '../helpers.js';
 import { freePort, RedisProcess, requireRedisUrl } from '../redis/redis-process.js';
 import { FAST_SETTINGS, getJson, pollUntil, postJson, startNodes, uniquePrefix, type ServerNode } from './harness.js';
 
@@ -56,6 +56,7 @@ describe('cluster: Redis restarted mid-run', () => {
     await away.closed;
 
     await redis.kill();
+    // Polled: a node's broker status is internal to its process; only /health shows it, and no frame does.
     for (const n of nodes) {
       const h = await pollUntil(() => getJson(`${n.http}/health`), (r) => r.status === 503, 5000, `${n.id} /health degraded`);
       assert.equal(h.body.status, 'degraded');
@@ -88,6 +89,7 @@ describe('cluster: Redis restarted mid-run', () => {
     assert.equal((await fresh.request('ping')).type, 'pong');
 
     await redis.start();
+    // Polled, as above.
     for (const n of nodes) {
       const h = await pollUntil(() => getJson(`${n.http}/health`), (r) => r.status === 200, 10_000, `${n.id} /health healthy again`);
       assert.equal(h.body.broker_status, 'up');
@@ -115,7 +117,8 @@ describe('cluster: Redis restarted mid-run', () => {
     const sub = await returning.join('live', { since: before });
     assert.equal(sub.data.recovered, false);
     assert.equal(sub.data.epoch, after);
-    // Presence and online users are rebuilt by the nodes (Redis lost them too).
+    // Presence and online users are rebuilt by the nodes (Redis lost them too). Polled: the rebuild is each
+    // node's refresh timer writing to Redis, announced by no frame.
     await pollUntil(async () => (await subs[1]!.request('presence', { channel: 'live' })).data.members as unknown[],
       (m) => m.length === 4, 5000, 'presence rebuilt');
     await pollUntil(async () => (await subs[2]!.request('online_users')).data.users as Array<{ user_id: string }>,
@@ -133,11 +136,15 @@ describe('cluster: Redis restarted mid-run', () => {
     const publisher = await connect(B);
     let stop = false;
     let sent = 0;
+    let target = Infinity;
+    let reachedTarget!: () => void;
+    const reached = new Promise<void>((r) => (reachedTarget = r));
     const background = (async () => {
       while (!stop) {
         const r = await publisher.request('message', { channel: 'blip', n: sent });
         assert.equal(r.type, 'ok', JSON.stringify(r));
         sent++;
+        if (sent >= target) reachedTarget();
       }
     })();
     await reader.next('message', 5000);
@@ -155,12 +162,12 @@ describe('cluster: Redis restarted mid-run', () => {
     const notice = await reader.next((f) => f.type === 'replay_complete' && f.channel === 'blip', 5000);
     assert.equal(notice.data.recovered, true, JSON.stringify(notice.data));
     assert.ok((notice.data.replayed_count as number) > 0, 'publications made while A was reconnecting were replayed');
-    const target = sent + 5;
-    await pollUntil(async () => sent, (n) => n >= target, 5000, 'a few more live publications');
+    target = sent + 5;
+    await within(Promise.race([reached, background]), 5000, 'a few more live publications');
     stop = true;
     await background;
     const seqs = () => reader.frames.filter((f: Frame) => f.type === 'message' && f.channel === 'blip').map((f) => f.seq!);
-    await pollUntil(async () => seqs().at(-1), (last) => last === sub.data.offset + sent, 5000, 'the last publication on A');
+    await reader.until(() => seqs().at(-1) === sub.data.offset + sent, 'the last publication on A', 5000);
     const got = seqs();
     const first = got[0]!;
     const runs: string[] = [];
@@ -187,7 +194,12 @@ describe('cluster: Redis restarted mid-run', () => {
       admin.disconnect();
     }
     assert.equal((await first.closed).code, 4011, 'the older connection (A) is superseded');
-    await pollUntil(async () => (await second.request('ping')).type, (t) => t === 'pong', 5000, 'the newer connection answers');
+    // Barrier: a broadcast published by A after its announcement reaches B after it (one Redis connection per
+    // node, in order), so B has handled A's announcement once `second` has the broadcast.
+    const token = `after-crossing-${Date.now()}`;
+    assert.equal((await postJson(`${A.http}/api/broadcast`, { data: { token } })).status, 200);
+    await second.next((f) => f.type === 'broadcast' && f.data.token === token, 5000);
+    assert.equal((await second.request('ping', {}, 5000)).type, 'pong', 'the newer connection answers');
     assert.equal(second.closeInfo, null, 'the newer connection (B) stays open');
   });
 });

@@ -74,9 +74,11 @@ describe('redis engine specifics', () => {
       const ch = uid('ttl');
       const policy = { history: { size: 10, ttlMs: 1500 } };
       const p1 = await b.publish(ch, '{"n":1}', policy);
-      await new Promise((r) => setTimeout(r, 900));
+      await new Promise((r) => setTimeout(r, 900)); // deliberate: p1 and p2 must be 900 ms apart in age (the ttl is the behaviour)
       const p2 = await b.publish(ch, '{"n":2}', policy);
       // p1 ages out ~1500 ms after it was published; the keys live until ~1500 ms after p2.
+      // Polled: ageing out is decided by the clock at read time and by Redis key expiry; neither raises an
+      // event a client can wait for (no keyspace notifications). The ttl is the behaviour under test.
       let h = await b.history(ch, { since: { epoch: p1.epoch, offset: 0 }, limit: 10 });
       const deadline = Date.now() + 3000;
       while (h.publications.some((p) => p.offset === 1) && Date.now() < deadline) {
@@ -133,13 +135,14 @@ describe('redis engine specifics', () => {
       await live.start();
       await live.join(ch, { connection_id: 'live-c1', user_id: user, username: 'Zed' });
       assert.equal(await live.userConnected(user, 'Zed', 'live-c1'), 2, 'counts the other node\'s connection');
-      // Alive for longer than one ttl: the child's refresh keeps its entries.
+      // Alive for longer than one ttl: the child's refresh keeps its entries (deliberate: the ttl is the behaviour).
       await new Promise((r) => setTimeout(r, ttl * 1.5));
       assert.equal((await live.members(ch)).length, 2, 'both entries survive while both nodes refresh');
 
       child.kill('SIGKILL');
       await exited;
       const killedAt = Date.now();
+      // Polled: the dead node's entries go by Redis expiry, which raises no event a client sees.
       let members = await live.members(ch);
       while (members.length > 1 && Date.now() - killedAt < ttl + 3000) {
         await new Promise((r) => setTimeout(r, 25));
@@ -150,7 +153,7 @@ describe('redis engine specifics', () => {
       const online = (await live.onlineUsers()).find((u) => u.user_id === user);
       assert.deepEqual(online, { user_id: user, username: 'Zed', connections: 1 });
       assert.equal(await live.userDisconnected(user, 'live-c1'), 0, 'the dead node\'s connection no longer counts');
-      // And the live node still refreshes its own entry past another ttl.
+      // And the live node still refreshes its own entry past another ttl (deliberate: the ttl is the behaviour).
       await new Promise((r) => setTimeout(r, ttl * 1.5));
       assert.deepEqual((await live.members(ch)).map((m) => m.connection_id), ['live-c1']);
     } finally {
@@ -170,6 +173,7 @@ describe('redis engine specifics', () => {
       assert.equal((await a.members(ch)).length, 1);
       let n = 1;
       const t0 = Date.now();
+      // Polled: Redis expiry raises no event a client sees.
       while (n > 0 && Date.now() - t0 < ttl + 3000) {
         await new Promise((r) => setTimeout(r, 25));
         n = (await a.members(ch)).length;
@@ -245,6 +249,7 @@ describe('redis engine specifics', () => {
       await b1.publishControl({ kind: 'all', frame: '{"x":1}' });
       await waitFor(() => r0.control.length === 1, 'control channel restored');
       // Presence rewritten from the local mirror by the refresh timer (c1 joined locally while Redis was down).
+      // Polled: that rewrite is the store's internal timer, with no callback to wait for.
       let members = await p1.members(ch);
       const t0 = Date.now();
       while (members.length < 2 && Date.now() - t0 < 5000) {
@@ -373,7 +378,7 @@ describe('redis engine specifics', () => {
       assert.equal(list[0]!.address, 'ws://a/ws');
       assert.equal(list[1]!.draining, true);
       assert.equal((await a.best())?.nodeId, 'c', 'b is draining; c has fewer connections than a');
-      // c stops reporting: gone after its ttl.
+      // c stops reporting: gone after its ttl. Polled: Redis expiry raises no event a client sees.
       let ids = list.map((n) => n.nodeId);
       const t0 = Date.now();
       while (ids.includes('c') && Date.now() - t0 < 3000) {

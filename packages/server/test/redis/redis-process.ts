@@ -40,16 +40,17 @@ export class RedisProcess {
     const child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
+    // Ready when its log says so: checked on each chunk of output (an event), not on a timer.
     await new Promise<void>((res, rej) => {
       const timer = setTimeout(() => rej(new Error(`redis-server did not start on ${this.port}: ${out}`)), 5000);
+      const onData = (d: Buffer): void => {
+        out += d.toString();
+        if (out.includes('Ready to accept connections')) { clearTimeout(timer); res(); }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', onData);
       child.on('error', (err) => { clearTimeout(timer); rej(new Error(`cannot run redis-server (run scripts/provision/redis.sh to install it): ${err.message}`)); });
       child.on('exit', (code) => { clearTimeout(timer); rej(new Error(`redis-server exited with ${code}: ${out}`)); });
-      const check = () => {
-        if (out.includes('Ready to accept connections')) { clearTimeout(timer); res(); } else setTimeout(check, 10);
-      };
-      check();
     });
     child.removeAllListeners('exit');
   }

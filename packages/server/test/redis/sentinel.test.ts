@@ -5,19 +5,40 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { Switchboard } from '../../src/server.js';
-import { TestClient, waitFor } from '../helpers.js';
+import { pollUntil, TestClient, untilNotified } from '../helpers.js';
 import { REPO_ROOT, RedisProcess, freePort } from './redis-process.js';
 
+/** A redis-server child whose output can be awaited. */
+interface RedisChild {
+  child: ChildProcess;
+  /** Resolves once the output contains `text` (checked on each chunk: an event, not a timer). */
+  said(text: string, timeoutMs?: number): Promise<void>;
+}
+
 /** Spawn redis-server with args and wait for a line in its output. */
-async function spawnRedis(args: string[], ready: string): Promise<ChildProcess> {
+async function spawnRedis(args: string[], ready: string): Promise<RedisChild> {
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  const onData = (d: Buffer) => (out += d.toString());
+  const listeners = new Set<() => void>();
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const l of [...listeners]) l();
+  };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  await waitFor(() => out.includes(ready) || child.exitCode !== null, 10_000, `redis-server ${args.join(' ')} to say "${ready}"`);
-  assert.equal(child.exitCode, null, out);
-  return child;
+  child.on('exit', () => {
+    for (const l of [...listeners]) l();
+  });
+  const said = (text: string, timeoutMs = 10_000): Promise<void> =>
+    untilNotified(() => {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`redis-server ${args.join(' ')} exited:\n${out}`);
+      return out.includes(text);
+    }, `redis-server ${args.join(' ')} to say "${text}"; said:\n${out}`, timeoutMs, (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    });
+  await said(ready);
+  return { child, said };
 }
 
 describe('Redis Sentinel', () => {
@@ -34,7 +55,7 @@ describe('Redis Sentinel', () => {
     const replicaPort = await freePort();
     const dir = resolve(REPO_ROOT, '.tmp', `sentinel-${replicaPort}`);
     mkdirSync(dir, { recursive: true });
-    children.push(await spawnRedis(['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(primary.port)], 'MASTER <-> REPLICA sync: Finished'));
+    children.push((await spawnRedis(['--port', String(replicaPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--replicaof', '127.0.0.1', String(primary.port)], 'MASTER <-> REPLICA sync: Finished')).child);
     const sentinelPort = await freePort();
     const conf = resolve(dir, 'sentinel.conf');
     writeFileSync(conf, [
@@ -43,11 +64,13 @@ describe('Redis Sentinel', () => {
       'sentinel down-after-milliseconds sbm 500',
       'sentinel failover-timeout sbm 3000',
     ].join('\n') + '\n');
-    children.push(await spawnRedis([conf, '--sentinel'], '+monitor master sbm'));
-    // The sentinel must know the replica before the primary dies.
+    const sentinelProc = await spawnRedis([conf, '--sentinel'], '+monitor master sbm');
+    children.push(sentinelProc.child);
+    // The sentinel must know the replica before the primary dies: it logs `+slave` when it discovers it.
+    await sentinelProc.said(`+slave slave 127.0.0.1:${replicaPort}`);
     const sentinel = new Redis({ port: sentinelPort, host: '127.0.0.1', lazyConnect: true });
     await sentinel.connect();
-    await waitFor(async () => ((await sentinel.call('SENTINEL', 'REPLICAS', 'sbm')) as unknown[]).length > 0, 10_000, 'sentinel to discover the replica');
+    assert.ok(((await sentinel.call('SENTINEL', 'REPLICAS', 'sbm')) as unknown[]).length > 0, 'sentinel knows the replica');
 
     const deadPort = await freePort(); // nothing listens here: every connection must go through Sentinel
     const sb = await Switchboard.create({
@@ -62,8 +85,11 @@ describe('Redis Sentinel', () => {
       assert.equal((await c.next('message')).data.n, 1);
 
       await primary.kill();
-      // Until Sentinel promotes the replica, publishes fail fast; then they succeed on the new primary.
-      await waitFor(async () => {
+      // Sentinel logs `+switch-master` once it promoted the replica.
+      await sentinelProc.said('+switch-master sbm', 20_000);
+      // Until the server's Redis client has moved to the new primary, publishes fail fast; then they succeed.
+      // Polled: that reconnection happens inside ioredis and announces itself to nobody outside the server.
+      await pollUntil(async () => {
         try {
           await sb.node.publish('ha', { n: 2 });
           return true;

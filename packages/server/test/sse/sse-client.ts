@@ -174,10 +174,20 @@ export class EsClient {
   readonly es: EventSource;
   /** Connection-level errors (EventSource `error` events without data). */
   connectionErrors = 0;
+  private readonly gaveUp: Promise<void>;
 
   constructor(url: string, init: ConstructorParameters<typeof EventSource>[1] = {}) {
     this.all = this.queue.all;
     this.es = new EventSource(url, init);
+    // EventSource fails a connection (no more reconnects) by going CLOSED and dispatching `error`.
+    this.gaveUp = new Promise((resolve) => {
+      const onError = (): void => {
+        if (this.es.readyState !== this.es.CLOSED) return;
+        this.es.removeEventListener('error', onError);
+        resolve();
+      };
+      this.es.addEventListener('error', onError);
+    });
     for (const name of NAMES) {
       this.es.addEventListener(name, (e: Event) => {
         const m = e as unknown as { data?: unknown; lastEventId: string };
@@ -192,6 +202,15 @@ export class EsClient {
 
   next(match: Match, timeoutMs = 3000): Promise<SseEvent> {
     return this.queue.next(match, timeoutMs);
+  }
+
+  /** Resolves when the EventSource gave up (its `error` event with readyState CLOSED); rejects after `timeoutMs`. */
+  failed(timeoutMs = 3000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for the EventSource to fail`)), timeoutMs);
+    });
+    return Promise.race([this.gaveUp, deadline]).finally(() => clearTimeout(timer));
   }
 
   close(): void {

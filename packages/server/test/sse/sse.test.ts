@@ -6,14 +6,14 @@ import { Switchboard } from '../../src/server.js';
 import { DEFAULT_CONFIG, mergeConfig } from '../../src/config.js';
 import type { Endpoint, HandshakeAuthenticator } from '../../src/core/ports/handshake.js';
 import { PositionVector } from '../../src/transport/sse-position.js';
-import { startServer, TestClient, waitFor, type TestServer } from '../helpers.js';
+import { startServer, TestClient, within, type WatchedServer } from '../helpers.js';
 import { EsClient, RawSseClient, type SseEvent } from './sse-client.js';
 
 const onChannel = (type: string, channel: string) => (e: SseEvent) => e.event === type && e.frame.channel === channel;
 const subscribedTo = (channel: string) => (e: SseEvent) => e.event === 'subscribed' && e.frame.data.channel === channel;
 const replayDone = (channel: string) => (e: SseEvent) => e.event === 'replay_complete' && e.frame.data.channel === channel;
 
-async function closeAll(srv: TestServer, ...clients: Array<{ close(): void }>): Promise<void> {
+async function closeAll(srv: WatchedServer, ...clients: Array<{ close(): void }>): Promise<void> {
   for (const c of clients) c.close();
   await srv.close();
 }
@@ -122,7 +122,8 @@ describe('SSE stream', () => {
       const close = await c.next('close');
       assert.deepEqual({ ...close.frame.data }, { code: 4011, reason: 'superseded', reconnect: false });
       await c.ended;
-      await waitFor(() => srv.sb.node.stats().connections === 0, 3000, 'session removed');
+      assert.equal(await srv.sessions.closeOf(connected.frame.data.connection_id as string), 4011, 'session removed');
+      assert.equal(srv.sb.node.stats().connections, 0);
     } finally {
       await closeAll(srv, c);
     }
@@ -144,7 +145,7 @@ describe('SSE resume (Last-Event-ID)', () => {
       await c1.next(onChannel('message', 'b'));
       const lastId = c1.lastEventId;
       c1.close();
-      await waitFor(() => node.stats().connections === 0, 3000, 'first stream gone');
+      await srv.sessions.until(() => node.stats().connections === 0, 'first stream gone');
       await node.publish('a', { n: 2 });
       await node.publish('b', { n: 2 });
       await node.publish('a', { n: 3 });
@@ -172,7 +173,7 @@ describe('SSE resume (Last-Event-ID)', () => {
       // The query form, for clients that cannot set headers; nothing missed on `a`, one on `b`.
       const id2 = c2.lastEventId;
       c2.close();
-      await waitFor(() => node.stats().connections === 0, 3000, 'second stream gone');
+      await srv.sessions.until(() => node.stats().connections === 0, 'second stream gone');
       await node.publish('b', { n: 3 });
       c3 = await RawSseClient.open(`${url}&last_event_id=${encodeURIComponent(id2)}`);
       const doneA = await c3.next(replayDone('a'));
@@ -194,10 +195,13 @@ describe('SSE resume (Last-Event-ID)', () => {
     const sentIds: Array<string | undefined> = [];
     let openGate!: () => void;
     const gate = new Promise<void>((r) => (openGate = r));
+    let reconnecting!: () => void;
+    const reconnectAttempt = new Promise<void>((r) => (reconnecting = r));
     const es = new EsClient(`${srv.http}/events?channels=feed`, {
       fetch: async (input, init) => {
         calls++;
         sentIds.push(init.headers['Last-Event-ID']);
+        if (calls === 2) reconnecting();
         if (calls > 1) await gate; // hold the reconnect until the missed publications exist
         return fetch(input, init);
       },
@@ -208,7 +212,10 @@ describe('SSE resume (Last-Event-ID)', () => {
       const m1 = await es.next('message');
       const id = node.listSessions()[0]!.connection_id;
       node.getSession(id)!.sink.terminate(); // the connection drops
-      await waitFor(() => calls === 2 && node.stats().connections === 0, 3000, 'reconnect attempt');
+      await srv.sessions.closeOf(id);
+      await within(reconnectAttempt, 3000, 'reconnect attempt');
+      assert.equal(calls, 2);
+      assert.equal(node.stats().connections, 0);
       await node.publish('feed', { n: 2 });
       await node.publish('feed', { n: 3 });
       openGate();
@@ -235,7 +242,7 @@ describe('SSE resume (Last-Event-ID)', () => {
       await c1.next('message');
       const lastId = c1.lastEventId;
       c1.close();
-      await waitFor(() => node.stats().connections === 0, 3000, 'stream gone');
+      await srv.sessions.until(() => node.stats().connections === 0, 'stream gone');
       for (let n = 2; n <= 6; n++) await node.publish('tiny:x', { n });
 
       const c2 = await RawSseClient.open(url, { 'last-event-id': lastId });
@@ -282,7 +289,8 @@ describe('SSE authentication and origin', () => {
       assert.deepEqual(bad.json, { error: { code: 'UNAUTHORIZED', message: 'bad or missing token', temporary: false } });
       assert.deepEqual(endpoints[0], { transport: 'sse', path: '/events', clientId: null, requireAuth: false });
       // A real EventSource gives up on a non-200 answer (no reconnect loop).
-      await waitFor(() => es.es.readyState === es.es.CLOSED, 3000, 'eventsource closed');
+      await es.failed();
+      assert.equal(es.es.readyState, es.es.CLOSED, 'eventsource closed');
       assert.equal(good.status, 200);
       const connected = await good.next('connected');
       assert.equal(connected.frame.data.user_id, 'u1');
@@ -339,22 +347,32 @@ describe('SSE limits and lifecycle', () => {
   it('disconnects a slow client without hurting the others', async () => {
     const srv = await startServer({ limits: { maxQueuedBytes: 256 * 1024 } });
     const node = srv.sb.node;
-    const slow = await RawSseClient.open(`${srv.http}/events?channels=firehose`, {}, { paused: true });
     const fast = await RawSseClient.open(`${srv.http}/events?channels=firehose`);
+    await fast.next(subscribedTo('firehose'));
+    const slow = await RawSseClient.open(`${srv.http}/events?channels=firehose`, {}, { paused: true });
     try {
-      await fast.next(subscribedTo('firehose'));
-      await waitFor(() => node.stats().subscriptions === 2, 3000, 'both subscribed');
+      // The paused client cannot read its own `subscribed`: its join is announced to the fast one instead.
+      await fast.next((e) => e.event === 'presence' && e.frame.data.action === 'joined');
+      assert.equal(node.stats().subscriptions, 2, 'both subscribed');
       const pad = 'x'.repeat(64 * 1024);
+      // Paced by the fast client, not by event-loop turns: it never has more than WINDOW publications
+      // (128 KiB) unread, under the 256 KiB bound however slow the machine; the paused one's backlog only grows.
+      const WINDOW = 2;
       let n = 0;
+      let fastGot = 0;
       while (node.stats().connections === 2 && n < 400) {
         await node.publish('firehose', { n, pad });
         n++;
-        await new Promise((r) => setImmediate(r)); // let the batcher flush and the fast client read
+        if (n - fastGot > WINDOW) {
+          await fast.next('message');
+          fastGot++;
+        }
       }
       assert.equal(node.stats().connections, 1, `slow client still connected after ${n} publications`);
-      assert.equal(srv.sb.sse.openStreams, 1);
       slow.resume();
       await slow.ended; // reset by the server: the client sees its connection end
+      // The server's response emitted 'close' (and left openStreams) right after the reset, before any I/O.
+      assert.equal(srv.sb.sse.openStreams, 1);
       await node.publish('firehose', { n, pad: '' });
       const last = await fast.next((e) => e.event === 'message' && e.frame.data.n === n, 10_000);
       assert.ok(last);
@@ -375,10 +393,9 @@ describe('SSE limits and lifecycle', () => {
       assert.deepEqual({ ...node.stats(), draining: undefined }, { connections: 2, channels: 2, subscriptions: 3, users: 1, draining: undefined });
       raw.close();
       es.close();
-      await waitFor(() => {
-        const s = node.stats();
-        return s.connections === 0 && s.channels === 0 && s.subscriptions === 0 && s.users === 0;
-      }, 3000, 'node stats back to 0');
+      await srv.sessions.until(() => node.stats().connections === 0, 'both streams closed on the server');
+      // Channels, subscriptions and users are released before the session close is reported.
+      assert.deepEqual({ ...node.stats(), draining: undefined }, { connections: 0, channels: 0, subscriptions: 0, users: 0, draining: undefined }, 'node stats back to 0');
       assert.equal(srv.sb.sse.openStreams, 0);
       assert.deepEqual(await node.channelPresence('c1'), []);
     } finally {
