@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SwitchboardClient, SwitchboardError, Publication, DisconnectedEvent, GapEvent, SubscribedEvent } from '@switchboard/client';
-import { Clients, recordStatuses, startServer, TcpProxy, until, type TestServer } from './helpers.js';
+import { Clients, recordStatuses, setupProxied as setup, startServer, until, type TestServer } from './helpers.js';
 
 const texts = (pubs: Publication[]) => pubs.map((p) => String(p.data.text));
 
@@ -25,18 +25,6 @@ async function pongsReceived(srv: TestServer): Promise<number> {
   return v ? v.value : 0;
 }
 
-async function setup(t: { after(fn: () => unknown): void }, config = {}): Promise<{ srv: TestServer; clients: Clients; proxy: TcpProxy }> {
-  const srv = await startServer(config);
-  const clients = new Clients();
-  const proxy = new TcpProxy(srv.port);
-  await proxy.listen();
-  t.after(async () => {
-    clients.closeAll();
-    await proxy.close();
-    await srv.close();
-  });
-  return { srv, clients, proxy };
-}
 
 test('connect, publish with ack, history, presence, typing, private messages, online users', async (t) => {
   const { srv, clients } = await setup(t);

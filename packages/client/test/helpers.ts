@@ -221,3 +221,17 @@ export function recordingWebSocket(sent: SentFrame[]): typeof WebSocket {
 export function joinsFor(sent: readonly SentFrame[], channel: string): SentFrame[] {
   return sent.filter((f) => f.type === 'join_channel' && f.data?.channel === channel);
 }
+
+/** A server, a TCP proxy in front of it (for cutting connections) and a client factory, all closed after the test. */
+export async function setupProxied(t: { after(fn: () => unknown): void }, config: DeepPartial<SwitchboardConfig> = {}): Promise<{ srv: TestServer; clients: Clients; proxy: TcpProxy }> {
+  const srv = await startServer(config);
+  const clients = new Clients();
+  const proxy = new TcpProxy(srv.port);
+  await proxy.listen();
+  t.after(async () => {
+    clients.closeAll();
+    await proxy.close();
+    await srv.close();
+  });
+  return { srv, clients, proxy };
+}

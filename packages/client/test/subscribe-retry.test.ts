@@ -4,22 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Publication, Subscription, SubscriptionError } from '@switchboard/client';
-import { Clients, joinsFor, recordingWebSocket, startServer, TcpProxy, waitFor, type SentFrame, type TestServer } from './helpers.js';
+import { joinsFor, recordingWebSocket, setupProxied as setup, until, type SentFrame, type TestServer } from './helpers.js';
+import type { SwitchboardClient } from '@switchboard/client';
 
 const texts = (pubs: readonly Publication[]) => pubs.map((p) => String(p.data.text));
 
-async function setup(t: { after(fn: () => unknown): void }, config = {}): Promise<{ srv: TestServer; clients: Clients; proxy: TcpProxy }> {
-  const srv = await startServer(config);
-  const clients = new Clients();
-  const proxy = new TcpProxy(srv.port);
-  await proxy.listen();
-  t.after(async () => {
-    clients.closeAll();
-    await proxy.close();
-    await srv.close();
-  });
-  return { srv, clients, proxy };
-}
 
 /** Channels of the server session behind `connectionId`. */
 function serverChannels(srv: TestServer, connectionId: string): string[] {
@@ -27,8 +16,8 @@ function serverChannels(srv: TestServer, connectionId: string): string[] {
 }
 
 /** Waits until every subscription is subscribed (true) or one has ended for good (false). */
-async function settle(subs: readonly Subscription[], what: string, ok: (s: Subscription) => boolean = (s) => s.state === 'subscribed'): Promise<void> {
-  await waitFor(() => subs.every(ok) || subs.some((s) => s.state === 'unsubscribed'), what, 30_000);
+async function settle(client: SwitchboardClient, subs: readonly Subscription[], what: string, ok: (s: Subscription) => boolean = (s) => s.state === 'subscribed'): Promise<void> {
+  await until(client, () => subs.every(ok) || subs.some((s) => s.state === 'unsubscribed'), what, 30_000);
   assert.deepEqual(subs.filter((s) => s.state === 'unsubscribed').map((s) => s.channel), [], 'no subscription may be dropped');
 }
 
@@ -43,15 +32,15 @@ test('50 subscriptions under the default server limits all reach subscribed, and
   for (const s of subs) s.on('subscribed', (e) => e.resubscribed && resubscribed.add(s));
   await a.connect();
 
-  await settle(subs, 'all 50 subscriptions subscribed');
+  await settle(a, subs, 'all 50 subscriptions subscribed');
   await Promise.all(subs.map((s) => s.ready()));
   const first = a.connection!.connection_id;
   assert.deepEqual(serverChannels(srv, first).sort(), [...channels].sort());
 
   // Forced reconnect: the proxy resets the TCP connection (1006 for the client, which reconnects).
   proxy.cut();
-  await waitFor(() => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnected');
-  await settle(subs, 'all 50 resubscribed after the reconnect', (s) => s.state === 'subscribed' && resubscribed.has(s));
+  await until(a, () => a.status === 'connected' && a.connection!.connection_id !== first, 'reconnected');
+  await settle(a, subs, 'all 50 resubscribed after the reconnect', (s) => s.state === 'subscribed' && resubscribed.has(s));
   assert.deepEqual(serverChannels(srv, a.connection!.connection_id).sort(), [...channels].sort());
 });
 
@@ -83,7 +72,7 @@ test('a final refusal (FORBIDDEN by the channel rules) ends the subscription: re
   assert.equal(joinsFor(sent, 'secret:plans').length, 1);
   const first = a.connection!.connection_id;
   proxy.cut();
-  await waitFor(() => lobbyResubscribed === 1, 'lobby resubscribed after the reconnect');
+  await until(a, () => lobbyResubscribed === 1, 'lobby resubscribed after the reconnect');
   assert.notEqual(a.connection!.connection_id, first);
   await a.presence('lobby');
   assert.equal(joinsFor(sent, 'secret:plans').length, 1, 'a final refusal is never retried');
@@ -141,7 +130,7 @@ test('a temporary refusal (RATE_LIMITED with a burst of 1) is retried with backo
   const seen = errors.length;
   const first = a.connection!.connection_id;
   await srv.sb.node.disconnectConnection(first, 1011, 'restart');
-  await waitFor(() => subs.every((s) => s.state === 'subscribed' && resubscribed.has(s)), 'all resubscribed after the reconnect', 15_000);
+  await until(a, () => subs.every((s) => s.state === 'subscribed' && resubscribed.has(s)), 'all resubscribed after the reconnect', 15_000);
   assert.notEqual(a.connection!.connection_id, first);
   checkRetries(errors.slice(seen));
   assert.deepEqual(serverChannels(srv, a.connection!.connection_id).sort(), channels);
@@ -163,7 +152,7 @@ test('a publish queued while reconnecting reaches the publisher and another clie
   const acked = [await a.publish('ordered', { text: 'before-1' }), await a.publish('ordered', { text: 'before-2' })];
   proxy.mode = 'refuse';
   proxy.cut();
-  await waitFor(() => a.status === 'reconnecting', 'drop noticed');
+  await until(a, () => a.status === 'reconnecting', 'drop noticed');
   const queued = [a.publish('ordered', { text: 'queued-1' }), a.publish('ordered', { text: 'queued-2' })];
   assert.equal(a.queuedPublishes, 2);
   proxy.mode = 'forward';
@@ -173,8 +162,8 @@ test('a publish queued while reconnecting reaches the publisher and another clie
 
   const expected = ['before-1', 'before-2', 'queued-1', 'queued-2', 'after-1', 'end'];
   assert.deepEqual(acked.map((r) => r.offset), acked.map((_, i) => acked[0]!.offset + i), 'applied once each, in order');
-  await waitFor(() => texts(gotB).includes('end'), 'the other client receives the last publish');
-  await waitFor(() => texts(gotA).includes('end'), 'the publisher receives its own last publish');
+  await until([a, b], () => texts(gotB).includes('end'), 'the other client receives the last publish');
+  await until([a, b], () => texts(gotA).includes('end'), 'the publisher receives its own last publish');
   assert.deepEqual(texts(gotB), expected);
   assert.deepEqual(texts(gotA), expected, 'the publisher gets its queued publishes too, once, in order');
   assert.deepEqual(gotA.map((p) => p.seq), acked.map((r) => r.offset));
@@ -198,7 +187,7 @@ test('a subscription made while reconnecting is joined before the queued publish
 
   proxy.mode = 'refuse';
   proxy.cut();
-  await waitFor(() => a.status === 'reconnecting', 'drop noticed');
+  await until(a, () => a.status === 'reconnecting', 'drop noticed');
   const subA = a.subscribe('fresh');
   const gotA: Publication[] = [];
   subA.on('message', (p) => gotA.push(p));
@@ -210,8 +199,8 @@ test('a subscription made while reconnecting is joined before the queued publish
   acked.push(await a.publish('fresh', { text: 'end' }));
 
   const expected = ['queued-1', 'queued-2', 'after-1', 'end'];
-  await waitFor(() => texts(gotB).includes('end'), 'the other client receives the last publish');
-  await waitFor(() => texts(gotA).includes('end'), 'the publisher receives its own last publish');
+  await until([a, b], () => texts(gotB).includes('end'), 'the other client receives the last publish');
+  await until([a, b], () => texts(gotA).includes('end'), 'the publisher receives its own last publish');
   assert.deepEqual(texts(gotB), ['before', ...expected]);
   assert.deepEqual(texts(gotA), expected, 'the publisher gets its queued publishes, once, in order');
   assert.deepEqual(gotA.map((p) => p.seq), acked.map((r) => r.offset));
