@@ -1,6 +1,6 @@
-import { describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { runBrokerContract, waitFor } from '../broker-contract.js';
+import { runBrokerContract } from '../broker-contract.js';
 import { MemoryBroker } from '../../src/broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from '../../src/broker/memory/memory-presence.js';
 
@@ -25,6 +25,9 @@ runBrokerContract(
 describe('memory engine: memory is bounded by what was published, not by what was read', () => {
   const handler = { onPublication() {}, onEphemeral() {}, onControl() {} };
   const empty = { streams: 0, idempotencyKeys: 0, subscribedChannels: 0 };
+  // The engine's sweep runs on setInterval: mocked timers run it exactly when the test says (mock.timers.tick).
+  beforeEach(() => mock.timers.enable({ apis: ['setInterval'] }));
+  afterEach(() => mock.timers.reset());
 
   it('position() and history() of 100,000 distinct never-published channels leave nothing once swept', async () => {
     let now = 1_000_000;
@@ -42,13 +45,13 @@ describe('memory engine: memory is bounded by what was published, not by what wa
         else if (i % 4 === 2) await broker.history(ch, { since: { epoch: 'made-up', offset: 7 }, limit: 10 });
       }
       now += 1001;
-      await waitFor(() => broker.sizes().streams === 1, 'the sweep drops every empty stream nobody subscribes');
-      assert.deepEqual(broker.sizes(), { streams: 1, idempotencyKeys: 0, subscribedChannels: 1 });
+      mock.timers.tick(5); // one sweep
+      assert.deepEqual(broker.sizes(), { streams: 1, idempotencyKeys: 0, subscribedChannels: 1 }, 'the sweep drops every empty stream nobody subscribes');
       assert.deepEqual(await broker.position('kept'), kept, 'a subscribed empty stream keeps its epoch');
       await broker.unsubscribe('kept');
       now += 1001;
-      await waitFor(() => broker.sizes().streams === 0, 'dropped after its last subscriber left');
-      assert.deepEqual(broker.sizes(), empty);
+      mock.timers.tick(5);
+      assert.deepEqual(broker.sizes(), empty, 'dropped after its last subscriber left');
     } finally {
       await broker.close();
     }
@@ -92,8 +95,9 @@ describe('memory engine: memory is bounded by what was published, not by what wa
       assert.equal(pos.offset, 0);
       assert.equal((await broker.history('ch-1', { before: 10, limit: 10 })).publications.length, 0);
       now += 501;
-      await waitFor(() => broker.sizes().streams === 0, 'the sweep drops every expired stream');
-      assert.deepEqual(broker.sizes(), empty);
+      assert.ok(broker.sizes().streams > 0, 'nothing dropped before the sweep runs');
+      mock.timers.tick(5);
+      assert.deepEqual(broker.sizes(), empty, 'the sweep drops every expired stream');
     } finally {
       await broker.close();
     }
