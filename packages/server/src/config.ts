@@ -65,6 +65,8 @@ export interface SwitchboardConfig {
     namespaces: Record<string, Partial<NamespaceOptions>>;
     idempotencyWindowMs: number;
     maxRecoveryPublications: number;
+    /** Presence announcements and user events: end of turn, then at most once per this many ms per channel. */
+    presenceBatchMs: number;
   };
   store: {
     /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
@@ -106,6 +108,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     namespaces: {},
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
+    presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
   },
   store: {
     driver: 'sqlite',
@@ -235,5 +238,6 @@ export function nodeOptionsFrom(config: SwitchboardConfig): NodeOptions {
     namespaces: config.channels.namespaces,
     idempotencyWindowMs: config.channels.idempotencyWindowMs,
     maxRecoveryPublications: config.channels.maxRecoveryPublications,
+    presenceBatchMs: config.channels.presenceBatchMs,
   };
 }

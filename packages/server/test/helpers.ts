@@ -71,6 +71,16 @@ export async function startServer(config: DeepPartial<SwitchboardConfig> = {}, o
 type Predicate = (f: Frame) => boolean;
 
 /**
+ * A user event about `userId`: the seed frame (`user_online` / `user_offline`) or a coalesced `users_diff`
+ * listing the user under `online` / `offline`.
+ */
+export function userEvent(kind: 'online' | 'offline', userId: string): Predicate {
+  return (f) =>
+    (f.type === `user_${kind}` && f.data.user_id === userId) ||
+    (f.type === 'users_diff' && (f.data[kind] as Array<{ user_id: string }>).some((u) => u.user_id === userId));
+}
+
+/**
  * A real `ws` client that records every frame. `next()` consumes frames in arrival order: it returns the
  * first unconsumed frame that matches (skipping none of the others, which stay available).
  */

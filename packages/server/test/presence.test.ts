@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, TestClient, type Frame, type TestServer } from './helpers.js';
+import { startServer, TestClient, userEvent, type Frame, type TestServer } from './helpers.js';
 import { MemoryPresenceStore } from '../src/broker/memory/memory-presence.js';
 
 describe('presence, online users, private messages', () => {
@@ -34,10 +34,12 @@ describe('presence, online users, private messages', () => {
   });
 
   it('sends user_online on a first connection and user_offline after the last one', async () => {
-    const watcher = await TestClient.connect(`${srv.ws}/ws?user_id=watcher`);
+    const watcher = await TestClient.connect(`${srv.ws}/ws?user_id=watcher&user_events=1`);
+    await watcher.next((f) => f.type === 'subscribed' && f.data.channel === '$users');
     const c1 = await TestClient.connect(`${srv.ws}/ws?user_id=carol&username=Carol`);
-    const online = await watcher.next((f) => f.type === 'user_online' && f.data.user_id === 'carol');
-    assert.equal(online.data.username, 'Carol');
+    const online = await watcher.next(userEvent('online', 'carol'));
+    const carolOnline = online.type === 'user_online' ? online.data : online.data.online.find((u: { user_id: string }) => u.user_id === 'carol');
+    assert.equal(carolOnline.username, 'Carol');
     const c2 = await TestClient.connect(`${srv.ws}/ws?user_id=carol&username=Carol`);
     const list = await watcher.request('online_users');
     const carol = list.data.users.find((u: { user_id: string }) => u.user_id === 'carol');
@@ -45,8 +47,8 @@ describe('presence, online users, private messages', () => {
     c1.close();
     await c1.closed;
     c2.close();
-    await watcher.next((f) => f.type === 'user_offline' && f.data.user_id === 'carol');
-    const onlines = watcher.frames.filter((f) => f.type === 'user_online' && f.data.user_id === 'carol');
+    await watcher.next(userEvent('offline', 'carol'));
+    const onlines = watcher.frames.filter(userEvent('online', 'carol'));
     assert.equal(onlines.length, 0, 'second connection must not announce user_online again');
     watcher.close();
   });

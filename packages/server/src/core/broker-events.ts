@@ -1,13 +1,16 @@
 import type { Lifecycle } from './client/lifecycle.js';
 import type { CoreContext } from './context.js';
 import type { ChannelContinuity } from './features/continuity.js';
+import type { PresenceAnnouncer } from './features/announcements.js';
 import type { Typing } from './features/typing.js';
+import type { UserEvents } from './features/user-events.js';
+import { USERS_CHANNEL } from './namespaces.js';
 import { Outbound } from './outbound.js';
 import type { BrokerHandler, BrokerStatus, ControlEnvelope, Publication } from './ports/broker.js';
 
 /**
  * Traffic from the broker (every node's, this one's included) into this node: publications through the
- * continuity guard to the hub's fan-out, ephemeral channel events (typing, presence), control messages
+ * continuity guard to the hub's fan-out, ephemeral channel events (typing, presence announcements, user events), control messages
  * addressed to users, connections or everybody, and the broker's up/down status.
  */
 export class BrokerEvents implements BrokerHandler {
@@ -17,6 +20,8 @@ export class BrokerEvents implements BrokerHandler {
     private readonly ctx: Pick<CoreContext, 'hub' | 'log'>,
     private readonly continuity: ChannelContinuity,
     private readonly typing: Typing,
+    private readonly announcer: PresenceAnnouncer,
+    private readonly users: UserEvents,
     private readonly lifecycle: Lifecycle,
   ) {}
 
@@ -30,11 +35,9 @@ export class BrokerEvents implements BrokerHandler {
   }
 
   onEphemeral(channel: string, frame: string, exclude: string | undefined): void {
-    if (frame.startsWith('{"type":"typing"')) {
-      this.typing.apply(channel, frame, exclude);
-      return;
-    }
-    this.ctx.hub.fanOut(channel, new Outbound(frame, 'presence'), exclude);
+    if (channel === USERS_CHANNEL) this.users.receive(frame);
+    else if (frame.startsWith('{"type":"typing"')) this.typing.apply(channel, frame, exclude);
+    else this.announcer.receive(channel, frame, exclude);
   }
 
   onControl(msg: ControlEnvelope): void {

@@ -91,9 +91,13 @@ export class Node implements SessionPort {
 
   private sweep(): void {
     const now = this.ctx.now();
-    this.parts.heartbeat.sweep(now);
-    this.parts.typing.expire(now);
-    this.parts.restore.prune(now);
+    const p = this.parts;
+    p.heartbeat.sweep(now);
+    p.typing.expire(now);
+    p.restore.prune(now);
+    p.announcer.prune(now);
+    p.counts.prune(now);
+    p.users.prune(now);
   }
 
   // ---------------------------------------------------------------- SessionPort (transports)
@@ -275,11 +279,19 @@ export class Node implements SessionPort {
       c.sink.terminate();
       this.parts.lifecycle.close(c, code);
     }
+    // The departures are coalesced: one diff (or count marker) per channel and one user event batch leave now,
+    // for the other nodes' members; this node's members are closed already and get none of it.
+    await this.parts.presence.settled();
+    this.parts.users.flushAll();
+    await this.parts.announcer.flushAll();
   }
 
   /** Release the engine (after shutdown and after transports finished closing). */
   async stopEngine(): Promise<void> {
     this.parts.events.close();
+    this.parts.announcer.close();
+    this.parts.counts.close();
+    this.parts.users.close();
     await this.broker.close();
     await this.presence.close();
   }

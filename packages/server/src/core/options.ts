@@ -57,8 +57,17 @@ export interface NamespaceOptions {
   snapshot: boolean;
   /** Store publications durably (needs a configured store). */
   persist: boolean;
-  /** Whether presence join/leave frames are sent. */
+  /**
+   * Presence state: members are recorded (listed by `presence` requests, counted in `subscribed.members` and
+   * in pushed counts). Off: no state, no announcements, no counts for the namespace.
+   */
   presence: boolean;
+  /** Join/leave announcements to members (`presence` / `presence_diff` frames), coalesced per batch. */
+  joinLeave: boolean;
+  /** Above this many members (cluster-wide) announcements stop; only counts are pushed. 0 = no cap. */
+  maxAnnouncedMembers: number;
+  /** Member counts (`presence_count`) are pushed when they changed, at most once per this many ms (0: never). */
+  countIntervalMs: number;
   /** Publishing requires having joined the channel. */
   publishRequiresMembership: boolean;
 }
@@ -75,6 +84,11 @@ export interface NodeOptions {
   idempotencyWindowMs: number;
   /** Max publications replayed in one recovery. */
   maxRecoveryPublications: number;
+  /**
+   * Presence announcements and user events of a channel go out at the end of the event-loop turn; while it keeps
+   * changing, at most once per this many ms (one coalesced diff per channel per batch per node).
+   */
+  presenceBatchMs: number;
 }
 
 export const DEFAULT_NODE_OPTIONS: NodeOptions = {
@@ -100,9 +114,13 @@ export const DEFAULT_NODE_OPTIONS: NodeOptions = {
     snapshot: false,
     persist: false,
     presence: true,
+    joinLeave: true,
+    maxAnnouncedMembers: 100,
+    countIntervalMs: 1000,
     publishRequiresMembership: false,
   },
   namespaces: {},
   idempotencyWindowMs: 60_000,
   maxRecoveryPublications: 1000,
+  presenceBatchMs: 100,
 };

@@ -11,7 +11,10 @@ import type { CoreContext } from './context.js';
 import { ChannelContinuity } from './features/continuity.js';
 import { Direct } from './features/direct.js';
 import { History } from './features/history.js';
+import { PresenceAnnouncer } from './features/announcements.js';
 import { Presence } from './features/presence.js';
+import { PresenceCounts } from './features/presence-counts.js';
+import { UserEvents } from './features/user-events.js';
 import { Publisher } from './features/publish.js';
 import { PendingRequests } from './features/requests.js';
 import { StreamRestore } from './features/stream-restore.js';
@@ -23,6 +26,9 @@ export interface NodeParts {
   access: Access;
   restore: StreamRestore;
   presence: Presence;
+  announcer: PresenceAnnouncer;
+  counts: PresenceCounts;
+  users: UserEvents;
   typing: Typing;
   publisher: Publisher;
   direct: Direct;
@@ -39,7 +45,10 @@ export interface NodeParts {
 export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () => boolean): NodeParts {
   const access = new Access(ctx);
   const restore = new StreamRestore(ctx);
-  const presence = new Presence(ctx);
+  const counts = new PresenceCounts(ctx);
+  const announcer = new PresenceAnnouncer(ctx, (channel) => counts.changed(channel));
+  const users = new UserEvents(ctx);
+  const presence = new Presence(ctx, announcer, users);
   const typing = new Typing(ctx);
   const publisher = new Publisher(ctx, restore);
   const direct = new Direct(ctx);
@@ -56,6 +65,6 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   const lifecycle = new Lifecycle(ctx, { subscriptions, presence, direct, requests, clients, draining });
   const commands = new ClientCommands(ctx, { access, subscriptions, publisher, direct, typing, presence, history, requests });
   const pipeline = new CommandPipeline(ctx, commands.run);
-  const events = new BrokerEvents(ctx, continuity, typing, lifecycle);
-  return { access, restore, presence, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, lifecycle, pipeline, events };
+  const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle);
+  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, lifecycle, pipeline, events };
 }

@@ -4,7 +4,9 @@ import type { SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { SessionIdentity } from '../core/ports/session-port.js';
 import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import { USERS_CHANNEL } from '../core/namespaces.js';
 import { remoteAddress } from './remote-address.js';
+import { wantsUserEvents } from './query.js';
 import { PositionVector } from './sse-position.js';
 import { SseSink } from './sse-sink.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -198,6 +200,7 @@ export function channelsFrom(url: URL): string[] {
     }
   }
   for (const v of url.searchParams.getAll('channel')) if (v !== '') out.add(v);
+  if (wantsUserEvents(url)) out.add(USERS_CHANNEL);
   return [...out];
 }
 

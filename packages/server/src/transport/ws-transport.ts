@@ -4,6 +4,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import { USERS_CHANNEL } from '../core/namespaces.js';
+import { wantsUserEvents } from './query.js';
 import { remoteAddress } from './remote-address.js';
 import { WriteBatcher } from './write-batcher.js';
 import { WsSink } from './ws-sink.js';
@@ -228,8 +230,10 @@ function swallow(): void {}
 /**
  * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
  * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
+ * `?user_events=1` joins the reserved `$users` channel (user_online / user_offline events).
  */
 export function subscribeFromQuery(sessions: SessionPort, s: SessionHandle, url: URL): void {
+  if (wantsUserEvents(url)) sessions.subscribe(s, USERS_CHANNEL);
   const list = url.searchParams.get('channels');
   if (list === null) return;
   const seq = url.searchParams.get('last_sequence');

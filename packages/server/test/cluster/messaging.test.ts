@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestClient, within, type Frame } from '../helpers.js';
+import { TestClient, userEvent, within } from '../helpers.js';
 import { requireRedisUrl } from '../redis/redis-process.js';
 import { getJson, pollUntil, postJson, startNodes, uniquePrefix, type ServerNode } from './harness.js';
 
@@ -126,11 +126,14 @@ describe('cluster: three nodes on one Redis', () => {
   });
 
   it('online users: one user_online when the first connection opens anywhere, one user_offline when the last closes', async () => {
-    const observers = [await connect(A), await connect(B), await connect(C)];
+    // Observers opt in to user events (the reserved `$users` channel); nobody else receives them.
+    const observers = [await connect(A, '/ws', '?user_events=1'), await connect(B, '/ws', '?user_events=1'), await connect(C, '/ws', '?user_events=1')];
+    for (const o of observers) await o.next((f) => f.type === 'subscribed' && f.data.channel === '$users');
     const carol1 = await connect(A, '/ws', '?user_id=carol&username=Carol');
     for (const o of observers) {
-      const f = await o.next((fr) => fr.type === 'user_online' && fr.data.user_id === 'carol', 5000);
-      assert.equal(f.data.username, 'Carol');
+      const f = await o.next(userEvent('online', 'carol'), 5000);
+      const carol = f.type === 'user_online' ? f.data : f.data.online.find((u: { user_id: string }) => u.user_id === 'carol');
+      assert.equal(carol.username, 'Carol');
     }
     const carol2 = await connect(B, '/ws', '?user_id=carol&username=Carol');
     const carol3 = await connect(C, '/ws', '?user_id=carol&username=Carol');
@@ -148,12 +151,11 @@ describe('cluster: three nodes on one Redis', () => {
     await pollUntil(async () => (await observers[0]!.request('online_users')).data.users as Array<{ user_id: string; connections: number }>,
       (users) => users.find((u) => u.user_id === 'carol')?.connections === 1, 5000, 'carol down to 1 connection');
     carol2.close();
-    for (const o of observers) await o.next((fr) => fr.type === 'user_offline' && fr.data.user_id === 'carol', 5000);
+    for (const o of observers) await o.next(userEvent('offline', 'carol'), 5000);
     await barrier(observers);
     for (const o of observers) {
-      const count = (type: string) => o.frames.filter((fr: Frame) => fr.type === type && fr.data.user_id === 'carol').length;
-      assert.equal(count('user_online'), 0, 'no further user_online for the 2nd and 3rd connections');
-      assert.equal(count('user_offline'), 0, 'exactly one user_offline');
+      assert.equal(o.frames.filter(userEvent('online', 'carol')).length, 0, 'no further user_online for the 2nd and 3rd connections');
+      assert.equal(o.frames.filter(userEvent('offline', 'carol')).length, 0, 'exactly one user_offline');
     }
     const after = (await observers[2]!.request('online_users')).data.users as Array<{ user_id: string }>;
     assert.equal(after.some((u) => u.user_id === 'carol'), false);

@@ -13,7 +13,7 @@ const DENIED_BY_FAILURE: Decision = { allowed: false, code: ErrorCode.INTERNAL, 
 export class Access {
   private readonly channelName: RegExp;
 
-  constructor(private readonly ctx: Pick<CoreContext, 'options' | 'hooks' | 'frames' | 'log'>) {
+  constructor(private readonly ctx: Pick<CoreContext, 'options' | 'hooks' | 'frames' | 'log' | 'namespaces'>) {
     this.channelName = new RegExp(`^(?:${ctx.options.limits.channelNamePattern})$`);
   }
 
@@ -22,16 +22,23 @@ export class Access {
     return channel.length <= this.ctx.options.limits.maxChannelNameLength && this.channelName.test(channel);
   }
 
-  /** Valid channel name, or an INVALID_CHANNEL error frame and false. */
+  /** Valid channel name (or a reserved channel, e.g. `$users`), or an INVALID_CHANNEL error frame and false. */
   checkChannel(c: Client, channel: string, id: RequestId | undefined): boolean {
-    if (this.isValidChannel(channel)) return true;
+    if (this.isValidChannel(channel) || this.ctx.namespaces.isReserved(channel)) return true;
     const l = this.ctx.options.limits;
     this.ctx.frames.error(c, ErrorCode.INVALID_CHANNEL, `Invalid channel name (max ${l.maxChannelNameLength} characters of ${l.channelNamePattern})`, id);
     return false;
   }
 
-  /** May the client perform `action` on `channel`? Sync when the hook answers synchronously. */
+  /**
+   * May the client perform `action` on `channel`? Sync when the hook answers synchronously. Nobody publishes
+   * in a reserved channel (FORBIDDEN); joining one goes through the hook like any channel.
+   */
   channel(c: Client, action: ChannelAction, channel: string, id: RequestId | undefined): boolean | Promise<boolean> {
+    if (action === 'publish' && this.ctx.namespaces.isReserved(channel)) {
+      this.ctx.frames.error(c, ErrorCode.FORBIDDEN, `"${channel}" is reserved: the server publishes in it`, id);
+      return false;
+    }
     const hook = this.ctx.hooks.authorizeChannel;
     if (hook === undefined) return true;
     return this.decide(c, id, () => hook(c, action, channel));

@@ -103,11 +103,16 @@ export class Hub<M extends Member = Member> {
 
   /** Queue `out` on every live member of the channel except connection `exclude`. */
   fanOut(channel: string, out: Outbound, exclude: string | undefined): void {
+    this.fanOutExcept(channel, out, exclude === undefined ? NOBODY : (m) => m.id === exclude);
+  }
+
+  /** Queue `out` on every live member of the channel for which `skip` is false. */
+  fanOutExcept(channel: string, out: Outbound, skip: (m: M) => boolean): void {
     const set = this.members.get(channel);
     if (set === undefined) return;
     let n = 0;
     for (const c of set) {
-      if (c.id === exclude || c.channels!.get(channel) !== null) continue;
+      if (c.channels!.get(channel) !== null || skip(c)) continue;
       c.sink.send(out);
       n++;
     }
@@ -148,6 +153,8 @@ export class Hub<M extends Member = Member> {
     this.metrics.messagesOut(out.type, this.sessions.size);
   }
 }
+
+const NOBODY = (): boolean => false;
 
 /** A live publication as a frame: `seq`/`epoch` spliced in once per node. */
 export function liveOutbound(pub: Publication): Outbound {
