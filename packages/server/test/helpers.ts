@@ -92,12 +92,15 @@ export class TestClient {
   readonly closed: Promise<{ code: number; reason: string }>;
   closeInfo: { code: number; reason: string } | null = null;
   autoPong = true;
+  /** Sees every frame as it arrives, before `next()` waiters or `frames` take it (for tests that tally). */
+  onFrame: ((f: Frame) => void) | null = null;
 
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data, isBinary) => {
       if (isBinary) return;
       const frame = JSON.parse(data.toString()) as Frame;
       if (frame.type === 'ping' && this.autoPong) socket.send('{"type":"pong"}');
+      this.onFrame?.(frame);
       const i = this.waiters.findIndex((w) => w.match(frame));
       if (i >= 0) {
         const [w] = this.waiters.splice(i, 1);
