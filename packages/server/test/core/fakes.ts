@@ -41,6 +41,9 @@ export type Frame = {
 
 // ------------------------------------------------------------------------------------------------ sink
 
+/** Frames the node sends on its own schedule, not in answer to a command (see FakeSink.replies). */
+const BACKGROUND = new Set(['connect', 'user_online', 'user_offline', 'users_diff', 'presence_count']);
+
 /** A ConnectionSink that records every frame (parsed) and every close; never blocks, never throws. */
 export class FakeSink implements ConnectionSink {
   readonly frames: Frame[] = [];
@@ -92,14 +95,14 @@ export class FakeSink implements ConnectionSink {
     return this.frames.length;
   }
 
-  /** Frames received after `mark`. */
+  /** Frames received after `mark`, but for those the node sends on its own schedule (BACKGROUND). */
   since(mark: number): Frame[] {
-    return this.frames.slice(mark);
+    return this.frames.slice(mark).filter((f) => !BACKGROUND.has(f.type));
   }
 
-  /** The frames a test usually reasons about: everything but the connect frame and user_online/offline. */
+  /** The frames a test usually reasons about: everything but the connect frame, user events and pushed counts. */
   replies(): Frame[] {
-    return this.frames.filter((f) => f.type !== 'connect' && f.type !== 'user_online' && f.type !== 'user_offline');
+    return this.frames.filter((f) => !BACKGROUND.has(f.type));
   }
 
   get lastClose(): { code: number; reason: string } | undefined {
