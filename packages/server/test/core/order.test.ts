@@ -97,7 +97,8 @@ describe('pipelined pairs take effect in order', () => {
   });
 
   it('join then typing: subscribed, then ok; other members see the join and the typing event', async () => {
-    h = await Harness.start();
+    // presenceBatchMs 0: every batch at the end of its turn (the fake clock does not move real timers).
+    h = await Harness.start({ options: { presenceBatchMs: 0 } });
     const b = h.open();
     b.send({ type: 'join_channel', id: 'b', data: { channel: 'room' } });
     await flush();
