@@ -270,7 +270,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   /**
    * Subscribes to a channel (idempotent per channel); the join is sent now or on the next connect. A join
    * refused with a temporary error is retried with backoff (`subscribeRetry`), a final refusal ends the
-   * subscription (see Subscription `error` events).
+   * subscription (see Subscription `error` events). With the `userEvents` option, `subscribe('$users')`
+   * returns `userEventsSubscription` (made again if it ended).
    */
   subscribe(channel: string): Subscription {
     if (channel === USER_EVENTS_CHANNEL && this.opts.userEvents) return this.subscribeUserEvents();
