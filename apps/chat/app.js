@@ -1,10 +1,13 @@
 // Switchboard demo chat. Uses only the browser SDK served by the server at /sdk/switchboard.js.
 // Rooms (member counts, unread), messages with sender and time, history on join, presence, typing,
 // private messages, online users, connection status; survives reconnects (missed messages are recovered).
+// Scale: the online list is fetched once per connection and then kept from user_online / user_offline
+// events (option userEvents); room member lists load one page, counts come from subscription.members.
 import { SwitchboardClient } from '/sdk/switchboard.js';
 
 const DEFAULT_ROOMS = ['general', 'random', 'help'];
 const TYPING_IDLE_MS = 2000;
+const MEMBER_PAGE = 100; // members listed per room (the count covers everyone)
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -24,7 +27,9 @@ const state = {
   me: { userId: null, username: '' },
   rooms: new Map(), // name -> { sub, messages: Map<key, msg>, members: Map<connId, member>, unread, typing: [] }
   dms: new Map(), // userId -> { username, messages: [], unread }
-  online: [],
+  online: new Map(), // userId -> { user_id, username }
+  onlineLoad: 0, // generation of the online list fetch in flight
+  onlinePending: null, // user events received while that fetch is in flight, applied after it
   names: new Map(), // actor id -> username
   active: { kind: 'room', id: 'general' },
   typingTimer: null,
@@ -47,17 +52,23 @@ function connect(username, token) {
     token: token || undefined,
     params: { user_id: state.me.userId },
     reconnect: { baseDelayMs: 250, maxDelayMs: 3000 },
+    userEvents: true, // joins $users: the server sends user_online / user_offline only to opted-in connections
   });
   state.client = client;
   window.chatClient = client; // handy in the console
 
   client.on('status', ({ status }) => renderStatus(status));
+  // The online list is loaded each time the server confirms the $users join (once per connection: events
+  // missed while disconnected are not replayed), then kept from user events. If the join is refused, the
+  // list is a snapshot taken at each connect.
+  const userEvents = client.userEventsSubscription;
+  userEvents.on('subscribed', () => loadOnline());
   client.on('connected', (info) => {
     if (info.user_id) state.me.userId = info.user_id;
-    refreshOnline();
+    if (userEvents.state === 'unsubscribed') loadOnline();
   });
-  client.on('user_online', refreshOnline);
-  client.on('user_offline', refreshOnline);
+  client.on('user_online', (u) => onUserEvent('online', u));
+  client.on('user_offline', (u) => onUserEvent('offline', u));
   client.on('private', onPrivate);
   client.on('error', (err) => console.warn('[chat]', err.code, err.message));
 
@@ -104,6 +115,7 @@ function joinRoom(name) {
     if (!isActive('room', name)) room.unread++;
     render();
   });
+  sub.on('members', () => render());
   sub.on('presence', (p) => {
     if (p.action === 'joined') room.members.set(p.connection_id, p);
     else room.members.delete(p.connection_id);
@@ -131,7 +143,8 @@ async function loadHistory(name) {
 async function loadMembers(name) {
   const room = state.rooms.get(name);
   try {
-    const members = await state.client.presence(name);
+    // First page only; presence events keep it current, `sub.members` counts everyone.
+    const { members } = await state.client.presencePage(name, { limit: MEMBER_PAGE });
     room.members = new Map(members.map((m) => [m.connection_id, m]));
     for (const m of members) if (m.user_id && m.username) state.names.set(m.user_id, m.username);
   } catch (err) {
@@ -139,13 +152,40 @@ async function loadMembers(name) {
   }
 }
 
-async function refreshOnline() {
+// The online list: one fetch once the $users join is confirmed (every change after it comes as an event),
+// then user_online / user_offline events. Events arriving during the fetch are applied after its reply.
+async function loadOnline() {
+  const load = ++state.onlineLoad;
+  state.onlinePending = [];
   try {
-    state.online = await state.client.onlineUsers();
-    for (const u of state.online) if (u.username) state.names.set(u.user_id, u.username);
-    render();
+    const users = await state.client.onlineUsers();
+    if (load !== state.onlineLoad) return;
+    state.online = new Map(users.map((u) => [u.user_id, { user_id: u.user_id, username: u.username }]));
+    for (const u of users) if (u.username) state.names.set(u.user_id, u.username);
   } catch (err) {
+    if (load !== state.onlineLoad) return;
     console.warn('[chat] online users', err);
+  }
+  const pending = state.onlinePending;
+  state.onlinePending = null;
+  for (const [kind, u] of pending) applyUserEvent(kind, u);
+  render();
+}
+
+function onUserEvent(kind, u) {
+  if (state.onlinePending) state.onlinePending.push([kind, u]);
+  else {
+    applyUserEvent(kind, u);
+    render();
+  }
+}
+
+function applyUserEvent(kind, u) {
+  if (kind === 'online') {
+    state.online.set(u.user_id, { user_id: u.user_id, username: u.username });
+    if (u.username) state.names.set(u.user_id, u.username);
+  } else if (u.user_id !== state.me.userId) {
+    state.online.delete(u.user_id); // never ourselves: this page is connected
   }
 }
 
@@ -263,8 +303,9 @@ function render() {
     }),
   );
   // online users
+  const online = [...state.online.values()].sort((a, b) => (a.username ?? a.user_id).localeCompare(b.username ?? b.user_id));
   $('online').replaceChildren(
-    ...state.online.map((u) =>
+    ...online.map((u) =>
       el(
         'li',
         { dataset: { user: u.user_id }, title: u.user_id === state.me.userId ? 'you' : 'send a private message', onclick: () => u.user_id !== state.me.userId && select('dm', u.user_id) },
@@ -290,7 +331,11 @@ function render() {
     $('typing').textContent = typers.length === 0 ? '' : `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…`;
     const members = new Map();
     for (const m of room?.members.values() ?? []) members.set(m.user_id ?? m.connection_id, m.username ?? m.user_id ?? 'anonymous');
-    $('members').replaceChildren(...[...members].map(([uid, name]) => el('li', { dataset: { user: uid } }, el('span', { class: 'dot' }), name + (uid === state.me.userId ? ' (you)' : ''))));
+    const more = Math.max(0, (room?.sub?.members ?? 0) - (room?.members.size ?? 0)); // connections not listed
+    $('members').replaceChildren(
+      ...[...members].map(([uid, name]) => el('li', { dataset: { user: uid } }, el('span', { class: 'dot' }), name + (uid === state.me.userId ? ' (you)' : ''))),
+      ...(more > 0 ? [el('li', { class: 'more' }, `+ ${more} more connection${more === 1 ? '' : 's'}`)] : []),
+    );
   } else {
     const dm = dmFor(id);
     $('conversation-title').textContent = `@ ${dm.username} (private)`;

@@ -5,6 +5,8 @@ import {
   type ConnectFrameData,
   type HistoryData,
   type OnlineUser,
+  type PresenceCountFrameData,
+  type PresenceDiffFrameData,
   type PresenceFrameData,
   type PresenceMember,
   type RequestId,
@@ -12,6 +14,8 @@ import {
   type StreamPosition,
   type SubscribedFrameData,
   type TypingFrameData,
+  type UserEventData,
+  type UsersDiffFrameData,
 } from '@switchboard/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -22,7 +26,7 @@ import { PendingRequests } from './pending-requests.js';
 import { buildUrl, messageText, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { canTransition, INITIAL_STATUS, isPending, type ClientStatus } from './status.js';
 import { Subscription, toPublication, type SubscriptionHost } from './subscription.js';
-import type { ClientEvents, OnlineUsersPage, PrivateMessage, Publication, PublishResult } from './types.js';
+import type { ClientEvents, OnlineUsersPage, PresencePage, PrivateMessage, Publication, PublishResult } from './types.js';
 
 /** Options of `new SwitchboardClient(...)`. Only `url` is required. */
 export interface SwitchboardClientOptions {
@@ -64,7 +68,17 @@ export interface SwitchboardClientOptions {
    * removes them. Default true; set false to call `ackInbox()` yourself once the app has stored them.
    */
   autoAckInbox?: boolean;
+  /**
+   * Receive `user_online` / `user_offline` events. The server sends them only to connections that joined the
+   * reserved channel `$users`: with true the client keeps a subscription to it (joined on every connect,
+   * retried like any subscription, never sent `since`), which is not listed in `subscriptions` (see
+   * `userEventsSubscription`). Default false.
+   */
+  userEvents?: boolean;
 }
+
+/** Reserved channel whose members receive user events (`user_online`, `user_offline`, `users_diff`). */
+export const USER_EVENTS_CHANNEL = '$users';
 
 /** Retry policy of subscription joins refused with a temporary error (option `subscribeRetry`). */
 export interface SubscribeRetryOptions extends BackoffOptions {
@@ -151,7 +165,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private info: ConnectFrameData | null = null;
   private lastFrameAt = 0;
   private shutdownHintMs: number | undefined;
+  /** Every subscription by channel, the user-events one included: what is joined on each connect. */
   private readonly subs = new Map<string, Subscription>();
+  /** The app's subscriptions (`subscriptions`): `subs` without `usersSub`. */
+  private readonly appSubs = new Map<string, Subscription>();
+  /** The `$users` subscription made for the `userEvents` option (null without it). */
+  private usersSub: Subscription | null = null;
   /** Subscriptions whose last join failed with a temporary error (until a join succeeds). */
   private readonly joinRetries = new Map<Subscription, JoinRetry>();
   private readonly pending = new PendingRequests<PendingTag>();
@@ -183,6 +202,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     this.queue = new OfflineQueue(options.offlineQueueSize ?? 100);
     this.autoAckInbox = options.autoAckInbox ?? true;
     this.token = options.token;
+    if (options.userEvents) this.subscribeUserEvents();
   }
 
   /** Current connection status. */
@@ -200,9 +220,19 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     return this.queue.size;
   }
 
-  /** Current subscriptions by channel. */
+  /** Current subscriptions by channel (without the `$users` subscription of the `userEvents` option). */
   get subscriptions(): ReadonlyMap<string, Subscription> {
-    return this.subs;
+    return this.appSubs;
+  }
+
+  /**
+   * The `$users` subscription kept for the `userEvents` option (null without the option): its `state`,
+   * `ready()` and `error` events say whether the server accepted it. A final refusal (e.g. FORBIDDEN) ends it
+   * and is also emitted as a client `error`; `subscribe('$users')` then makes a new one. `unsubscribe()` on it
+   * stops the user events.
+   */
+  get userEventsSubscription(): Subscription | null {
+    return this.usersSub;
   }
 
   /**
@@ -240,15 +270,36 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   /**
    * Subscribes to a channel (idempotent per channel); the join is sent now or on the next connect. A join
    * refused with a temporary error is retried with backoff (`subscribeRetry`), a final refusal ends the
-   * subscription (see Subscription `error` events).
+   * subscription (see Subscription `error` events). With the `userEvents` option, `subscribe('$users')`
+   * returns `userEventsSubscription` (made again if it ended).
    */
   subscribe(channel: string): Subscription {
+    if (channel === USER_EVENTS_CHANNEL && this.opts.userEvents) return this.subscribeUserEvents();
     const existing = this.subs.get(channel);
     if (existing && existing.state !== 'unsubscribed') return existing;
     const sub = new Subscription(channel, this);
     this.subs.set(channel, sub);
+    this.appSubs.set(channel, sub);
     if (this.isOpen()) this.sendJoin(sub);
     return sub;
+  }
+
+  /** The `userEvents` subscription to `$users` (made if there is none or it ended). */
+  private subscribeUserEvents(): Subscription {
+    const existing = this.usersSub;
+    if (existing && existing.state !== 'unsubscribed' && this.subs.get(existing.channel) === existing) return existing;
+    const sub = new Subscription(USER_EVENTS_CHANNEL, this, false);
+    this.usersSub = sub;
+    this.subs.set(USER_EVENTS_CHANNEL, sub);
+    this.appSubs.delete(USER_EVENTS_CHANNEL);
+    if (this.isOpen()) this.sendJoin(sub);
+    return sub;
+  }
+
+  /** Forgets a subscription that ended (left or refused for good). */
+  private removeSub(sub: Subscription): void {
+    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    if (this.appSubs.get(sub.channel) === sub) this.appSubs.delete(sub.channel);
   }
 
   /**
@@ -282,11 +333,34 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     return this.sendFrame({ type: 'typing', data: { channel, is_typing: isTyping } });
   }
 
-  /** Members (connections) currently in a channel. */
+  /**
+   * Members (connections) currently in a channel: walks the server's pages (`presencePage`) to the end.
+   * For large channels, page yourself instead.
+   */
   async presence(channel: string, options: RequestOptions = {}): Promise<PresenceMember[]> {
-    const reply = await this.request('presence', { channel }, options);
-    const members = (reply.data as { members?: unknown }).members;
-    return Array.isArray(members) ? (members as PresenceMember[]) : [];
+    const all: PresenceMember[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: PresencePage = await this.presencePage(channel, { ...options, cursor, limit: 1000 });
+      all.push(...page.members);
+      cursor = page.nextCursor;
+    } while (cursor !== null);
+    return all;
+  }
+
+  /**
+   * One page of a channel's members: start without a cursor, pass `nextCursor` back until it is null.
+   * `limit`: members per page (server default 100, max 1000). A server without paging returns every member
+   * in one page (`nextCursor` null).
+   */
+  async presencePage(channel: string, options: RequestOptions & { cursor?: string | null; limit?: number } = {}): Promise<PresencePage> {
+    const { cursor, limit, ...requestOptions } = options;
+    const data: Record<string, unknown> = { channel };
+    if (cursor) data.cursor = cursor;
+    if (limit !== undefined) data.limit = limit;
+    const reply = await this.request('presence', data, requestOptions);
+    const d = reply.data as { members?: unknown; next_cursor?: unknown };
+    return { members: Array.isArray(d.members) ? (d.members as PresenceMember[]) : [], nextCursor: typeof d.next_cursor === 'string' && d.next_cursor !== '' ? d.next_cursor : null };
   }
 
   /** Stored publications of a channel (`limit`, `before`, `after` or seed-000 `offset`). */
@@ -362,7 +436,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
 
   /** @internal used by Subscription.unsubscribe(). */
   leave(sub: Subscription): void {
-    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    this.removeSub(sub);
     this.forgetJoinRetry(sub);
     if (this.isOpen()) {
       const id = this.nextRequestId++;
@@ -604,8 +678,11 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     state.failures += 1;
     if (!error.temporary || state.failures > this.subscribeRetry.maxAttempts) {
       this.forgetJoinRetry(sub);
-      this.subs.delete(sub.channel);
-      sub.handleRefused(new SubscriptionError(sub.channel, error, { willRetry: false, retryInMs: null, attempt: state.failures }));
+      this.removeSub(sub);
+      const refused = new SubscriptionError(sub.channel, error, { willRetry: false, retryInMs: null, attempt: state.failures });
+      sub.handleRefused(refused);
+      // The app did not subscribe to `$users` itself, so it may listen on nothing but the client.
+      if (sub === this.usersSub) this.emit('error', refused);
       return;
     }
     const delayMs = backoffDelay(state.failures - 1, this.subscribeRetry, this.opts.random);
@@ -714,8 +791,20 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         return;
       }
       case 'presence': {
+        // Only announcements (a late reply to a `presence` request, after its timeout, lands here too).
         const p = data as unknown as PresenceFrameData;
+        if (p.action !== 'joined' && p.action !== 'left') return;
         this.subs.get(p.channel ?? frame.channel ?? '')?.handlePresence(p);
+        return;
+      }
+      case 'presence_diff': {
+        const d = data as unknown as PresenceDiffFrameData;
+        this.subs.get(typeof d.channel === 'string' ? d.channel : frame.channel ?? '')?.handlePresenceDiff(d);
+        return;
+      }
+      case 'presence_count': {
+        const d = data as unknown as PresenceCountFrameData;
+        if (typeof d.members === 'number') this.subs.get(typeof d.channel === 'string' ? d.channel : frame.channel ?? '')?.handleCount(d.members);
         return;
       }
       case 'replay_complete': {
@@ -752,8 +841,18 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         return;
       case 'user_online':
       case 'user_offline':
-        this.emit(frame.type, data as { user_id: string; username: string | null });
+        this.emit(frame.type, data as unknown as UserEventData);
         return;
+      case 'users_diff': {
+        // One event per user, as single frames would have given: offline first (in a batch the online
+        // entries are usually the newer state, e.g. a user who reloaded the page), then online.
+        const d = data as unknown as UsersDiffFrameData;
+        for (const [type, list] of [['user_offline', d.offline], ['user_online', d.online]] as const) {
+          if (!Array.isArray(list)) continue;
+          for (const u of list as UserEventData[]) if (u && typeof u === 'object') this.emit(type, u);
+        }
+        return;
+      }
       case 'shutdown': {
         const after = data.reconnect_after_ms;
         if (typeof after === 'number' && after >= 0) this.shutdownHintMs = after;

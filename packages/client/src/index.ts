@@ -3,7 +3,7 @@
  * Browsers load the bundle from the server at `SDK_PATHS.esm` (`/sdk/switchboard.js`) or the IIFE build
  * (global `Switchboard`) at `SDK_PATHS.iife`.
  */
-export { SwitchboardClient, DEFAULT_SUBSCRIBE_RETRY } from './client.js';
+export { SwitchboardClient, DEFAULT_SUBSCRIBE_RETRY, USER_EVENTS_CHANNEL } from './client.js';
 export type { SwitchboardClientOptions, SubscribeRetryOptions, PublishOptions, RequestOptions, HistoryOptions, HistoryResult } from './client.js';
 export { Subscription } from './subscription.js';
 export type { SubscriptionState } from './subscription.js';
@@ -19,7 +19,19 @@ export { Emitter } from './emitter.js';
 export type { WebSocketConstructor, WebSocketLike } from './socket.js';
 export type * from './types.js';
 export { CloseCode, CLOSE_CODES, isTerminalCloseCode, ErrorCode, TEMPORARY_ERRORS, isTemporaryError } from '@switchboard/protocol';
-export type { ConnectFrameData, OnlineUser, PresenceMember, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
+export type {
+  ConnectFrameData,
+  OnlineUser,
+  PresenceMember,
+  PresenceFrameData,
+  PresenceDiffFrameData,
+  PresenceCountFrameData,
+  ServerFrame,
+  StreamPosition,
+  TypingFrameData,
+  UserEventData,
+  UsersDiffFrameData,
+} from '@switchboard/protocol';
 
 /** Stable HTTP paths at which a Switchboard server serves the browser bundles. */
 export const SDK_PATHS = { esm: '/sdk/switchboard.js', iife: '/sdk/switchboard.iife.js' } as const;

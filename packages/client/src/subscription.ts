@@ -1,8 +1,8 @@
-import type { PresenceFrameData, ServerFrame, StreamPosition, SubscribedFrameData, TypingFrameData } from '@switchboard/protocol';
+import type { PresenceDiffFrameData, PresenceFrameData, PresenceMember, ServerFrame, StreamPosition, SubscribedFrameData, TypingFrameData } from '@switchboard/protocol';
 import { Emitter } from './emitter.js';
 import { SwitchboardError, type SubscriptionError } from './errors.js';
 import { StreamTracker } from './stream-tracker.js';
-import type { Publication, SubscriptionEvents } from './types.js';
+import type { MembersEvent, Publication, SubscriptionEvents } from './types.js';
 
 /**
  * State of a subscription. `subscribing` also covers waiting for a reconnect to resubscribe and waiting to
@@ -33,9 +33,14 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /** Why the subscription ended, if a join was refused for good (later `ready()` calls reject with it). */
   private endError: SwitchboardError | null = null;
 
+  /**
+   * @param recover false: never rejoin with `since` (channels without a publication stream, such as the
+   * `$users` subscription of the `userEvents` option).
+   */
   constructor(
     readonly channel: string,
     private readonly host: SubscriptionHost,
+    private readonly recover = true,
   ) {
     super();
   }
@@ -54,7 +59,10 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     return this._recovered;
   }
 
-  /** Connections in the channel (server count at join, then kept up to date by presence events). */
+  /**
+   * Connections in the channel: the server's count at each (re)join, then +1/-1 per `presence` event, and
+   * set to the server's value by each `presence_count` frame (authoritative). Changes emit `members`.
+   */
   get members(): number {
     return this._members;
   }
@@ -83,7 +91,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
 
   /** @internal data of the join frame to send now. */
   joinData(): { channel: string; since?: StreamPosition } {
-    const since = this.joinedOnce ? this.tracker.position : null;
+    const since = this.joinedOnce && this.recover ? this.tracker.position : null;
     return since ? { channel: this.channel, since } : { channel: this.channel };
   }
 
@@ -105,10 +113,12 @@ export class Subscription extends Emitter<SubscriptionEvents> {
       this.tracker.reset(top);
     }
     this._recovered = asked === null ? undefined : recovered;
+    const membersBefore = this._members;
     this._members = typeof data.members === 'number' ? data.members : this._members;
     this._state = 'subscribed';
     this.joinedOnce = true;
     this.emit('subscribed', { channel: this.channel, resubscribed, recovered: this._recovered, members: this._members, position: top });
+    this.emitMembers(membersBefore, 'subscribed');
     if (recovered === false) this.emit('gap', { channel: this.channel, since: asked, position: top });
     if (this.readyResolve) {
       this.readyResolve();
@@ -164,11 +174,46 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     });
   }
 
-  /** @internal */
+  /** @internal a single `presence` frame. */
   handlePresence(data: PresenceFrameData): void {
+    const before = this._members;
+    this.applyPresence(data);
+    this.emitMembers(before, 'presence');
+  }
+
+  /**
+   * @internal a `presence_diff`: one `presence` event per member, as single frames would have given, leaves
+   * first (a batch's joins are usually the newer state, e.g. a reconnect's new connection), then one
+   * `members` event if the count changed.
+   */
+  handlePresenceDiff(data: PresenceDiffFrameData): void {
+    const before = this._members;
+    for (const [action, list] of [['left', data.leaves], ['joined', data.joins]] as const) {
+      if (!Array.isArray(list)) continue;
+      for (const m of list as PresenceMember[]) {
+        if (!m || typeof m !== 'object') continue;
+        this.applyPresence({ action, connection_id: m.connection_id, user_id: m.user_id ?? null, username: m.username ?? null, channel: this.channel });
+      }
+    }
+    this.emitMembers(before, 'presence');
+  }
+
+  /** @internal a `presence_count` frame: the server's count replaces ours. */
+  handleCount(members: number): void {
+    if (!Number.isFinite(members) || members < 0) return;
+    const before = this._members;
+    this._members = members;
+    this.emitMembers(before, 'count');
+  }
+
+  private applyPresence(data: PresenceFrameData): void {
     if (data.action === 'joined') this._members++;
-    else if (data.action === 'left') this._members = Math.max(0, this._members - 1);
+    else this._members = Math.max(0, this._members - 1);
     this.emit('presence', data);
+  }
+
+  private emitMembers(before: number, source: MembersEvent['source']): void {
+    if (this._members !== before) this.emit('members', { channel: this.channel, members: this._members, source });
   }
 
   /** @internal */

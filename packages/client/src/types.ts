@@ -1,4 +1,4 @@
-import type { ConnectFrameData, OnlineUser, PresenceFrameData, ServerFrame, StreamPosition, TypingFrameData } from '@switchboard/protocol';
+import type { ConnectFrameData, OnlineUser, PresenceFrameData, PresenceMember, ServerFrame, StreamPosition, TypingFrameData, UserEventData } from '@switchboard/protocol';
 import type { SubscriptionError, SwitchboardError } from './errors.js';
 import type { ClientStatus } from './status.js';
 
@@ -7,6 +7,25 @@ export interface OnlineUsersPage {
   users: OnlineUser[];
   /** Pass back as `cursor` for the next page; null when there are no more. */
   nextCursor: string | null;
+}
+
+/** One page of a channel's members (`client.presencePage`). */
+export interface PresencePage {
+  members: PresenceMember[];
+  /** Pass back as `cursor` for the next page; null when there are no more (always null from older servers). */
+  nextCursor: string | null;
+}
+
+/** Emitted on a subscription whenever `subscription.members` changes. */
+export interface MembersEvent {
+  channel: string;
+  /** Connections in the channel (the new value of `subscription.members`). */
+  members: number;
+  /**
+   * What changed it: `count` = a server `presence_count` frame (authoritative), `presence` = +1/-1 per
+   * `presence` event (single frames and `presence_diff`), `subscribed` = the count in a (re)join reply.
+   */
+  source: 'count' | 'presence' | 'subscribed';
 }
 
 /** A channel publication as delivered to the app (after de-duplication). */
@@ -76,7 +95,13 @@ export interface ReplayCompleteEvent {
 
 export interface SubscriptionEvents {
   message: Publication;
+  /**
+   * A member joined or left: one event per member, from a `presence` frame or from each entry of a
+   * `presence_diff` (its leaves first, then its joins).
+   */
   presence: PresenceFrameData;
+  /** `members` changed (see MembersEvent.source). */
+  members: MembersEvent;
   typing: TypingFrameData & { channel: string };
   subscribed: SubscribedEvent;
   gap: GapEvent;
@@ -112,8 +137,13 @@ export interface ClientEvents {
   private: PrivateMessage;
   broadcast: ServerFrame;
   notification: ServerFrame;
-  user_online: { user_id: string; username: string | null };
-  user_offline: { user_id: string; username: string | null };
+  /**
+   * A user's first connection opened / last one closed: one event per user, from a single frame or from each
+   * entry of a `users_diff` (its offline entries first, then its online ones). Newer servers send these only
+   * to connections that opted in (option `userEvents`), and never about the connection's own user.
+   */
+  user_online: UserEventData;
+  user_offline: UserEventData;
   /** The server is shutting down; the client reconnects by itself. */
   shutdown: { reason: string; reconnect_after_ms?: number };
   /** Server `error` frames not tied to a request, token refresh failures, bad frames. */

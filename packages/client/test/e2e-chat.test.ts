@@ -31,6 +31,12 @@ async function say(page: Page, text: string): Promise<void> {
 
 const message = (page: Page, text: string) => page.locator('#messages .msg', { hasText: text });
 
+/** Inbound frames of `type` the server received (websocket_messages_total{direction="inbound"}). */
+async function received(sb: Switchboard, type: string): Promise<number> {
+  const metric = await sb.metrics.registry.getSingleMetric('websocket_messages_total')!.get();
+  return metric.values.find((v) => v.labels.type === type && v.labels.direction === 'inbound')?.value ?? 0;
+}
+
 test('demo chat in Chromium: two users, presence, typing, private message, reconnect with recovered messages', async (t) => {
   const executablePath = process.env.CHROMIUM_PATH;
   assert.ok(executablePath, 'CHROMIUM_PATH is not set: run eval "$(bash scripts/provision/chromium.sh)" first');
@@ -105,12 +111,15 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   await bob.locator('#rooms li[data-room="general"]').click();
   await alice.locator('#rooms li[data-room="general"]').click();
 
-  // History on join: a third page joining later sees the earlier messages.
+  // History on join: a third page joining later sees the earlier messages. Alice's online list follows
+  // carol's user_online / user_offline events.
   const carol = await context.newPage();
   await connectAs(carol, base, 'carol');
   await message(carol, 'hello from alice').waitFor({ timeout: TIMEOUT });
   await message(carol, 'hi alice').waitFor({ timeout: TIMEOUT });
+  await alice.locator('#online li[data-user="u-carol"]').waitFor({ timeout: TIMEOUT });
   await carol.close();
+  await alice.locator('#online li[data-user="u-carol"]').waitFor({ state: 'detached', timeout: TIMEOUT });
 
   // Bob loses his connection; alice keeps chatting; bob comes back and shows what he missed.
   proxy.mode = 'refuse';
@@ -134,6 +143,9 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   // Live again after the recovery.
   await say(bob, 'back online');
   await message(alice, 'back online').waitFor({ timeout: TIMEOUT });
+  await bob.locator('#online li[data-user="u-alice"]').waitFor({ timeout: TIMEOUT });
+  // The online list is fetched once per connection (alice, bob twice, carol), not again on every user event.
+  assert.ok((await received(sb, 'online_users')) <= 4, `online_users requests: ${await received(sb, 'online_users')}`);
   await bob.screenshot({ path: join(ARTIFACTS, 'chat-e2e-bob.png') });
   await alice.screenshot({ path: join(ARTIFACTS, 'chat-e2e-alice.png') });
   assert.deepEqual(pageErrors, []);

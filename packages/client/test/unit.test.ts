@@ -158,11 +158,19 @@ class ScriptedSocket {
   onmessage: ((ev: { data: unknown }) => void) | null = null;
   onclose: ((ev: { code: number; reason: string }) => void) | null = null;
   onerror: ((ev: unknown) => void) | null = null;
+  private readonly sendWaiters: Array<{ type: string; resolve: (f: { type: string; data?: Record<string, unknown>; id?: number }) => void }> = [];
   constructor(readonly url: string) {
     ScriptedSocket.all.push(this);
   }
   send(text: string): void {
-    this.sent.push(JSON.parse(text));
+    const frame = JSON.parse(text);
+    this.sent.push(frame);
+    const i = this.sendWaiters.findIndex((w) => w.type === frame.type);
+    if (i >= 0) this.sendWaiters.splice(i, 1)[0]!.resolve(frame);
+  }
+  /** Resolves with the next frame of `type` the client sends (call it before the send can happen). */
+  nextSent(type: string): Promise<{ type: string; data?: Record<string, unknown>; id?: number }> {
+    return new Promise((resolve) => this.sendWaiters.push({ type, resolve }));
   }
   close(): void {
     this.readyState = 3;
@@ -345,4 +353,207 @@ test('join retry: pending retries are cancelled by unsubscribe, close and reconn
   assert.equal(ws2.joins('c').length, 1);
   assert.deepEqual([b!.state, c!.state], ['subscribing', 'subscribing']);
   assert.equal(ScriptedSocket.all.length, 2);
+});
+
+// ---- presence at scale (issue 10): diffs, counts, user events, paging, against the scripted socket ------
+
+/** A connected scripted client with `channels` subscribed (granted with `members` members each). */
+async function connectedClient(channels: string[], options: Partial<SwitchboardClientOptions> = {}, members = 1) {
+  const client = scriptedClient(options);
+  const subs = channels.map((c) => client.subscribe(c));
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  for (const c of channels) ws.frame({ type: 'subscribed', id: ws.lastJoin(c).id, channel: c, data: { channel: c, offset: 0, epoch: 'e', members } });
+  return { client, subs, ws };
+}
+
+const member = (id: string) => ({ connection_id: `conn-${id}`, user_id: id, username: id.toUpperCase() });
+
+test('presence_diff: one presence event per member (leaves, then joins), members +1/-1, one members event', async () => {
+  const { client, subs, ws } = await connectedClient(['room', 'other'], {}, 3);
+  const room = subs[0]!;
+  const events: unknown[] = [];
+  const counts: unknown[] = [];
+  room.on('presence', (p) => events.push({ ...p, membersNow: room.members }));
+  room.on('members', (m) => counts.push(m));
+  subs[1]!.on('presence', () => assert.fail('another channel got the diff'));
+
+  ws.frame({ type: 'presence_diff', channel: 'room', data: { channel: 'room', joins: [member('ann'), member('bob'), member('cy')], leaves: [member('dan')] } });
+  assert.deepEqual(events, [
+    { action: 'left', connection_id: 'conn-dan', user_id: 'dan', username: 'DAN', channel: 'room', membersNow: 2 },
+    { action: 'joined', connection_id: 'conn-ann', user_id: 'ann', username: 'ANN', channel: 'room', membersNow: 3 },
+    { action: 'joined', connection_id: 'conn-bob', user_id: 'bob', username: 'BOB', channel: 'room', membersNow: 4 },
+    { action: 'joined', connection_id: 'conn-cy', user_id: 'cy', username: 'CY', channel: 'room', membersNow: 5 },
+  ]);
+  assert.deepEqual(counts, [{ channel: 'room', members: 5, source: 'presence' }], 'one members event per diff');
+
+  // A single `presence` frame gives the same event shape, as before.
+  events.length = 0;
+  ws.frame({ type: 'presence', channel: 'room', data: { action: 'left', ...member('ann'), channel: 'room' } });
+  assert.deepEqual(events, [{ action: 'left', connection_id: 'conn-ann', user_id: 'ann', username: 'ANN', channel: 'room', membersNow: 4 }]);
+  assert.deepEqual(counts.at(-1), { channel: 'room', members: 4, source: 'presence' });
+
+  // A diff whose joins and leaves cancel out changes nothing: per-member events, no members event.
+  events.length = 0;
+  counts.length = 0;
+  ws.frame({ type: 'presence_diff', channel: 'room', data: { channel: 'room', joins: [member('eve')], leaves: [member('bob')] } });
+  assert.deepEqual(events.map((e) => (e as { action: string }).action), ['left', 'joined']);
+  assert.deepEqual(counts, []);
+
+  // A late reply to a `presence` request (no action) is not an announcement.
+  ws.frame({ type: 'presence', id: 999, channel: 'room', data: { channel: 'room', members: [member('ann')] } });
+  assert.equal(events.length, 2);
+  client.close();
+});
+
+test('presence_count: sets members (authoritative over +1/-1) and emits members; unchanged or unknown channel: no event', async () => {
+  const { client, subs, ws } = await connectedClient(['room'], {}, 2);
+  const room = subs[0]!;
+  const counts: unknown[] = [];
+  room.on('members', (m) => counts.push(m));
+  assert.equal(room.members, 2);
+
+  ws.frame({ type: 'presence_count', channel: 'room', data: { channel: 'room', members: 123 } });
+  assert.equal(room.members, 123);
+  assert.deepEqual(counts, [{ channel: 'room', members: 123, source: 'count' }]);
+
+  ws.frame({ type: 'presence', channel: 'room', data: { action: 'joined', ...member('ann'), channel: 'room' } });
+  assert.equal(room.members, 124);
+  ws.frame({ type: 'presence_count', channel: 'room', data: { channel: 'room', members: 120 } }); // the server knows better
+  assert.equal(room.members, 120);
+  ws.frame({ type: 'presence_count', channel: 'room', data: { channel: 'room', members: 120 } });
+  ws.frame({ type: 'presence_count', channel: 'nowhere', data: { channel: 'nowhere', members: 5 } });
+  ws.frame({ type: 'presence_count', channel: 'room', data: { channel: 'room' } });
+  assert.deepEqual(counts.map((c) => (c as { members: number }).members), [123, 124, 120]);
+  assert.deepEqual(counts.map((c) => (c as { source: string }).source), ['count', 'presence', 'count']);
+  assert.equal(room.members, 120);
+  client.close();
+});
+
+test('users_diff: one user_offline / user_online client event per user; single frames unchanged', async () => {
+  const { client, ws } = await connectedClient([]);
+  const seen: string[] = [];
+  client.on('user_online', (u) => seen.push(`online:${u.user_id}:${u.username}`));
+  client.on('user_offline', (u) => seen.push(`offline:${u.user_id}:${u.username}`));
+  ws.frame({ type: 'user_online', data: { user_id: 'ann', username: 'Ann' } });
+  ws.frame({ type: 'users_diff', data: { online: [{ user_id: 'bob', username: 'Bob' }, { user_id: 'cy', username: null }], offline: [{ user_id: 'ann', username: 'Ann' }, { user_id: 'bob', username: 'Bob' }] } });
+  ws.frame({ type: 'user_offline', data: { user_id: 'cy', username: null } });
+  assert.deepEqual(seen, ['online:ann:Ann', 'offline:ann:Ann', 'offline:bob:Bob', 'online:bob:Bob', 'online:cy:null', 'offline:cy:null']);
+  client.close();
+});
+
+test('userEvents: $users is joined on connect and after a reconnect (never with since), kept out of subscriptions', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient({ userEvents: true });
+  const room = client.subscribe('room');
+  const users = client.userEventsSubscription!;
+  assert.ok(users);
+  assert.equal(users.channel, '$users');
+  assert.equal(client.subscribe('$users'), users, 'subscribe("$users") is the same subscription');
+  assert.deepEqual([...client.subscriptions.keys()], ['room']);
+
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  assert.deepEqual(ws.joins().map((f) => f.data), [{ channel: '$users' }, { channel: 'room' }]);
+  const ready = users.ready();
+  ws.frame({ type: 'subscribed', id: ws.lastJoin('$users').id, channel: '$users', data: { channel: '$users', offset: 7, epoch: 'e', members: 40 } });
+  ws.grant('room', 3);
+  await ready;
+  assert.deepEqual([users.state, room.state], ['subscribed', 'subscribed']);
+
+  ws.drop();
+  t.mock.timers.tick(50); // reconnect delay
+  const ws2 = ScriptedSocket.all[1]!;
+  ws2.accept('c2');
+  assert.deepEqual(ws2.joins().map((f) => f.data), [{ channel: '$users' }, { channel: 'room', since: { offset: 3, epoch: 'e' } }]);
+
+  // Retried like any subscription when refused with a temporary error.
+  ws2.refuse('$users', { code: 'RATE_LIMITED', temporary: true });
+  t.mock.timers.tick(50);
+  assert.equal(ws2.joins('$users').length, 2);
+  assert.deepEqual([...client.subscriptions.keys()], ['room']);
+  client.close();
+
+  // Without the option nothing joins $users.
+  const plain = scriptedClient();
+  assert.equal(plain.userEventsSubscription, null);
+  const c2 = plain.connect();
+  ScriptedSocket.all[0]!.accept('c3');
+  await c2;
+  assert.equal(ScriptedSocket.all[0]!.joins().length, 0);
+  plain.close();
+});
+
+test('userEvents: a final refusal of $users ends it and is a client error; subscribe("$users") joins again', async () => {
+  const client = scriptedClient({ userEvents: true });
+  const errors: string[] = [];
+  client.on('error', (e) => errors.push(`${e.code}:${(e as SubscriptionError).channel}`));
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  const first = client.userEventsSubscription!;
+  ws.refuse('$users', { code: 'FORBIDDEN', temporary: false });
+  assert.equal(first.state, 'unsubscribed');
+  assert.deepEqual(errors, ['FORBIDDEN:$users']);
+  assert.equal(client.userEventsSubscription, first, 'the ended subscription stays readable');
+
+  const again = client.subscribe('$users');
+  assert.notEqual(again, first);
+  assert.equal(client.userEventsSubscription, again);
+  assert.equal(ws.joins('$users').length, 2);
+  assert.equal(client.subscriptions.size, 0);
+
+  // unsubscribe() stops the user events: leave sent, not joined on the next connection.
+  again.unsubscribe();
+  assert.equal(ws.sent.at(-1)!.type, 'leave_channel');
+  client.close();
+  const reconnected = client.connect();
+  ScriptedSocket.all[1]!.accept('c2');
+  await reconnected;
+  assert.equal(ScriptedSocket.all[1]!.joins().length, 0);
+  client.close();
+});
+
+test('presence paging: presencePage sends cursor/limit and returns nextCursor; presence() walks every page', async () => {
+  const { client, ws } = await connectedClient([]);
+  const reply = (id: number | undefined, members: unknown[], next?: string | null) =>
+    ws.frame({ type: 'presence', id, channel: 'room', data: next === undefined ? { channel: 'room', members } : { channel: 'room', members, next_cursor: next } });
+
+  const page = client.presencePage('room', { limit: 2 });
+  const req = ws.sent.at(-1)!;
+  assert.deepEqual(req.data, { channel: 'room', limit: 2 });
+  reply(req.id, [member('ann'), member('bob')], 'c-2');
+  assert.deepEqual(await page, { members: [member('ann'), member('bob')], nextCursor: 'c-2' });
+
+  const next = client.presencePage('room', { cursor: 'c-2', limit: 2 });
+  const req2 = ws.sent.at(-1)!;
+  assert.deepEqual(req2.data, { channel: 'room', cursor: 'c-2', limit: 2 });
+  reply(req2.id, [member('cy')], null);
+  assert.deepEqual(await next, { members: [member('cy')], nextCursor: null });
+
+  // presence(): pages of the server's maximum (1000) until next_cursor is null.
+  const all = client.presence('room');
+  const p1 = ws.sent.at(-1)!;
+  assert.deepEqual(p1.data, { channel: 'room', limit: 1000 });
+  let sent = ws.nextSent('presence');
+  reply(p1.id, [member('ann')], 'k1');
+  const p2 = await sent;
+  assert.deepEqual(p2.data, { channel: 'room', cursor: 'k1', limit: 1000 });
+  sent = ws.nextSent('presence');
+  reply(p2.id, [member('bob')], 'k2');
+  const p3 = await sent;
+  assert.deepEqual(p3.data, { channel: 'room', cursor: 'k2', limit: 1000 });
+  reply(p3.id, [member('cy')], null);
+  assert.deepEqual(await all, [member('ann'), member('bob'), member('cy')]);
+
+  // A server without paging (no next_cursor): one page.
+  const old = client.presence('room');
+  reply(ws.sent.at(-1)!.id, [member('ann'), member('bob')]);
+  assert.deepEqual(await old, [member('ann'), member('bob')]);
+  client.close();
 });

@@ -83,9 +83,15 @@ export type ServerFrameType =
   | 'private'
   | 'broadcast'
   | 'presence'
+  /** Several channel presence changes coalesced into one frame (PresenceDiffFrameData). */
+  | 'presence_diff'
+  /** A channel's member count changed (PresenceCountFrameData). */
+  | 'presence_count'
   | 'typing'
   | 'user_online'
   | 'user_offline'
+  /** Several user_online / user_offline coalesced into one frame (UsersDiffFrameData). */
+  | 'users_diff'
   | 'online_users'
   | 'subscribed'
   | 'unsubscribed'
@@ -155,6 +161,54 @@ export interface PresenceMember {
 export interface PresenceFrameData extends PresenceMember {
   action: 'joined' | 'left';
   channel: string;
+}
+
+/**
+ * `presence_diff`: several presence changes of one channel in one frame (a single change is sent as a
+ * `presence` frame). Above the namespace's announced-member cap the server sends no announcements, only
+ * `presence_count`.
+ */
+export interface PresenceDiffFrameData {
+  channel: string;
+  joins: PresenceMember[];
+  leaves: PresenceMember[];
+}
+
+/** `presence_count`: connections in the channel, pushed when it changed (at most once per count interval). */
+export interface PresenceCountFrameData {
+  channel: string;
+  members: number;
+}
+
+/** `presence` request: one page of a channel's members (`cursor` from the previous reply's `next_cursor`). */
+export interface PresenceRequestData {
+  channel: string;
+  cursor?: string;
+  /** Members per page (server default 100, max 1000). */
+  limit?: number;
+}
+
+/** Reply to a `presence` request. */
+export interface PresenceReplyData {
+  channel: string;
+  members: PresenceMember[];
+  /** Pass back as `cursor` for the next page; null (or absent, from older servers) when complete. */
+  next_cursor?: string | null;
+}
+
+/** Data of `user_online` / `user_offline`, and one entry of a `users_diff`. */
+export interface UserEventData {
+  user_id: string;
+  username: string | null;
+}
+
+/**
+ * `users_diff`: several user events in one frame (a single one is sent as `user_online` / `user_offline`).
+ * Sent only to connections that opted in (joined `$users`, or connected with `?user_events=1`).
+ */
+export interface UsersDiffFrameData {
+  online: UserEventData[];
+  offline: UserEventData[];
 }
 
 export interface TypingFrameData {
