@@ -799,7 +799,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       }
       case 'presence_diff': {
         const d = data as unknown as PresenceDiffFrameData;
-        this.subs.get(typeof d.channel === 'string' ? d.channel : frame.channel ?? '')?.handlePresenceDiff(d);
+        this.subs.get(typeof d.channel === 'string' ? d.channel : frame.channel ?? '')?.handlePresenceDiff(d, this.connection?.connection_id ?? null);
         return;
       }
       case 'presence_count': {
@@ -845,11 +845,13 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         return;
       case 'users_diff': {
         // One event per user, as single frames would have given: offline first (in a batch the online
-        // entries are usually the newer state, e.g. a user who reloaded the page), then online.
+        // entries are usually the newer state, e.g. a user who reloaded the page), then online. The diff is
+        // shared by every recipient and may name this connection's own user: skipped, as single frames are.
         const d = data as unknown as UsersDiffFrameData;
+        const self = this.connection?.user_id ?? null;
         for (const [type, list] of [['user_offline', d.offline], ['user_online', d.online]] as const) {
           if (!Array.isArray(list)) continue;
-          for (const u of list as UserEventData[]) if (u && typeof u === 'object') this.emit(type, u);
+          for (const u of list as UserEventData[]) if (u && typeof u === 'object' && (self === null || u.user_id !== self)) this.emit(type, u);
         }
         return;
       }

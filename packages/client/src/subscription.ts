@@ -184,14 +184,15 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /**
    * @internal a `presence_diff`: one `presence` event per member, as single frames would have given, leaves
    * first (a batch's joins are usually the newer state, e.g. a reconnect's new connection), then one
-   * `members` event if the count changed.
+   * `members` event if the count changed. The diff is the same for every member and may list this connection
+   * itself (`self`): skipped, as a single frame about oneself is never sent.
    */
-  handlePresenceDiff(data: PresenceDiffFrameData): void {
+  handlePresenceDiff(data: PresenceDiffFrameData, self: string | null): void {
     const before = this._members;
     for (const [action, list] of [['left', data.leaves], ['joined', data.joins]] as const) {
       if (!Array.isArray(list)) continue;
       for (const m of list as PresenceMember[]) {
-        if (!m || typeof m !== 'object') continue;
+        if (!m || typeof m !== 'object' || m.connection_id === self) continue;
         this.applyPresence({ action, connection_id: m.connection_id, user_id: m.user_id ?? null, username: m.username ?? null, channel: this.channel });
       }
     }

@@ -76,7 +76,9 @@ test('(issue-10 server) user events go only to connections that opted in, never 
   const carol = clients.make(srv.url, { params: { user_id: 'carol' } });
   await carol.connect();
   await until([watcher, dan], () => watcherSeen.includes('online:carol') && danSeen.includes('online:carol'), 'opted-in connections see carol');
-  assert.deepEqual(danSeen, ['online:carol'], 'dan hears of carol, not of himself');
+  // Events are batched (channels.presenceBatchMs), so dan may also hear of users who came online just before
+  // he opted in (plain); never of himself.
+  assert.ok(danSeen.includes('online:carol') && !danSeen.some((e) => e.endsWith(':dan')), `dan hears of carol, not of himself: ${danSeen.join(' ')}`);
   assert.ok(!watcherSeen.some((e) => e.endsWith(':watcher')), `no event about the watcher itself: ${watcherSeen.join(' ')}`);
 
   // Ordering barrier for `plain`: its own $users join is answered after every event sent to it before.
@@ -87,16 +89,17 @@ test('(issue-10 server) user events go only to connections that opted in, never 
 });
 
 test('(issue-10 server) presence_count frames set subscription.members and emit members', async (t) => {
-  const { srv, clients } = await setup(t);
+  // Announcements off for the namespace: only the pushed counts can tell the observer about the newcomers.
+  const { srv, clients } = await setup(t, { channels: { namespaces: { quiet: { joinLeave: false } } } });
   const observer = clients.make(srv.url);
   await observer.connect();
-  const sub = observer.subscribe('hall');
+  const sub = observer.subscribe('quiet:hall');
   const counts: MembersEvent[] = [];
   sub.on('members', (e) => counts.push(e));
   await sub.ready();
   const others = Array.from({ length: 3 }, () => clients.make(srv.url));
   await Promise.all(others.map((c) => c.connect()));
-  await Promise.all(others.map((c) => c.subscribe('hall').ready()));
+  await Promise.all(others.map((c) => c.subscribe('quiet:hall').ready()));
   // Counts are pushed at most once per countIntervalMs (default 1000 ms).
   await until(observer, () => counts.some((e) => e.source === 'count' && e.members === 4), 'a presence_count of 4', 5000);
   assert.equal(sub.members, 4);
