@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, type MakeNodes } from '../broker-contract.js';
+import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, walkMembers, type MakeNodes } from '../broker-contract.js';
 import { RedisBroker, RedisNodeRegistry, RedisPresenceStore, BROKER_UNAVAILABLE } from '../../src/broker/redis/index.js';
 import { freePort, RedisProcess, REPO_ROOT, requireRedisUrl } from './redis-process.js';
 
@@ -257,6 +257,9 @@ describe('redis engine specifics', () => {
         members = await p1.members(ch);
       }
       assert.deepEqual(members.map((m) => m.connection_id).sort(), ['c0', 'c1']);
+      const page = await p1.membersPage(ch, null, 10);
+      assert.deepEqual({ ids: page.members.map((m) => m.connection_id), next: page.nextCursor }, { ids: ['c0', 'c1'], next: null },
+        'the index of the channel was rewritten with its hash');
       assert.deepEqual(r0.statuses, ['down', 'up']);
     } finally {
       await nodes.cleanup();
@@ -348,6 +351,73 @@ describe('redis engine specifics', () => {
     } finally {
       raw.disconnect();
       await Promise.all(stores.map((p) => p.close()));
+    }
+  });
+
+  it('membersPage reads one page without listing the channel', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('mpage')}:`;
+    const stores = [0, 1].map((i) => new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId: uid(`mn${i}`), presenceTtlMs: 30_000 }));
+    const raw = new Redis(REDIS_URL);
+    const calls = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    try {
+      await Promise.all(stores.map((p) => p.start()));
+      const ch = uid('big');
+      for (let i = 0; i < 2500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => stores[(i + j) % 2]!.join(ch, { connection_id: `c${String(i + j).padStart(5, '0')}`, user_id: null, username: null })));
+      }
+      const before = await calls();
+      const page = await stores[0]!.membersPage(ch, 'c00100', 10);
+      const after = await calls();
+      const delta = (c: string) => (after[c] ?? 0) - (before[c] ?? 0);
+      assert.deepEqual(page.members.map((m) => m.connection_id), Array.from({ length: 10 }, (_, i) => `c${String(101 + i).padStart(5, '0')}`));
+      assert.equal(page.nextCursor, 'c00110');
+      assert.equal(delta('hgetall') + delta('hkeys') + delta('hvals') + delta('hscan') + delta('keys') + delta('scan') + delta('zrange'), 0, 'nothing lists the channel');
+      assert.equal(delta('zrangebylex'), 2, 'one bounded range read per node of the channel');
+      assert.equal(delta('hmget'), 2, 'one bounded read of member JSON per node that listed ids of the page');
+      assert.equal(delta('evalsha') + delta('eval'), 1, 'one script reads the ids');
+    } finally {
+      raw.disconnect();
+      await Promise.all(stores.map((p) => p.close()));
+    }
+  });
+
+  it('a channel index Redis lost is rewritten by the refresh (alone, with its hash, or recreated partially by a join)', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('mlost')}:`;
+    const nodeId = uid('ml');
+    const store = new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId, presenceTtlMs: 30_000 });
+    const raw = new Redis(REDIS_URL);
+    const ch = uid('lost');
+    const hash = `${keyPrefix}{p:${ch}}:h:${nodeId}`;
+    const index = `${keyPrefix}{p:${ch}}:z:${nodeId}`;
+    const ids = async () => (await walkMembers(store, ch, 3)).members.map((m) => m.connection_id).sort();
+    try {
+      await store.start();
+      store.stopRefreshing(); // the test runs each refresh itself (refresh() is what the timer calls)
+      for (const id of ['a', 'b', 'c', 'd']) await store.join(ch, { connection_id: id, user_id: null, username: id });
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'b', 'c', 'd'], 'the index holds the hash\'s connection ids');
+      assert.ok((await raw.pttl(index)) > 0, 'the index expires with the presence ttl');
+      await store.leave(ch, 'b');
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'c', 'd'], 'leave removes from the index too');
+      await raw.del(index);
+      assert.deepEqual(await ids(), [], 'the index alone is gone: pages miss the node until the refresh');
+      await store.refresh();
+      assert.deepEqual(await ids(), ['a', 'c', 'd'], 'index rewritten');
+      await raw.del(index, hash);
+      await store.join(ch, { connection_id: 'e', user_id: null, username: 'e' });
+      assert.deepEqual(await ids(), ['e'], 'a join after the loss recreates both partially');
+      await store.refresh();
+      assert.deepEqual(await ids(), ['a', 'c', 'd', 'e'], 'hash and index rewritten');
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'c', 'd', 'e']);
+      assert.deepEqual((await raw.hkeys(hash)).sort(), ['a', 'c', 'd', 'e']);
+      await store.close();
+      assert.deepEqual(await raw.exists(index, hash), 0, 'close removes the index with the hash');
+    } finally {
+      raw.disconnect();
+      await store.close();
     }
   });
 
