@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Broker, BrokerHandler, BrokerStatus, ControlEnvelope, ControlMessage, Publication, PublishOptions } from '../src/core/ports/broker.js';
-import type { OnlineUser } from '@switchboard/protocol';
+import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 import type { PresenceStore } from '../src/core/ports/presence-store.js';
 
 export interface ContractNodes {
@@ -107,6 +107,40 @@ export async function walkOnlineUsers(p: PresenceStore, limit: number): Promise<
   } while (cursor !== null);
   return { users, pages };
 }
+
+/** Walk membersPage to the end, calling `between(listedSoFar)` after each non-final page; fails on a page
+ * over `limit`, a cursor that does not advance, or a walk that does not end. */
+export async function walkMembers(
+  p: PresenceStore, channel: string, limit: number, between?: (listed: readonly PresenceMember[]) => Promise<void>,
+): Promise<{ members: PresenceMember[]; pages: number }> {
+  const members: PresenceMember[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page = await p.membersPage(channel, cursor, limit);
+    pages += 1;
+    assert.ok(page.members.length <= limit, `page of ${page.members.length} members exceeds limit ${limit}`);
+    assert.ok(pages < 100_000, 'walk does not end');
+    members.push(...page.members);
+    if (page.nextCursor !== null) assert.notEqual(page.nextCursor, cursor, 'cursor must advance');
+    cursor = page.nextCursor;
+    if (cursor !== null && between) await between(members);
+  } while (cursor !== null);
+  return { members, pages };
+}
+
+/** Connection ids listed more than once. */
+function repeated(members: PresenceMember[]): string[] {
+  const seen = new Set<string>();
+  const twice: string[] = [];
+  for (const m of members) {
+    if (seen.has(m.connection_id)) twice.push(m.connection_id);
+    seen.add(m.connection_id);
+  }
+  return twice;
+}
+
+const byId = (a: PresenceMember, b: PresenceMember): number => (a.connection_id < b.connection_id ? -1 : a.connection_id > b.connection_id ? 1 : 0);
 
 const HIST: PublishOptions = { history: { size: 100, ttlMs: 60_000 } };
 const frameOf = (i: number | string): string => `{"type":"message","data":{"n":${JSON.stringify(i)}}}`;
@@ -492,6 +526,135 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
         }));
         assert.deepEqual((await walkOnlineUsers(p[0]!, 1000)).users.filter((u) => u.user_id.startsWith(`${tag}-`)), []);
       });
+    });
+
+    it('presence: membersPage walks 2,500 members over 2 nodes, each exactly once with its fields; limit clamped; empty channel', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const ch = uid('mp');
+        assert.deepEqual(await p[0]!.membersPage(ch, null, 10), { members: [], nextCursor: null }, 'unknown channel');
+        const all: PresenceMember[] = Array.from({ length: 2500 }, (_, k) => ({
+          connection_id: `${ch}-c${String(k).padStart(4, '0')}`,
+          user_id: k % 7 === 0 ? null : `u${k % 300}`,
+          username: k % 5 === 0 ? null : `name-${k}`,
+        }));
+        for (let i = 0; i < all.length; i += 250) {
+          // Member k on node k % 2.
+          await Promise.all(all.slice(i, i + 250).map((m, j) => at(p, (i + j) % 2).join(ch, m)));
+        }
+        const walk = await walkMembers(p[0]!, ch, 1000);
+        assert.deepEqual(repeated(walk.members), [], 'nobody listed twice');
+        assert.equal(walk.members.length, 2500, 'every member listed');
+        assert.deepEqual([...walk.members].sort(byId), all, 'each with the fields it joined with');
+        assert.ok(walk.pages >= 3 && walk.pages <= 4, `2,500 members at 1,000 a page take 3 pages (+ maybe an empty one), got ${walk.pages}`);
+        // Small pages from the other node give the same members.
+        const small = await walkMembers(at(p, 1), ch, 97);
+        assert.deepEqual(repeated(small.members), []);
+        assert.deepEqual([...small.members].sort(byId), all);
+        assert.ok(small.pages >= 26);
+        // limit is clamped to 1..1000.
+        const big = await p[0]!.membersPage(ch, null, 5000);
+        assert.equal(big.members.length, 1000, 'limit 5000 -> 1000');
+        assert.notEqual(big.nextCursor, null);
+        const nan = await at(p, 1).membersPage(ch, null, Number.NaN);
+        assert.equal(nan.members.length, 1000, 'limit NaN -> 1000');
+        for (const limit of [0, -3]) {
+          const one = await p[0]!.membersPage(ch, null, limit);
+          assert.equal(one.members.length, 1, `limit ${limit} -> 1`);
+          assert.notEqual(one.nextCursor, null);
+        }
+        assert.equal((await p[0]!.membersPage(ch, null, 2.7)).members.length, 2, 'limit 2.7 -> 2');
+        // Everybody leaves: the channel is empty again.
+        await Promise.all(all.map((m, k) => at(p, k % 2).leave(ch, m.connection_id)));
+        assert.deepEqual(await p[0]!.membersPage(ch, null, 1000), { members: [], nextCursor: null }, 'emptied channel');
+        assert.deepEqual(await at(p, 1).membersPage(ch, null, 1), { members: [], nextCursor: null });
+      });
+    });
+
+    it('presence: membersPage during churn: members present throughout appear exactly once, leavers and joiners never twice', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const ch = uid('churn');
+        const member = (id: string): PresenceMember => ({ connection_id: id, user_id: `u-${id}`, username: id.slice(-3) });
+        // Random ids: leavers and joiners fall before and after the cursor alike.
+        const ids = Array.from({ length: 600 }, () => uid('c'));
+        const node = new Map<string, number>(ids.map((id, k) => [id, k % 2]));
+        await Promise.all(ids.map((id) => at(p, node.get(id)!).join(ch, member(id))));
+        const leavers = new Set(ids.filter((_, k) => k % 4 === 1));
+        const stayers = ids.filter((id) => !leavers.has(id));
+        const pendingLeave = [...leavers];
+        const ever = new Map<string, PresenceMember>(ids.map((id) => [id, member(id)]));
+        // Stayers that leave and join again with the same connection id during the walk (not present throughout).
+        const bounced = new Set<string>();
+        const bounce = async (id: string): Promise<void> => {
+          bounced.add(id);
+          await at(p, node.get(id)!).leave(ch, id);
+          await at(p, node.get(id)!).join(ch, member(id));
+        };
+        let bouncedListed = 0;
+        const walk = await walkMembers(p[0]!, ch, 40, async (listed) => {
+          // 10 leave, 4 new members join, one already listed member and one not yet listed bounce.
+          for (const id of pendingLeave.splice(0, 10)) await at(p, node.get(id)!).leave(ch, id);
+          for (let j = 0; j < 4; j++) {
+            const id = uid('c');
+            node.set(id, j % 2);
+            ever.set(id, member(id));
+            await at(p, j % 2).join(ch, member(id));
+          }
+          const listedIds = new Set(listed.map((m) => m.connection_id));
+          const done = stayers.find((id) => listedIds.has(id) && !bounced.has(id));
+          if (done !== undefined) { await bounce(done); bouncedListed += 1; }
+          const ahead = stayers.find((id) => !listedIds.has(id) && !bounced.has(id));
+          if (ahead !== undefined) await bounce(ahead);
+        });
+        assert.ok(walk.pages >= 10, `the walk is long enough to see churn (${walk.pages} pages)`);
+        assert.ok(bouncedListed > 0, 'members already listed left and came back');
+        assert.deepEqual(repeated(walk.members), [], 'nobody listed twice');
+        const listed = new Set(walk.members.map((m) => m.connection_id));
+        const present = stayers.filter((id) => !bounced.has(id));
+        assert.ok(present.length > 300);
+        for (const id of present) assert.ok(listed.has(id), `${id}, present throughout, is listed`);
+        for (const m of walk.members) assert.deepEqual(m, ever.get(m.connection_id), 'listed with its fields');
+        // Leavers who left before the walk reached them are gone; a fresh walk lists exactly who is there now.
+        const now = (await walkMembers(at(p, 1), ch, 1000)).members;
+        assert.deepEqual(repeated(now), []);
+        assert.deepEqual(now.map((m) => m.connection_id).sort(), (await p[0]!.members(ch)).map((m) => m.connection_id).sort());
+        assert.equal(now.length, await p[0]!.count(ch));
+        await Promise.all(now.map((m) => at(p, node.get(m.connection_id)!).leave(ch, m.connection_id)));
+      });
+    });
+
+    it('presence: membersPage orders any connection ids consistently (non-ASCII, prefixes of each other), also one by one', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const ch = uid('order');
+        const ids = ['a', 'ab', 'a b', 'B', 'Z', 'z', 'é', 'e\u0301', 'ü', '中文', '中', '😀', '😀x', '\uffee', '~', '(x', '[x', '-', '+', '0', '9', ' '];
+        await Promise.all(ids.map((id, k) => at(p, k % 2).join(ch, { connection_id: id, user_id: null, username: null })));
+        for (const limit of [1, 2, 3, 1000]) {
+          const walk = await walkMembers(at(p, limit), ch, limit);
+          assert.deepEqual(repeated(walk.members), [], `limit ${limit}: nobody twice`);
+          assert.deepEqual(walk.members.map((m) => m.connection_id).sort(), [...ids].sort(), `limit ${limit}: everybody`);
+        }
+        await Promise.all(ids.map((id, k) => at(p, k % 2).leave(ch, id)));
+      });
+    });
+
+    if (maxNodes >= 2) it('presence: membersPage drops the members of a node killed without cleanup after the presence ttl', async () => {
+      const ttl = 600;
+      await withCluster(2, async (_b, _r, p, nodes) => {
+        assert.ok(nodes.crashPresence, 'a multi-node engine must provide crashPresence');
+        const ch = uid('mkill');
+        const stay = Array.from({ length: 30 }, (_, k) => ({ connection_id: `${ch}-s${k}`, user_id: `s${k}`, username: null }));
+        const gone = Array.from({ length: 30 }, (_, k) => ({ connection_id: `${ch}-g${k}`, user_id: null, username: `g${k}` }));
+        await Promise.all([...stay.map((m) => p[0]!.join(ch, m)), ...gone.map((m) => p[1]!.join(ch, m))]);
+        // Alive for longer than one ttl: node 1's refresh keeps its entries.
+        const t0 = Date.now();
+        await waitForAsync(async () => Date.now() - t0 > ttl * 1.5 && (await walkMembers(p[0]!, ch, 7)).members.length === 60, 'node 1 kept alive past one ttl', 10_000);
+        await nodes.crashPresence(1);
+        await waitForAsync(async () => (await walkMembers(p[0]!, ch, 7)).members.length === 30, 'the dead node\'s members go', ttl + 5000);
+        const walk = await walkMembers(p[0]!, ch, 7);
+        assert.deepEqual([...walk.members].sort(byId), [...stay].sort(byId), 'only the live node\'s members, with their fields');
+        assert.deepEqual([...(await p[0]!.members(ch))].sort(byId), [...stay].sort(byId), 'members() agrees');
+        await Promise.all(stay.map((m) => p[0]!.leave(ch, m.connection_id)));
+        assert.deepEqual(await p[0]!.membersPage(ch, null, 10), { members: [], nextCursor: null });
+      }, { presenceTtlMs: ttl });
     });
   });
 }

@@ -22,7 +22,7 @@ import type {
 } from '../../src/core/ports/broker.js';
 import type { HubHooks } from '../../src/core/ports/hooks.js';
 import type { Logger } from '../../src/core/ports/observability.js';
-import type { OnlineUsersPage, PresenceStore } from '../../src/core/ports/presence-store.js';
+import type { MembersPage, OnlineUsersPage, PresenceStore } from '../../src/core/ports/presence-store.js';
 import type { SessionIdentity } from '../../src/core/ports/session-port.js';
 import type { ConnectionSink } from '../../src/core/ports/sink.js';
 
@@ -328,7 +328,7 @@ export class ControllableBroker implements Broker {
 
 // ------------------------------------------------------------------------------------------------ presence
 
-export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'userOnline' | 'onlineUsers' | 'onlineUsersPage';
+export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'userOnline' | 'onlineUsers' | 'onlineUsersPage' | 'membersPage';
 
 /** MemoryPresenceStore whose operations can be held like the broker's (see Gate). */
 export class ControllablePresence implements PresenceStore {
@@ -343,6 +343,9 @@ export class ControllablePresence implements PresenceStore {
   }
   members(channel: string): Promise<PresenceMember[]> {
     return this.gate.run('members', channel, () => this.inner.members(channel));
+  }
+  membersPage(channel: string, cursor: string | null, limit: number): Promise<MembersPage> {
+    return this.gate.run('membersPage', channel, () => this.inner.membersPage(channel, cursor, limit));
   }
   count(channel: string): Promise<number> {
     return this.gate.run('count', channel, () => this.inner.count(channel));

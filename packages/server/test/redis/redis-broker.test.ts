@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, type MakeNodes } from '../broker-contract.js';
+import { Recorder, runBrokerContract, uid, waitFor, waitForAsync, walkMembers, type MakeNodes } from '../broker-contract.js';
 import { RedisBroker, RedisNodeRegistry, RedisPresenceStore, BROKER_UNAVAILABLE } from '../../src/broker/redis/index.js';
 import { freePort, RedisProcess, REPO_ROOT, requireRedisUrl } from './redis-process.js';
 
@@ -150,7 +150,14 @@ describe('redis engine specifics', () => {
       }
       assert.deepEqual(members.map((m) => m.connection_id), ['live-c1'], 'dead node\'s member expired, live one kept');
       assert.ok(Date.now() - killedAt <= ttl + 3000);
-      const online = (await live.onlineUsers()).find((u) => u.user_id === user);
+      // The dead node's online-users hash expires on its own schedule (its refresh wrote it one round trip after
+      // the channel hash), so it may still count for a moment: polled against the same deadline.
+      const onlineOf = async () => (await live.onlineUsers()).find((u) => u.user_id === user);
+      let online = await onlineOf();
+      while (online?.connections !== 1 && Date.now() - killedAt < ttl + 3000) {
+        await new Promise((r) => setTimeout(r, 25));
+        online = await onlineOf();
+      }
       assert.deepEqual(online, { user_id: user, username: 'Zed', connections: 1 });
       assert.equal(await live.userDisconnected(user, 'live-c1'), 0, 'the dead node\'s connection no longer counts');
       // And the live node still refreshes its own entry past another ttl (deliberate: the ttl is the behaviour).
@@ -249,14 +256,23 @@ describe('redis engine specifics', () => {
       await b1.publishControl({ kind: 'all', frame: '{"x":1}' });
       await waitFor(() => r0.control.length === 1, 'control channel restored');
       // Presence rewritten from the local mirror by the refresh timer (c1 joined locally while Redis was down).
-      // Polled: that rewrite is the store's internal timer, with no callback to wait for.
-      let members = await p1.members(ch);
+      // Polled: that rewrite is the store's internal timer, with no callback to wait for. The presence connection
+      // reconnects on its own backoff, independently of the brokers' (up to ~2.4 s later): BROKER_UNAVAILABLE until
+      // then counts as "not yet".
+      const membersOrNone = () => p1.members(ch).catch((err: Error & { code?: string }) => {
+        if (err.code !== BROKER_UNAVAILABLE) throw err;
+        return [];
+      });
+      let members = await membersOrNone();
       const t0 = Date.now();
       while (members.length < 2 && Date.now() - t0 < 5000) {
         await new Promise((r) => setTimeout(r, 25));
-        members = await p1.members(ch);
+        members = await membersOrNone();
       }
       assert.deepEqual(members.map((m) => m.connection_id).sort(), ['c0', 'c1']);
+      const page = await p1.membersPage(ch, null, 10);
+      assert.deepEqual({ ids: page.members.map((m) => m.connection_id), next: page.nextCursor }, { ids: ['c0', 'c1'], next: null },
+        'the index of the channel was rewritten with its hash');
       assert.deepEqual(r0.statuses, ['down', 'up']);
     } finally {
       await nodes.cleanup();
@@ -348,6 +364,73 @@ describe('redis engine specifics', () => {
     } finally {
       raw.disconnect();
       await Promise.all(stores.map((p) => p.close()));
+    }
+  });
+
+  it('membersPage reads one page without listing the channel', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('mpage')}:`;
+    const stores = [0, 1].map((i) => new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId: uid(`mn${i}`), presenceTtlMs: 30_000 }));
+    const raw = new Redis(REDIS_URL);
+    const calls = async (): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (const m of (await raw.info('commandstats')).matchAll(/^cmdstat_([a-z|]+):calls=(\d+)/gm)) out[m[1]!] = Number(m[2]);
+      return out;
+    };
+    try {
+      await Promise.all(stores.map((p) => p.start()));
+      const ch = uid('big');
+      for (let i = 0; i < 2500; i += 250) {
+        await Promise.all(Array.from({ length: 250 }, (_, j) => stores[(i + j) % 2]!.join(ch, { connection_id: `c${String(i + j).padStart(5, '0')}`, user_id: null, username: null })));
+      }
+      const before = await calls();
+      const page = await stores[0]!.membersPage(ch, 'c00100', 10);
+      const after = await calls();
+      const delta = (c: string) => (after[c] ?? 0) - (before[c] ?? 0);
+      assert.deepEqual(page.members.map((m) => m.connection_id), Array.from({ length: 10 }, (_, i) => `c${String(101 + i).padStart(5, '0')}`));
+      assert.equal(page.nextCursor, 'c00110');
+      assert.equal(delta('hgetall') + delta('hkeys') + delta('hvals') + delta('hscan') + delta('keys') + delta('scan') + delta('zrange'), 0, 'nothing lists the channel');
+      assert.equal(delta('zrangebylex'), 2, 'one bounded range read per node of the channel');
+      assert.equal(delta('hmget'), 2, 'one bounded read of member JSON per node that listed ids of the page');
+      assert.equal(delta('evalsha') + delta('eval'), 1, 'one script reads the ids');
+    } finally {
+      raw.disconnect();
+      await Promise.all(stores.map((p) => p.close()));
+    }
+  });
+
+  it('a channel index Redis lost is rewritten by the refresh (alone, with its hash, or recreated partially by a join)', async () => {
+    const keyPrefix = `${RUN_PREFIX}${uid('mlost')}:`;
+    const nodeId = uid('ml');
+    const store = new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId, presenceTtlMs: 30_000 });
+    const raw = new Redis(REDIS_URL);
+    const ch = uid('lost');
+    const hash = `${keyPrefix}{p:${ch}}:h:${nodeId}`;
+    const index = `${keyPrefix}{p:${ch}}:z:${nodeId}`;
+    const ids = async () => (await walkMembers(store, ch, 3)).members.map((m) => m.connection_id).sort();
+    try {
+      await store.start();
+      store.stopRefreshing(); // the test runs each refresh itself (refresh() is what the timer calls)
+      for (const id of ['a', 'b', 'c', 'd']) await store.join(ch, { connection_id: id, user_id: null, username: id });
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'b', 'c', 'd'], 'the index holds the hash\'s connection ids');
+      assert.ok((await raw.pttl(index)) > 0, 'the index expires with the presence ttl');
+      await store.leave(ch, 'b');
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'c', 'd'], 'leave removes from the index too');
+      await raw.del(index);
+      assert.deepEqual(await ids(), [], 'the index alone is gone: pages miss the node until the refresh');
+      await store.refresh();
+      assert.deepEqual(await ids(), ['a', 'c', 'd'], 'index rewritten');
+      await raw.del(index, hash);
+      await store.join(ch, { connection_id: 'e', user_id: null, username: 'e' });
+      assert.deepEqual(await ids(), ['e'], 'a join after the loss recreates both partially');
+      await store.refresh();
+      assert.deepEqual(await ids(), ['a', 'c', 'd', 'e'], 'hash and index rewritten');
+      assert.deepEqual(await raw.zrange(index, 0, -1), ['a', 'c', 'd', 'e']);
+      assert.deepEqual((await raw.hkeys(hash)).sort(), ['a', 'c', 'd', 'e']);
+      await store.close();
+      assert.deepEqual(await raw.exists(index, hash), 0, 'close removes the index with the hash');
+    } finally {
+      raw.disconnect();
+      await store.close();
     }
   });
 

@@ -1,9 +1,14 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import { clampPageLimit, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
+import { lowerBound, SortedIds } from './sorted-ids.js';
 
 /** Presence for a single process. */
 export class MemoryPresenceStore implements PresenceStore {
   private readonly channels = new Map<string, Map<string, PresenceMember>>();
+  /** Connection ids of a channel in order, for membersPage: built on the channel's first page (O(n log n),
+   * once), then kept up to date by join / leave (O(log n + bucket)) until the channel empties. Channels
+   * nobody pages pay nothing. */
+  private readonly memberIds = new Map<string, SortedIds>();
   private readonly users = new Map<string, { username: string | null; connections: Set<string> }>();
   /** Ids of `users`, sorted (UTF-16 code unit order), for onlineUsersPage. */
   private readonly sortedIds: string[] = [];
@@ -12,17 +17,35 @@ export class MemoryPresenceStore implements PresenceStore {
     let members = this.channels.get(channel);
     if (members === undefined) this.channels.set(channel, (members = new Map()));
     members.set(member.connection_id, member);
+    this.memberIds.get(channel)?.add(member.connection_id);
   }
 
   async leave(channel: string, connectionId: string): Promise<void> {
     const members = this.channels.get(channel);
     if (members === undefined) return;
     members.delete(connectionId);
-    if (members.size === 0) this.channels.delete(channel);
+    this.memberIds.get(channel)?.delete(connectionId);
+    if (members.size === 0) {
+      this.channels.delete(channel);
+      this.memberIds.delete(channel);
+    }
   }
 
   async members(channel: string): Promise<PresenceMember[]> {
     return [...(this.channels.get(channel)?.values() ?? [])];
+  }
+
+  /** Members in connection id order after `cursor` (see memberIds: O(log n + limit) per page). */
+  async membersPage(channel: string, cursor: string | null, limit: number): Promise<MembersPage> {
+    const members = this.channels.get(channel);
+    if (members === undefined) return { members: [], nextCursor: null };
+    let ids = this.memberIds.get(channel);
+    if (ids === undefined) this.memberIds.set(channel, (ids = new SortedIds(members.keys())));
+    const page = ids.after(cursor, clampPageLimit(limit));
+    return {
+      members: page.ids.map((id) => members.get(id)!),
+      nextCursor: page.more ? page.ids[page.ids.length - 1]! : null,
+    };
   }
 
   async count(channel: string): Promise<number> {
@@ -78,19 +101,8 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async close(): Promise<void> {
     this.channels.clear();
+    this.memberIds.clear();
     this.users.clear();
     this.sortedIds.length = 0;
   }
-}
-
-/** First index of `sorted` whose element is >= `key`. */
-function lowerBound(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

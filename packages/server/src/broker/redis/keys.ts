@@ -9,6 +9,8 @@
  *   <p>ctl                 pub/sub channel for control messages (every node subscribes)
  *   <p>{p:<ch>}:n          set of node ids holding presence in the channel              (PX presence ttl)
  *   <p>{p:<ch>}:h:<node>   hash connectionId -> member JSON, owned by <node>              (PX presence ttl)
+ *   <p>{p:<ch>}:z:<node>   zset of the connection ids in {p:<ch>}:h:<node> (all score 0, paged by ZRANGEBYLEX),
+ *                          owned by <node>                                                (PX presence ttl)
  *   <p>{u:<user>}:n        set of node ids holding connections of the user              (PX presence ttl)
  *   <p>{u:<user>}:h:<node> hash connectionId -> username, owned by <node>                 (PX presence ttl)
  *   <p>on:<node>           hash userId -> JSON [localConnections, username], owned by <node> (PX presence ttl)
@@ -33,6 +35,7 @@ export class RedisKeys {
   control(): string { return `${this.prefix}ctl`; }
   presenceNodes(ch: string): string { return `${this.prefix}{p:${ch}}:n`; }
   presenceHashPrefix(ch: string): string { return `${this.prefix}{p:${ch}}:h:`; }
+  presenceIndexPrefix(ch: string): string { return `${this.prefix}{p:${ch}}:z:`; }
   userNodes(user: string): string { return `${this.prefix}{u:${user}}:n`; }
   userHashPrefix(user: string): string { return `${this.prefix}{u:${user}}:h:`; }
   online(node: string): string { return `${this.prefix}on:${node}`; }

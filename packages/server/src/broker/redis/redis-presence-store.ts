@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import { clampPageLimit, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { toBrokerError, BrokerUnavailableError, firstPipelineError, reportEngineError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
-import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_MEMBERS_LUA, USER_COUNT_LUA } from './scripts.js';
+import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_LEAVE_LUA, PRESENCE_MEMBERS_LUA, PRESENCE_PAGE_LUA, USER_COUNT_LUA } from './scripts.js';
 
 export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   /** Id of this node: it owns (and refreshes) the entries it writes. */
@@ -21,6 +21,8 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
 
 interface ScriptClient extends Redis {
   sbJoin(...args: (string | number)[]): Promise<number>;
+  sbLeave(...args: (string | number)[]): Promise<number>;
+  sbPage(...args: (string | number)[]): Promise<unknown[]>;
   sbMembers(...args: (string | number)[]): Promise<string[]>;
   sbCount(...args: (string | number)[]): Promise<number>;
   sbUserCount(...args: (string | number)[]): Promise<number>;
@@ -30,7 +32,8 @@ const REFRESH_BATCH = 1000;
 
 /**
  * Cluster-wide presence in Redis (contract: core/presence-store.ts). Each node writes only its own hashes
- * (per channel, per user, its online-users hash) and keeps a local mirror of them; a timer re-applies TTLs
+ * (per channel, per user, its online-users hash) and their sorted id indexes (per channel, online users) and
+ * keeps a local mirror of them; a timer re-applies TTLs
  * every presenceTtlMs/3 and rewrites any key Redis lost (restart without persistence). A killed node's
  * entries therefore disappear within presenceTtlMs; readers prune node ids whose hash is gone. No KEYS/SCAN:
  * node sets name the hashes to read.
@@ -63,7 +66,9 @@ export class RedisPresenceStore implements PresenceStore {
     const onError = opts.onError;
     this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
     this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:presence`) as ScriptClient;
-    this.cmd.defineCommand('sbJoin', { numberOfKeys: 2, lua: PRESENCE_JOIN_LUA });
+    this.cmd.defineCommand('sbJoin', { numberOfKeys: 3, lua: PRESENCE_JOIN_LUA });
+    this.cmd.defineCommand('sbLeave', { numberOfKeys: 2, lua: PRESENCE_LEAVE_LUA });
+    this.cmd.defineCommand('sbPage', { numberOfKeys: 1, lua: PRESENCE_PAGE_LUA });
     this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
     this.cmd.defineCommand('sbCount', { numberOfKeys: 1, lua: PRESENCE_COUNT_LUA });
     this.cmd.defineCommand('sbUserCount', { numberOfKeys: 2, lua: USER_COUNT_LUA });
@@ -94,7 +99,7 @@ export class RedisPresenceStore implements PresenceStore {
     local.set(member.connection_id, json);
     try {
       await this.cmd.sbJoin(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel) + this.nodeId,
-        this.nodeId, member.connection_id, json, this.ttlMs);
+        this.keys.presenceIndexPrefix(channel) + this.nodeId, this.nodeId, member.connection_id, json, this.ttlMs);
     } catch (err) {
       throw toBrokerError('presence join', err);
     }
@@ -107,7 +112,8 @@ export class RedisPresenceStore implements PresenceStore {
       if (local.size === 0) this.channels.delete(channel);
     }
     try {
-      await this.cmd.hdel(this.keys.presenceHashPrefix(channel) + this.nodeId, connectionId);
+      await this.cmd.sbLeave(this.keys.presenceHashPrefix(channel) + this.nodeId,
+        this.keys.presenceIndexPrefix(channel) + this.nodeId, connectionId);
     } catch (err) {
       throw toBrokerError('presence leave', err);
     }
@@ -125,6 +131,74 @@ export class RedisPresenceStore implements PresenceStore {
       try { out.push(JSON.parse(r) as PresenceMember); } catch (err) { this.onError(err, 'presence_member_json', { channel }); }
     }
     return out;
+  }
+
+  /**
+   * A page of the channel's members in byte order of their connection ids. Each node keeps, next to its hash
+   * of the channel, a sorted set of the hash's connection ids (`{p:<ch>}:z:<node>`, written in the same
+   * scripts as the hash). A page: one script reads at most `limit` ids after the cursor from the index of each
+   * node of the channel (ZRANGEBYLEX; every key carries the channel's `{p:<ch>}` tag: one slot), this node
+   * merges them and keeps the `limit` smallest distinct ids, then reads their member JSON with one HMGET per
+   * node that listed some of them. Two round trips, O(limit) Redis work per node, whatever the channel's size;
+   * a dead node's keys expire with its ttl, so its members drop out.
+   *
+   * Exactly once: the first step is one atomic snapshot; every id of a node's index after the cursor up to the
+   * page's last id is in that node's list (the list holds its `limit` smallest ones), so a member present
+   * throughout is on the page that covers its id, and pages cover disjoint id ranges. A member that leaves
+   * between the two steps is left out (HMGET answers null): it was not present throughout.
+   */
+  async membersPage(channel: string, cursor: string | null, limit: number): Promise<MembersPage> {
+    const n = clampPageLimit(limit);
+    try {
+      const lists = (await this.cmd.sbPage(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel),
+        this.keys.presenceIndexPrefix(channel), cursor === null ? '-' : `(${cursor}`, n)) as unknown as Array<[string, string[]]>;
+      if (lists.length === 0) return { members: [], nextCursor: null };
+      // K-way merge of the sorted lists: the `limit` smallest distinct ids; a list of `limit` ids may have more
+      // after it, and so may any list not used up.
+      const heads = lists.map(() => 0);
+      const page: string[] = [];
+      const listedBy: number[][] = [];
+      while (page.length < n) {
+        let best: string | undefined;
+        for (let i = 0; i < lists.length; i++) {
+          const id = lists[i]![1][heads[i]!];
+          if (id !== undefined && (best === undefined || compareUtf8(id, best) < 0)) best = id;
+        }
+        if (best === undefined) break;
+        const by: number[] = [];
+        for (let i = 0; i < lists.length; i++) {
+          if (lists[i]![1][heads[i]!] === best) { heads[i]! += 1; by.push(i); }
+        }
+        page.push(best);
+        listedBy.push(by);
+      }
+      const more = lists.some(([, ids], i) => ids.length === n || heads[i]! < ids.length);
+      // Ids of the page per list, and where their values land.
+      const asked = lists.map((): { ids: string[]; slots: number[] } => ({ ids: [], slots: [] }));
+      listedBy.forEach((by, slot) => { for (const i of by) { asked[i]!.ids.push(page[slot]!); asked[i]!.slots.push(slot); } });
+      const q = this.cmd.pipeline();
+      const used: number[] = [];
+      asked.forEach((a, i) => {
+        if (a.ids.length === 0) return;
+        used.push(i);
+        q.hmget(this.keys.presenceHashPrefix(channel) + lists[i]![0], ...a.ids);
+      });
+      const values: Array<string | null> = page.map(() => null);
+      const res = (await q.exec()) ?? [];
+      res.forEach(([err, got], j) => {
+        if (err) throw err;
+        const a = asked[used[j]!]!;
+        (got as Array<string | null>).forEach((v, k) => { if (v !== null) values[a.slots[k]!] ??= v; });
+      });
+      const members: PresenceMember[] = [];
+      for (const v of values) {
+        if (v === null) continue; // left since the ids were read
+        try { members.push(JSON.parse(v) as PresenceMember); } catch (err) { this.onError(err, 'presence_member_json', { channel }); }
+      }
+      return { members, nextCursor: more ? page[page.length - 1]! : null };
+    } catch (err) {
+      throw toBrokerError('presence membersPage', err);
+    }
   }
 
   async count(channel: string): Promise<number> {
@@ -271,7 +345,10 @@ export class RedisPresenceStore implements PresenceStore {
     if (this.cmd.status === 'ready') {
       try {
         const p = this.cmd.pipeline();
-        for (const ch of this.channels.keys()) p.del(this.keys.presenceHashPrefix(ch) + this.nodeId);
+        for (const ch of this.channels.keys()) {
+          p.del(this.keys.presenceHashPrefix(ch) + this.nodeId);
+          p.del(this.keys.presenceIndexPrefix(ch) + this.nodeId);
+        }
         for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.nodeId);
         p.del(this.keys.online(this.nodeId));
         p.del(this.keys.onlineIndex(this.nodeId));
@@ -309,8 +386,8 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   /**
-   * Re-apply TTLs of every key this node owns; rewrite hashes whose size differs from the local mirror
-   * (lost in a Redis restart, or a write that failed while Redis was away).
+   * Re-apply TTLs of every key this node owns; rewrite hashes (and channel indexes) whose size differs from the
+   * local mirror (lost in a Redis restart, or a write that failed while Redis was away).
    * O(local channels + local users) commands per run, pipelined in batches.
    */
   async refresh(): Promise<void> {
@@ -327,26 +404,38 @@ export class RedisPresenceStore implements PresenceStore {
       for (let i = 0; i < items.length; i += REFRESH_BATCH) {
         const batch = items.slice(i, i + REFRESH_BATCH);
         const p = this.cmd.pipeline();
+        /** Index in the reply of each item's first command (channels send 6 commands, users 4). */
+        const at: number[] = [];
+        let sent = 0;
         for (const it of batch) {
+          at.push(sent);
           if (it.kind === 'ch') {
-            p.hlen(this.keys.presenceHashPrefix(it.id) + this.nodeId);
-            p.pexpire(this.keys.presenceHashPrefix(it.id) + this.nodeId, ttl);
+            const hash = this.keys.presenceHashPrefix(it.id) + this.nodeId;
+            const index = this.keys.presenceIndexPrefix(it.id) + this.nodeId;
+            p.hlen(hash);
+            p.zcard(index);
+            p.pexpire(hash, ttl);
+            p.pexpire(index, ttl);
             p.sadd(this.keys.presenceNodes(it.id), this.nodeId);
             p.pexpire(this.keys.presenceNodes(it.id), ttl);
+            sent += 6;
           } else {
             p.hlen(this.keys.userHashPrefix(it.id) + this.nodeId);
             p.pexpire(this.keys.userHashPrefix(it.id) + this.nodeId, ttl);
             p.sadd(this.keys.userNodes(it.id), this.nodeId);
             p.pexpire(this.keys.userNodes(it.id), ttl);
+            sent += 4;
           }
         }
         const res = (await p.exec()) ?? [];
         failed ??= firstPipelineError(res);
-        // A hash that does not hold exactly the local entries is rewritten: Redis lost it (restart without
-        // persistence; a member joining afterwards recreates it partially) or a write failed during an outage.
+        // A hash (or a channel's index) that does not hold exactly the local entries is rewritten: Redis lost it
+        // (restart without persistence; a member joining afterwards recreates it partially) or a write failed
+        // during an outage.
         batch.forEach((it, j) => {
           const size = (it.kind === 'ch' ? this.channels.get(it.id)?.size : this.users.get(it.id)?.size) ?? 0;
-          if (res[j * 4]?.[1] !== size) missing.push(it);
+          const k = at[j]!;
+          if (res[k]?.[1] !== size || (it.kind === 'ch' && res[k + 1]?.[1] !== size)) missing.push(it);
         });
       }
       const p = this.cmd.pipeline();
@@ -354,10 +443,16 @@ export class RedisPresenceStore implements PresenceStore {
         if (it.kind === 'ch') {
           const local = this.channels.get(it.id);
           if (!local || local.size === 0) continue;
-          const key = this.keys.presenceHashPrefix(it.id) + this.nodeId;
-          p.del(key);
-          p.hset(key, Object.fromEntries(local));
-          p.pexpire(key, ttl);
+          // Hash and index together in one MULTI (one slot: both carry the channel's tag), so a page never sees
+          // one without the other, nor either of them empty.
+          const hash = this.keys.presenceHashPrefix(it.id) + this.nodeId;
+          const index = this.keys.presenceIndexPrefix(it.id) + this.nodeId;
+          const ids: Array<number | string> = [];
+          for (const id of local.keys()) ids.push(0, id);
+          p.call('MULTI');
+          p.del(hash); p.hset(hash, Object.fromEntries(local)); p.pexpire(hash, ttl);
+          p.del(index); p.zadd(index, ...ids); p.pexpire(index, ttl);
+          p.call('EXEC');
         } else {
           const local = this.users.get(it.id);
           if (!local || local.size === 0) continue;
@@ -398,4 +493,24 @@ function onlineValue(conns: Map<string, string>): string {
   let name = '';
   for (const n of conns.values()) { if (n !== '') { name = n; break; } }
   return JSON.stringify([conns.size, name]);
+}
+
+/**
+ * Compare two strings in the byte order of their UTF-8 encodings (Redis' order: ZRANGEBYLEX, memcmp), which is
+ * code point order. UTF-16 code unit order (JS `<`) differs only where a surrogate (U+D800..U+DFFF, half of a
+ * code point above U+FFFF) meets a unit of U+E000..U+FFFF: those are remapped so that surrogates sort last.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x += x >= 0xe000 ? -0x800 : 0x2000;
+      y += y >= 0xe000 ? -0x800 : 0x2000;
+    }
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
 }

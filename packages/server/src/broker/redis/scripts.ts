@@ -190,14 +190,49 @@ end
 return out
 `;
 
-/** Presence join: record a member in this node's hash of the channel and register the node.
- * KEYS: 1 node set of the channel, 2 this node's hash. ARGV: 1 node id, 2 connection id, 3 member JSON, 4 ttl ms */
+/** Presence join: record a member in this node's hash and index of the channel and register the node.
+ * KEYS: 1 node set of the channel, 2 this node's hash, 3 this node's index (zset of the hash's connection ids).
+ * ARGV: 1 node id, 2 connection id, 3 member JSON, 4 ttl ms */
 export const PRESENCE_JOIN_LUA = `
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
+`;
+
+/** Presence leave: remove a member from this node's hash and index of the channel (together: a page never
+ * sees one without the other). KEYS: 1 this node's hash, 2 this node's index. ARGV: 1 connection id */
+export const PRESENCE_LEAVE_LUA = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/**
+ * Presence members page, first step (atomic): at most `limit` connection ids after the cursor from the index
+ * of every node of the channel (ZRANGEBYLEX: byte order). The caller merges the lists (the page is the
+ * `limit` smallest distinct ids) and reads the page's member JSON with HMGET from the hashes of the nodes that
+ * listed them. Merging happens in the caller, not here: comparing strings in Lua costs Redis far more than the
+ * reads (Lua's `<` follows the server's locale, so it would have to go byte by byte). Node ids with neither
+ * index nor hash left (expired: the node died) are pruned from the node set. O(nodes + limit per node).
+ * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix, 2 index key prefix, 3 ZRANGEBYLEX min ('-' or
+ * '(' .. cursor), 4 limit.
+ * Returns {{node, {id, ...}}, ...} for the nodes that listed at least one id.
+ */
+export const PRESENCE_PAGE_LUA = `
+local out = {}
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local ids = redis.call('ZRANGEBYLEX', ARGV[2] .. node, ARGV[3], '+', 'LIMIT', 0, tonumber(ARGV[4]))
+  if #ids > 0 then
+    out[#out + 1] = {node, ids}
+  elseif redis.call('EXISTS', ARGV[2] .. node) == 0 and redis.call('EXISTS', ARGV[1] .. node) == 0 then
+    redis.call('SREM', KEYS[1], node)
+  end
+end
+return out
 `;
 
 /** Presence members: every node hash of the channel; nodes whose hash expired are pruned from the set.

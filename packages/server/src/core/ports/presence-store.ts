@@ -1,6 +1,6 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 
-/** Largest page `onlineUsersPage` returns; larger limits are clamped to it. */
+/** Largest page `onlineUsersPage` (and `membersPage`) returns; larger limits are clamped to it. */
 export const MAX_ONLINE_USERS_PAGE = 1000;
 
 /** One page of the cluster's online users (see PresenceStore.onlineUsersPage). */
@@ -9,6 +9,15 @@ export interface OnlineUsersPage {
   users: OnlineUser[];
   /** Pass it back to get the next page; null when the walk is complete. Opaque (today: a user id). A non-null
    * cursor may lead to an empty final page. */
+  nextCursor: string | null;
+}
+
+/** One page of a channel's members (see PresenceStore.membersPage). */
+export interface MembersPage {
+  /** At most `limit` connections of the channel, on every node, in the engine's order of connection ids. */
+  members: PresenceMember[];
+  /** Pass it back to get the next page; null when the walk is complete. Opaque (today: a connection id). A
+   * non-null cursor may lead to an empty final page. */
   nextCursor: string | null;
 }
 
@@ -23,8 +32,22 @@ export interface PresenceStore {
   /** Record a connection in a channel. */
   join(channel: string, member: PresenceMember): Promise<void>;
   leave(channel: string, connectionId: string): Promise<void>;
-  /** Every connection in the channel, on every node. */
+  /** Every connection in the channel, on every node. Cost O(members of the channel): for small channels;
+   * page with `membersPage` instead. */
   members(channel: string): Promise<PresenceMember[]>;
+  /**
+   * One page of the channel's members (connections, on every node). Start with `cursor` null and pass each
+   * `nextCursor` back until it is null. Contract:
+   * - `limit` is clamped to 1..MAX_ONLINE_USERS_PAGE (clampPageLimit); a page holds at most `limit` members;
+   * - a full walk returns every member present in the channel throughout it exactly once, with the fields it
+   *   joined with (members joining or leaving during the walk may or may not appear, never twice);
+   * - an empty (or unknown) channel answers `{ members: [], nextCursor: null }`;
+   * - a page costs O(limit) backend work (Redis: O(limit) per node holding members of the channel),
+   *   independent of the channel's size;
+   * - the members of a node that died without cleanup disappear with its entries (Redis: after the engine's
+   *   presence ttl), as they do from `members`.
+   */
+  membersPage(channel: string, cursor: string | null, limit: number): Promise<MembersPage>;
   /** How many connections are in the channel, on every node, without listing them. */
   count(channel: string): Promise<number>;
   /** Count the user's connection; resolves to the user's connection count cluster-wide afterwards
@@ -59,7 +82,7 @@ export interface PresenceStore {
   close(): Promise<void>;
 }
 
-/** `limit` of onlineUsersPage clamped to 1..MAX_ONLINE_USERS_PAGE (non-numbers: the maximum). */
+/** `limit` of onlineUsersPage / membersPage clamped to 1..MAX_ONLINE_USERS_PAGE (non-numbers: the maximum). */
 export function clampPageLimit(limit: number): number {
   if (!Number.isFinite(limit)) return MAX_ONLINE_USERS_PAGE;
   return Math.min(MAX_ONLINE_USERS_PAGE, Math.max(1, Math.floor(limit)));
