@@ -45,7 +45,11 @@ export const CLIENT_DATA_SCHEMAS = {
     type: 'object',
     properties: { cursor: { type: 'string', maxLength: 1024 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
   },
-  presence: { type: 'object', properties: { channel }, required: ['channel'] },
+  presence: {
+    type: 'object',
+    properties: { channel, cursor: { type: 'string', maxLength: 1024 }, limit: { type: 'integer', minimum: 1, maximum: 1000 } },
+    required: ['channel'],
+  },
   history: {
     type: 'object',
     properties: {

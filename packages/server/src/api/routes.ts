@@ -19,7 +19,7 @@ export interface NodeApi {
   disconnectUser(userId: string, code: number): Promise<void>;
   disconnectConnection(connectionId: string, code: number): Promise<void>;
   channelNames(): string[];
-  channelPresence(channel: string): Promise<unknown>;
+  channelPresencePage(channel: string, cursor: string | null, limit: number): Promise<{ members: unknown[]; nextCursor: string | null }>;
   listSessions(): unknown;
   onlineUsersPage(cursor: string | null, limit: number): Promise<{ users: unknown[]; nextCursor: string | null }>;
   setDraining(on: boolean): void;
@@ -171,15 +171,14 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
 
     api.get('/api/stats', async () => ({ node_id: node.nodeId, ...node.stats() }));
     api.get('/api/channels', async () => ({ channels: node.channelNames() }));
-    api.get<{ Params: { channel: string } }>('/api/channels/:channel/presence', async (req) => ({
-      channel: req.params.channel,
-      members: await node.channelPresence(req.params.channel),
-    }));
+    api.get<{ Params: { channel: string }; Querystring: { cursor?: string; limit?: string } }>('/api/channels/:channel/presence', async (req) => {
+      const page = await node.channelPresencePage(req.params.channel, req.query.cursor || null, pageLimit(req.query.limit));
+      return { channel: req.params.channel, members: page.members, next_cursor: page.nextCursor };
+    });
     api.get('/api/connections', async () => ({ connections: node.listSessions() }));
     api.get('/api/nodes', async () => ({ nodes: await opts.nodes.list() }));
     api.get<{ Querystring: { cursor?: string; limit?: string } }>('/api/users/online', async (req) => {
-      const limit = Number(req.query.limit ?? 100);
-      const page = await node.onlineUsersPage(req.query.cursor || null, Number.isFinite(limit) ? limit : 100);
+      const page = await node.onlineUsersPage(req.query.cursor || null, pageLimit(req.query.limit));
       return { users: page.users, next_cursor: page.nextCursor };
     })
     api.post('/api/drain', async (req) => {
@@ -210,6 +209,12 @@ export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/** `?limit=` of a paged listing: 100 when absent or not a number (engines clamp to 1..1000). */
+function pageLimit(raw: string | undefined): number {
+  const n = Number(raw ?? 100);
+  return Number.isFinite(n) ? n : 100;
 }
 
 function closeCodeFrom(body: unknown): number {

@@ -15,7 +15,7 @@ import { assemble, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
 import type { HubHooks } from './ports/hooks.js';
 import { NOOP_METRICS, SILENT_LOGGER, type NodeMetrics, type Logger } from './ports/observability.js';
-import type { OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
+import type { MembersPage, OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
 import type { SessionHandle, SessionInit, SessionPort, SessionRejection } from './ports/session-port.js';
 
 export interface NodeDeps {
@@ -208,9 +208,14 @@ export class Node implements SessionPort {
     return this.parts.presence.onlineUsersPage(cursor, limit);
   }
 
-  /** Members of a channel on every node. */
+  /** Members of a channel on every node (O(members): for small channels; page with channelPresencePage). */
   channelPresence(channel: string): Promise<PresenceMember[]> {
     return this.parts.presence.members(channel);
+  }
+
+  /** One page of a channel's members: start with cursor null, pass `nextCursor` back until null. */
+  channelPresencePage(channel: string, cursor: string | null, limit = 100): Promise<MembersPage> {
+    return this.parts.presence.membersPage(channel, cursor, limit);
   }
 
   /** One page of a channel's history (archive for `persist` namespaces, the broker's window otherwise). */

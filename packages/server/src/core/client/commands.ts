@@ -11,8 +11,17 @@ import type { Subscriptions } from './channels.js';
 import type { Client } from './client.js';
 import type { Command } from './inbound.js';
 
-/** Users in an `online_users` reply when the request names no limit. */
-export const ONLINE_USERS_PAGE = 100;
+/** Entries in a paged reply (`online_users`, `presence`) when the request names no limit. */
+export const PAGE = 100;
+
+/** The `cursor` of a paged request (absent or empty: the first page). */
+function cursorOf(data: Record<string, unknown>): string | null {
+  return typeof data.cursor === 'string' && data.cursor !== '' ? data.cursor : null;
+}
+
+function limitOf(data: Record<string, unknown>): number {
+  return typeof data.limit === 'number' ? data.limit : PAGE;
+}
 
 /** What a client's commands reach. */
 export interface CommandTargets {
@@ -61,7 +70,7 @@ export class ClientCommands {
       case 'online_users':
         return this.onlineUsers(c, d, m.id);
       case 'presence':
-        return this.presence(c, d.channel as string, m.id);
+        return this.presence(c, d, m.id);
       case 'history':
         return this.history(c, d, m.id);
       case 'broadcast':
@@ -123,18 +132,19 @@ export class ClientCommands {
     });
   }
 
-  /** `online_users`: one page (default ONLINE_USERS_PAGE users); `next_cursor` continues the walk. */
+  /** `online_users`: one page (default PAGE users); `next_cursor` continues the walk. */
   private async onlineUsers(c: Client, data: Record<string, unknown>, id: RequestId | undefined): Promise<void> {
-    const cursor = typeof data.cursor === 'string' && data.cursor !== '' ? data.cursor : null;
-    const page = await this.t.presence.onlineUsersPage(cursor, typeof data.limit === 'number' ? data.limit : ONLINE_USERS_PAGE);
+    const page = await this.t.presence.onlineUsersPage(cursorOf(data), limitOf(data));
     this.ctx.frames.send(c, 'online_users', { users: page.users, next_cursor: page.nextCursor }, { id });
   }
 
-  private presence(c: Client, channel: string, id: RequestId | undefined): void | Promise<void> {
+  /** `presence`: one page of the channel's members (default PAGE); `next_cursor` continues the walk. */
+  private presence(c: Client, data: Record<string, unknown>, id: RequestId | undefined): void | Promise<void> {
+    const channel = data.channel as string;
     if (!this.t.access.checkChannel(c, channel, id)) return;
     return whenAllowed(this.t.access.channel(c, 'presence', channel, id), async () => {
-      const members = await this.t.presence.members(channel);
-      this.ctx.frames.send(c, 'presence', { channel, members }, { channel, id });
+      const page = await this.t.presence.membersPage(channel, cursorOf(data), limitOf(data));
+      this.ctx.frames.send(c, 'presence', { channel, members: page.members, next_cursor: page.nextCursor }, { channel, id });
     });
   }
 

@@ -1,7 +1,7 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 import { fireAndLog, type CoreContext } from '../context.js';
 import type { Member } from '../hub/member.js';
-import type { OnlineUsersPage } from '../ports/presence-store.js';
+import type { MembersPage, OnlineUsersPage } from '../ports/presence-store.js';
 import type { PresenceAnnouncer } from './announcements.js';
 import type { UserEvents } from './user-events.js';
 
@@ -47,6 +47,11 @@ export class Presence {
 
   members(channel: string): Promise<PresenceMember[]> {
     return this.ctx.presence.members(channel);
+  }
+
+  /** One page of a channel's members (cursor null: the first page). */
+  membersPage(channel: string, cursor: string | null, limit: number): Promise<MembersPage> {
+    return this.ctx.presence.membersPage(channel, cursor, limit);
   }
 
   /** An identified connection opened: user_online when it is the user's first connection in the cluster. */
