@@ -557,3 +557,27 @@ test('presence paging: presencePage sends cursor/limit and returns nextCursor; p
   assert.deepEqual(await old, [member('ann'), member('bob')]);
   client.close();
 });
+
+// ---- batch frames (seed 002) ------------------------------------------------------------------------------
+
+test('batch option: asks for ?batch=1 and unpacks a batch frame into its frames, in order', async () => {
+  const { client, subs, ws } = await connectedClient(['room'], { batch: true });
+  assert.match(ws.url, /[?&]batch=1(&|$)/);
+  const got: string[] = [];
+  subs[0]!.on('message', (p) => got.push(String(p.data.text)));
+  subs[0]!.on('presence', (p) => got.push(`presence:${p.action}:${p.user_id}`));
+  ws.frame({
+    type: 'batch',
+    messages: [
+      { type: 'message', channel: 'room', seq: 1, epoch: 'e', data: { channel: 'room', text: 'one' }, timestamp: '', message_id: 'a' },
+      { type: 'presence', channel: 'room', data: { action: 'joined', ...member('ann'), channel: 'room' }, timestamp: '', message_id: 'b' },
+      { type: 'message', channel: 'room', seq: 2, epoch: 'e', data: { channel: 'room', text: 'two' }, timestamp: '', message_id: 'c' },
+    ],
+  });
+  assert.deepEqual(got, ['one', 'presence:joined:ann', 'two']);
+  const plain = scriptedClient();
+  plain.connect().catch(() => undefined); // closed below, before it connects
+  assert.doesNotMatch(ScriptedSocket.all[0]!.url, /batch=/, 'not asked for without the option');
+  client.close();
+  plain.close();
+});

@@ -109,7 +109,9 @@ export type ServerFrameType =
   /** SSE only: the `connect` frame as named on an event stream. */
   | 'connected'
   /** SSE only: last event before the server ends the stream (`code`, `reason`, `reconnect`). */
-  | 'close';
+  | 'close'
+  /** `?batch=1` connections: the frames of one server flush, `{"type":"batch","messages":[frame, ...]}`. */
+  | 'batch';
 
 /** The server envelope (seed 000 WebSocketMessage) with Switchboard's additions. */
 export interface ServerFrame<D = Record<string, unknown>> {

@@ -8,6 +8,8 @@ export class Outbound {
   ws: Buffer | undefined = undefined;
   /** SSE event bytes (set by the SSE transport on first use). */
   sse: Buffer | undefined = undefined;
+  /** The JSON as UTF-8 bytes (set by transports that frame several frames together, e.g. batch mode). */
+  utf8: Buffer | undefined = undefined;
   constructor(
     /** Complete server frame JSON text. */
     readonly json: string,

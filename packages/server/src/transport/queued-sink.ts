@@ -64,7 +64,12 @@ export abstract class QueuedSink implements Flushable {
     this.queue = null;
     this.bytes = 0;
     if (!this.writable()) return;
-    this.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, bytes));
+    this.write(this.combine(queue, bytes));
+  }
+
+  /** The bytes one flush writes for what was queued (default: the queued buffers back to back). */
+  protected combine(queue: Buffer[], bytes: number): Buffer {
+    return queue.length === 1 ? queue[0]! : Buffer.concat(queue, bytes);
   }
 
   /** Forget what is queued. */

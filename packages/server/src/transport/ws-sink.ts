@@ -4,7 +4,7 @@ import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
 import type { SessionPort } from '../core/ports/session-port.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
-import { encodeTextFrame } from './ws-frame.js';
+import { encodeBatchFrame, encodeTextFrame } from './ws-frame.js';
 import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -24,6 +24,8 @@ export class WsSink extends QueuedSink implements ConnectionSink {
     private readonly ws: WebSocket,
     batcher: WriteBatcher,
     maxQueuedBytes: number,
+    /** Seed 002 batch frames (`?batch=1`): the frames of one flush go out as one `batch` frame. */
+    private readonly batch = false,
   ) {
     super(sessions, batcher, maxQueuedBytes);
     this.socket = (ws as unknown as { _socket: Socket })._socket;
@@ -31,8 +33,13 @@ export class WsSink extends QueuedSink implements ConnectionSink {
 
   send(frame: Outbound): void {
     if (this.closing) return;
-    this.push((frame.ws ??= encodeTextFrame(frame.json)));
+    // Batch mode queues the frame's JSON (UTF-8, cached on the Outbound too) and frames the flush as a whole.
+    this.push(this.batch ? (frame.utf8 ??= Buffer.from(frame.json)) : (frame.ws ??= encodeTextFrame(frame.json)));
     this.enforceBound();
+  }
+
+  protected override combine(queue: Buffer[], bytes: number): Buffer {
+    return this.batch ? encodeBatchFrame(queue, bytes) : super.combine(queue, bytes);
   }
 
   close(code: number, reason: string): void {

@@ -5,7 +5,7 @@ import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/
 import type { Logger } from '../core/ports/observability.js';
 import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
 import { USERS_CHANNEL } from '../core/namespaces.js';
-import { wantsUserEvents } from './query.js';
+import { wantsBatches, wantsUserEvents } from './query.js';
 import { remoteAddress } from './remote-address.js';
 import { WriteBatcher } from './write-batcher.js';
 import { WsSink } from './ws-sink.js';
@@ -190,7 +190,7 @@ export class WebSocketTransport {
   }
 
   private accept(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, endpoint: Endpoint, url: URL | null): void {
-    const sink = new WsSink(this.sessions, ws, this.batcher, this.opts.maxQueuedBytes);
+    const sink = new WsSink(this.sessions, ws, this.batcher, this.opts.maxQueuedBytes, url !== null && wantsBatches(url));
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
     ws.on('close', this.onClose);
