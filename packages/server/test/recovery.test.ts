@@ -126,6 +126,12 @@ describe('recovery on reconnect', () => {
       const got = [(await c.next('message')).seq, (await c.next('message')).seq, (await c.next('message')).seq];
       assert.deepEqual(got, [4, 5, 6]);
       assert.equal((await c.next('replay_complete')).data.replayed_count, 3);
+      // last_sequence=0 is seed 001's "nothing seen yet": a plain join, nothing replayed.
+      const fresh = await TestClient.connect(`${srv.ws}/ws?channels=seq1&last_sequence=0`);
+      const plain = await fresh.next('subscribed');
+      assert.deepEqual([plain.data.offset, plain.data.recovered], [6, undefined]);
+      await fresh.expectNoFrame((f) => f.type === 'message' || f.type === 'replay_complete', 'no replay for last_sequence=0');
+      fresh.close();
       c.close();
     } finally {
       await srv.close();

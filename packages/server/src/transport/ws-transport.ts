@@ -230,6 +230,7 @@ function swallow(): void {}
 /**
  * `?channels=a,b` joins those channels on connect; with `&last_sequence=N` (seed 001) each recovers the
  * publications after offset N (`&epoch=E` pins the stream epoch; without it the current epoch is assumed).
+ * `last_sequence=0` means "nothing seen yet, no replay" (seed 001): a plain join.
  * `?user_events=1` joins the reserved `$users` channel (user_online / user_offline events).
  */
 export function subscribeFromQuery(sessions: SessionPort, s: SessionHandle, url: URL): void {
@@ -237,7 +238,7 @@ export function subscribeFromQuery(sessions: SessionPort, s: SessionHandle, url:
   const list = url.searchParams.get('channels');
   if (list === null) return;
   const seq = url.searchParams.get('last_sequence');
-  const offset = seq !== null && /^\d{1,15}$/.test(seq) ? Number(seq) : null;
+  const offset = seq !== null && /^\d{1,15}$/.test(seq) && Number(seq) > 0 ? Number(seq) : null;
   const since = offset === null ? undefined : { offset, epoch: url.searchParams.get('epoch') ?? '' };
   const channels = list.split(',').map((c) => c.trim()).filter((c) => c.length > 0);
   for (const channel of channels.slice(0, sessions.maxChannelsPerConnection)) sessions.subscribe(s, channel, since);
