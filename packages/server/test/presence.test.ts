@@ -145,3 +145,22 @@ describe('online users at scale', () => {
     }
   });
 });
+
+describe('development identities', () => {
+  it('a connection that gives only a username is that user: private messages reach it by name', async () => {
+    const srv = await startServer({ store: { driver: 'none' } });
+    try {
+      const bob = await TestClient.connect(`${srv.ws}/ws?username=bob`);
+      const whoAmI = await bob.request('online_users');
+      assert.deepEqual(whoAmI.data.users.map((u: { user_id: string }) => u.user_id), ['bob'], 'identified as bob');
+      const ann = await TestClient.connect(`${srv.ws}/ws?username=ann`);
+      const ok = await ann.request('private_message', { recipient_id: 'bob', text: 'psst' });
+      assert.equal(ok.data.delivered, true);
+      const got = await bob.next('private');
+      assert.deepEqual([got.data.text, got.sender_id], ['psst', 'ann']);
+      for (const c of [bob, ann]) c.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
