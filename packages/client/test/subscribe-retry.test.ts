@@ -205,3 +205,27 @@ test('a subscription made while reconnecting is joined before the queued publish
   assert.deepEqual(texts(gotA), expected, 'the publisher gets its queued publishes, once, in order');
   assert.deepEqual(gotA.map((p) => p.seq), acked.map((r) => r.offset));
 });
+
+test('replay_complete after a reconnect counts what the client missed, not its own queued publishes', async (t) => {
+  const { srv, clients, proxy } = await setup(t);
+  const a = clients.make(proxy.url);
+  const b = clients.make(srv.url);
+  await Promise.all([a.connect(), b.connect()]);
+  const subA = a.subscribe('missed');
+  const subB = b.subscribe('missed');
+  await Promise.all([subA.ready(), subB.ready()]);
+  await a.publish('missed', { text: 'seen' });
+  await until(a, () => subA.position?.offset === 1, 'a saw its first publication');
+
+  proxy.mode = 'refuse';
+  proxy.cut();
+  await until(a, () => a.status === 'reconnecting', 'drop noticed');
+  for (const text of ['b1', 'b2', 'b3']) await b.publish('missed', { text });
+  const queued = [a.publish('missed', { text: 'a1' }), a.publish('missed', { text: 'a2' })];
+  const replays: Array<{ replayedCount: number; recovered: boolean }> = [];
+  subA.on('replay_complete', (e) => replays.push(e));
+  proxy.mode = 'forward';
+  await Promise.all(queued);
+  await until(a, () => replays.length === 1, 'replay_complete after the resubscribe');
+  assert.deepEqual(replays[0], { channel: 'missed', replayedCount: 3, recovered: true }, 'the three publications of b, not a\'s own two');
+});
