@@ -6,6 +6,7 @@ import type { StreamRestore } from '../features/stream-restore.js';
 import type { Typing } from '../features/typing.js';
 import { liveOutbound, replayedOutbound } from '../hub/hub.js';
 import type { Publication } from '../ports/broker.js';
+import { UNKNOWN_EPOCH } from '../ports/session-port.js';
 import type { Access } from './access.js';
 import type { Client } from './client.js';
 
@@ -81,7 +82,11 @@ export class Subscriptions {
         // Seed 001 form (`?last_sequence=N` without an epoch): assume the stream was not reset.
         since = { offset: since.offset, epoch: (await broker.position(channel)).epoch };
       }
-      if (since !== undefined) {
+      if (since !== undefined && since.epoch === UNKNOWN_EPOCH) {
+        // The transport could not read the client's position: nothing can be proven missed or already seen.
+        position = await broker.position(channel);
+        recovered = false;
+      } else if (since !== undefined) {
         const max = this.ctx.options.maxRecoveryPublications;
         const h = await broker.history(channel, { since, limit: max + 1 });
         position = h.position;
