@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
+import type { Broker } from '../core/ports/broker.js';
 import type { NodeRegistry } from '../core/ports/node-registry.js';
 import { TEST_PAGE_HTML } from './test-page.js';
 
@@ -12,6 +13,8 @@ import { TEST_PAGE_HTML } from './test-page.js';
 export interface NodeApi {
   readonly nodeId: string;
   readonly isBrokerUp: boolean;
+  /** The engine, for `/health`'s probe (Broker.ping; an engine without it is judged by isBrokerUp alone). */
+  readonly broker: Pick<Broker, 'ping'>;
   stats(): { connections: number; channels: number; subscriptions: number; users: number; draining: boolean };
   publish(channel: string, data: Record<string, unknown>, opts: { senderId?: string; idempotencyKey?: string | undefined }): Promise<{ offset: number; epoch: string }>;
   broadcast(data: Record<string, unknown>): Promise<void>;
@@ -62,6 +65,30 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+/** `/health` fails the broker probe when PING gets no answer within this long. */
+const HEALTH_PROBE_TIMEOUT_MS = 1000;
+/** `/health` reuses a probe result for this long: frequent health checks cost the broker one PING per interval. */
+const HEALTH_PROBE_INTERVAL_MS = 1000;
+
+/**
+ * The broker probe behind `/health`: `Broker.ping` at most once per HEALTH_PROBE_INTERVAL_MS (concurrent
+ * checks share the probe in flight), resolving true when the broker answered in time.
+ */
+function brokerProbe(broker: NodeApi['broker']): () => Promise<boolean> {
+  let last: { ok: boolean; at: number } | null = null;
+  let running: Promise<boolean> | null = null;
+  return () => {
+    if (broker.ping === undefined) return Promise.resolve(true);
+    if (last !== null && Date.now() - last.at < HEALTH_PROBE_INTERVAL_MS) return Promise.resolve(last.ok);
+    running ??= broker.ping(HEALTH_PROBE_TIMEOUT_MS).then(() => true, () => false).then((ok) => {
+      last = { ok, at: Date.now() };
+      running = null;
+      return ok;
+    });
+    return running;
+  };
+}
+
 /**
  * HTTP routes: health, metrics, the test page, and the server API a backend uses (publish, broadcast,
  * send to user, disconnect, list channels/presence/stats). `/api/*` requires `Authorization: Bearer <apiKey>`
@@ -73,14 +100,17 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
   const apiKey = opts.apiKey;
   const keyMatches = apiKeyCheck(apiKey);
 
+  // Connected is not enough: a stalled Redis keeps its connections open while every command times out.
+  const probeBroker = brokerProbe(node.broker);
   app.get('/health', async (_req, reply) => {
+    const brokerStatus = !node.isBrokerUp ? 'down' : (await probeBroker()) ? 'up' : 'unresponsive';
     const stats = node.stats();
-    const status = stats.draining ? 'draining' : node.isBrokerUp ? 'healthy' : 'degraded';
+    const status = stats.draining ? 'draining' : brokerStatus === 'up' ? 'healthy' : 'degraded';
     return reply.code(status === 'healthy' ? 200 : 503).send({
       status,
       node_id: node.nodeId,
       broker: opts.brokerType,
-      broker_status: node.isBrokerUp ? 'up' : 'down',
+      broker_status: brokerStatus,
       active_connections: stats.connections,
       channels: stats.channels,
       total_subscriptions: stats.subscriptions,

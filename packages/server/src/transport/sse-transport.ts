@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CloseCode, ErrorCode, isTemporaryError, type StreamPosition } from '@switchboard/protocol';
-import type { SessionPort } from '../core/ports/session-port.js';
+import { UNKNOWN_EPOCH, type SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { SessionIdentity } from '../core/ports/session-port.js';
 import type { Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
@@ -29,8 +29,12 @@ export interface SseTransportOptions {
   logger: Logger;
 }
 
-/** A position no stream ever has: a resume without a known position is answered `recovered: false`. */
-const UNKNOWN_POSITION: StreamPosition = { offset: 0, epoch: '' };
+/**
+ * A position no stream ever has: a resume without a known position (an id that is not a position vector,
+ * or lacks the channel) is answered `recovered: false` with nothing replayed. Not the empty epoch: that is
+ * the seed 001 "assume the current epoch" form, which would replay the whole window as `recovered: true`.
+ */
+const UNKNOWN_POSITION: StreamPosition = { offset: 0, epoch: UNKNOWN_EPOCH };
 
 const kSink = Symbol('switchboard.sseSink');
 type TaggedResponse = ServerResponse & { [kSink]?: SseSink };
@@ -170,15 +174,21 @@ export class SseTransport {
       this.onClose.call(res);
       return;
     }
+    const since = (channel: string): StreamPosition | undefined => {
+      if (resume === null) return undefined;
+      const p = resume.get(channel);
+      // The server never writes an empty epoch into an id; one there is not a position either.
+      return p === undefined || p.epoch === '' ? UNKNOWN_POSITION : p;
+    };
     if (resume !== null) {
       // Ids of events sent before a channel's replay completes must still carry its resume position.
       for (const ch of channels) {
-        const p = resume.get(ch);
-        if (p !== undefined) sink.positions.set(ch, p.epoch, p.offset);
+        const p = since(ch);
+        if (p !== undefined && p !== UNKNOWN_POSITION) sink.positions.set(ch, p.epoch, p.offset);
       }
     }
     // Queued in order: each join takes effect after the previous one (the channel limit holds one at a time).
-    for (const channel of channels) this.sessions.subscribe(result, channel, resume === null ? undefined : (resume.get(channel) ?? UNKNOWN_POSITION));
+    for (const channel of channels) this.sessions.subscribe(result, channel, since(channel));
   }
 
   /** Wait until every stream finished, up to `deadlineMs`; then destroy the rest. */

@@ -353,6 +353,30 @@ for (const engine of ENGINES) {
       assert.equal(info.code, 4021, `close code (frames: ${a.describe()})`);
     });
 
+    it('9c. a flood closed with 4021: every publication the others received was acknowledged to the flooder before the close frame', async () => {
+      const srv = await startEngine(engine, { limits: { rateLimit: { perSecond: 1, burst: 6, closeAfterDropped: 3 } } });
+      const ch = uid('c9c');
+      const sub = await raw(srv);
+      sub.send(join(ch, 's'));
+      await sub.reply('s');
+      const a = await raw(srv);
+      const n = 30;
+      a.writeFrames(Array.from({ length: n }, (_, i) => message(ch, i + 1, { n: i + 1 })));
+      const info = await a.closed;
+      assert.equal(info.code, 4021, `close code (frames: ${a.describe()})`);
+      // Barrier: a publication made after the flood reaches the subscriber after every flood publication.
+      const marker = await raw(srv);
+      marker.send(message(ch, 'mark', { n: 'mark' }));
+      await marker.reply('mark');
+      await sub.waitFor((f) => isPublication(ch)(f) && f.data.n === 'mark', { what: 'the marker publication' });
+      const received = sub.frames.filter((f) => isPublication(ch)(f) && typeof f.data.n === 'number').map((f) => f.data.n as number);
+      const acked = new Set(a.frames.filter((f) => f.type === 'ok').map((f) => f.id));
+      assert.ok(received.length > 0, `some of the flood was applied: ${sub.describe()}`);
+      for (const k of received) assert.ok(acked.has(k), `publication ${k} reached a subscriber but its ok never reached the flooder before the 4021 close; flooder frames: ${a.describe()}`);
+      // Nothing unacknowledged was applied: a retry of every message without an ok duplicates nothing.
+      assert.deepEqual(received, [...acked].sort((x, y) => (x as number) - (y as number)), 'exactly the acknowledged publications were applied');
+    });
+
     it('10. joins do not starve under the message rate limit: default limits, 50 join_channel in one write are all subscribed', async () => {
       const srv = await startEngine(engine);
       const base = uid('c10');

@@ -264,6 +264,52 @@ describe('SSE resume (Last-Event-ID)', () => {
       await closeAll(srv, c1, ...later);
     }
   });
+
+  it('an id that is garbage, of another version, has an empty epoch or lacks a channel: recovered:false for those channels, nothing replayed', async () => {
+    // The window holds every publication (default history), so a resume "from the start of the current epoch"
+    // WOULD be recoverable: only an unknown position may give recovered:false here.
+    const srv = await startServer();
+    const node = srv.sb.node;
+    const url = `${srv.http}/events?channels=ka,kb`;
+    const c1 = await RawSseClient.open(`${srv.http}/events?channels=ka`);
+    const later: RawSseClient[] = [];
+    try {
+      await c1.next(subscribedTo('ka'));
+      await node.publish('ka', { n: 1 });
+      await c1.next(onChannel('message', 'ka'));
+      const idA = c1.lastEventId; // knows ka only
+      await node.publish('ka', { n: 2 });
+      await node.publish('kb', { n: 1 });
+      const epochB = (await node.publish('kb', { n: 2 })).epoch;
+
+      const unknown = async (lastEventId: string, channels: string[], what: string): Promise<RawSseClient> => {
+        const c = await RawSseClient.open(url, { 'last-event-id': lastEventId });
+        later.push(c);
+        for (const ch of channels) {
+          const sub = await c.next(subscribedTo(ch));
+          assert.equal(sub.frame.data.recovered, false, `${what}: ${ch} subscribed ${JSON.stringify(sub.frame.data)}`);
+          const done = await c.next(replayDone(ch));
+          assert.equal(done.frame.data.recovered, false, `${what}: ${ch} replay_complete ${JSON.stringify(done.frame.data)}`);
+          assert.equal(done.frame.data.replayed_count, 0, `${what}: ${ch} replays nothing`);
+          assert.equal(c.all.filter((e) => e.event === 'message' && e.frame.channel === ch).length, 0, `${what}: no ${ch} publication`);
+        }
+        return c;
+      };
+      await unknown('not-a-switchboard-id', ['ka', 'kb'], 'garbage');
+      await unknown(`s9;ka:${epochB}:0;kb:${epochB}:0`, ['ka', 'kb'], 'unknown version');
+      await unknown('s1;ka::0;kb::0', ['ka', 'kb'], 'empty epochs');
+
+      // A valid id that knows ka but not kb: ka recovers (n=2 replayed), kb is recovered:false.
+      const c = await unknown(idA, ['kb'], 'channel missing from the id');
+      const done = await c.next(replayDone('ka'));
+      assert.equal(done.frame.data.recovered, true);
+      assert.deepEqual(c.all.filter((e) => e.event === 'message' && e.frame.channel === 'ka').map((e) => [e.frame.data.n, e.frame.replayed]), [[2, true]]);
+      // The ids carry the head of kb from now on, so the next resume can recover it.
+      assert.deepEqual(PositionVector.decode(c.lastEventId)!.get('kb'), { epoch: epochB, offset: 2 });
+    } finally {
+      await closeAll(srv, c1, ...later);
+    }
+  });
 });
 
 describe('SSE authentication and origin', () => {

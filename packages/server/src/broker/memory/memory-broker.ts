@@ -164,6 +164,9 @@ export class MemoryBroker implements Broker {
     return { offset: stream.offset, epoch: stream.epoch };
   }
 
+  /** Health probe: the engine lives in this process, so it always answers. */
+  async ping(_timeoutMs: number): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;

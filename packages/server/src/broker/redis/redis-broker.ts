@@ -216,6 +216,27 @@ export class RedisBroker implements Broker {
     return { offset: Number(r[0]), epoch: String(r[1]) };
   }
 
+  /**
+   * Health probe: PING on the command connection (the one publishes use), rejected with BROKER_UNAVAILABLE
+   * after `timeoutMs` (or the command timeout, whichever comes first). A stalled Redis (paused, overloaded)
+   * keeps its sockets open, so no connection event reports it; this does.
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.cmd.ping(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), Math.max(1, timeoutMs));
+        }),
+      ]);
+    } catch (err) {
+      throw toBrokerError('ping', err);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -6,6 +6,7 @@ import type { StreamRestore } from '../features/stream-restore.js';
 import type { Typing } from '../features/typing.js';
 import { liveOutbound, replayedOutbound } from '../hub/hub.js';
 import type { Publication } from '../ports/broker.js';
+import { UNKNOWN_EPOCH } from '../ports/session-port.js';
 import type { Access } from './access.js';
 import type { Client } from './client.js';
 
@@ -77,11 +78,17 @@ export class Subscriptions {
       let position: StreamPosition;
       let replay: Publication[] = [];
       let recovered: boolean | undefined;
+      /** Where the frames after `subscribed` continue from: the head, or 0 when a new epoch is replayed from its start. */
+      let from: number | undefined;
       if (since !== undefined && since.epoch === '') {
         // Seed 001 form (`?last_sequence=N` without an epoch): assume the stream was not reset.
         since = { offset: since.offset, epoch: (await broker.position(channel)).epoch };
       }
-      if (since !== undefined) {
+      if (since !== undefined && since.epoch === UNKNOWN_EPOCH) {
+        // The transport could not read the client's position: nothing can be proven missed or already seen.
+        position = await broker.position(channel);
+        recovered = false;
+      } else if (since !== undefined) {
         const max = this.ctx.options.maxRecoveryPublications;
         const h = await broker.history(channel, { since, limit: max + 1 });
         position = h.position;
@@ -94,6 +101,17 @@ export class Subscriptions {
           if (archived !== null) {
             recovered = true;
             replay = archived;
+          }
+        }
+        if (!recovered && position.epoch !== since.epoch) {
+          // The client's stream is gone (a new epoch: history expired, broker restarted without persistence).
+          // Every publication of the new epoch is one it has not seen: after the `recovered: false` notice,
+          // deliver them from offset 1 when the window still holds them all.
+          const fresh = await broker.history(channel, { since: { offset: 0, epoch: position.epoch }, limit: max + 1 });
+          position = fresh.position;
+          if (fresh.recoverable && fresh.publications.length <= max) {
+            replay = fresh.publications;
+            from = 0;
           }
         }
       } else if (ns.snapshot) {
@@ -112,7 +130,7 @@ export class Subscriptions {
         this.deps.presence.left(c, channel); // left or closed while presence was being written
         return;
       }
-      const subscribed: Record<string, unknown> = { channel, offset: position.offset, epoch: position.epoch, members };
+      const subscribed: Record<string, unknown> = { channel, offset: from ?? position.offset, epoch: position.epoch, members };
       if (recovered !== undefined) subscribed.recovered = recovered;
       this.ctx.frames.send(c, 'subscribed', subscribed, { channel, id });
       if (snapshot !== null) this.ctx.frames.send(c, 'snapshot', snapshot, { channel });

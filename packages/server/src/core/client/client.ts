@@ -36,6 +36,11 @@ export class Client implements SessionHandle, ConnectionInfo, Member {
   subTokensAt: number;
   /** Consecutive commands refused by a rate limiter or the pending-command bound. */
   dropped = 0;
+  /**
+   * Flooded (closeAfterDropped reached) while a command was running: the pipeline takes nothing more, lets
+   * the running command finish and reply, then closes with 4021.
+   */
+  floodClosing = false;
   closed = false;
   readonly connectedAt: number;
 

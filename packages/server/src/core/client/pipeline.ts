@@ -19,7 +19,8 @@ const SUBSCRIPTION = new Set<string>(['join_channel', 'leave_channel']);
  * publish decided by a synchronous rule until the broker call) costs no queue; when a command returns a
  * promise, the commands behind it wait in `client.queue` (bounded by limits.maxPendingCommands) and run one
  * at a time as each finishes. ping, pong, heartbeat and response pass the queue. No closure, promise or
- * timer exists per connection at rest: `queue` is null.
+ * timer exists per connection at rest: `queue` is null. A flood (closeAfterDropped refusals in a row) closes
+ * with 4021 once the running command has replied; the waiting ones are dropped unapplied (closeFlooded).
  */
 export class CommandPipeline {
   private readonly parser: InboundParser;
@@ -33,7 +34,7 @@ export class CommandPipeline {
 
   /** One text frame from the client. Never throws. */
   text(c: Client, text: string): void {
-    if (c.closed) return;
+    if (c.closed || c.floodClosing) return;
     const now = this.ctx.now();
     c.lastSeen = now;
     c.pingSentAt = 0;
@@ -68,7 +69,7 @@ export class CommandPipeline {
 
   /** Queue a command on the server's initiative (a join from the URL or SSE), behind the client's own. */
   enqueue(c: Client, cmd: Command): void {
-    if (c.closed) return;
+    if (c.closed || c.floodClosing) return;
     if (c.queue !== null) c.queue.push(cmd);
     else this.run(c, cmd);
   }
@@ -76,8 +77,24 @@ export class CommandPipeline {
   /** A command refused by a limiter: RATE_LIMITED, or close 4021 after closeAfterDropped in a row. */
   private refuse(c: Client, id: RequestId | undefined, message: string): void {
     c.dropped += 1;
-    if (c.dropped >= this.ctx.options.limits.rateLimit.closeAfterDropped) c.sink.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+    if (c.dropped >= this.ctx.options.limits.rateLimit.closeAfterDropped) this.closeFlooded(c);
     else this.ctx.frames.error(c, ErrorCode.RATE_LIMITED, message, id);
+  }
+
+  /**
+   * Close a flooding connection with 4021 without leaving an applied command unacknowledged. The command
+   * running now may already be applied (a publish at the broker, delivered to others): the close waits until
+   * it has replied, so its `ok` goes out before the close frame (the sink flushes queued frames first). The
+   * commands waiting behind it are dropped unapplied and unanswered, and nothing more is taken. So after a
+   * 4021, every command without a reply was not applied and can be retried as is.
+   */
+  private closeFlooded(c: Client): void {
+    if (c.queue === null) {
+      c.sink.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
+      return;
+    }
+    c.floodClosing = true;
+    c.queue.length = 0;
   }
 
   private run(c: Client, cmd: Command): void {
@@ -97,9 +114,10 @@ export class CommandPipeline {
       }
       let next: Promise<void> | undefined;
       while (next === undefined) {
-        const cmd = c.closed ? undefined : c.queue!.shift();
+        const cmd = c.closed || c.floodClosing ? undefined : c.queue!.shift();
         if (cmd === undefined) {
           c.queue = null;
+          if (c.floodClosing && !c.closed) c.sink.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
           return;
         }
         id = cmd.id;

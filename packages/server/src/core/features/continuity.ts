@@ -23,8 +23,11 @@ export interface ContinuityHost {
  * each channel is read from its last delivered position: missed publications are delivered (marked
  * `replayed`), then the held ones not already covered, in offset order. If continuity cannot be proven
  * (the stream was lost — a Redis restart without persistence gives a new epoch — or more than
- * maxRecoveryPublications were missed) subscribers get `replay_complete {recovered: false}` with the new
- * position instead of a silent gap. A failed read (Redis away again) keeps holding and retries.
+ * maxRecoveryPublications were missed) subscribers get `replay_complete {recovered: false}` instead of a
+ * silent gap. When the stream was lost, that notice is at the start of the new epoch (offset 0) and the new
+ * epoch's publications follow from offset 1 (marked `replayed`) if the window still holds them all, so
+ * nothing published after the loss is missed; otherwise the notice carries the new top. A failed read
+ * (Redis away again) keeps holding and retries.
  */
 export class ChannelContinuity {
   private readonly positions = new Map<string, StreamPosition>();
@@ -114,8 +117,18 @@ export class ChannelContinuity {
     try {
       const max = this.host.maxRecoveryPublications;
       let h: HistoryResult;
+      /** Publications of a NEW epoch from its offset 1, when the stream this node followed is gone. */
+      let fresh: Publication[] | null = null;
       try {
         h = await this.host.history(channel, { offset: since.offset, epoch: since.epoch }, max + 1);
+        if (!(h.recoverable && h.publications.length <= max) && h.position.epoch !== since.epoch) {
+          // The stream was lost (Redis restarted without persistence: a new epoch). Nothing of the new epoch
+          // reached this node's subscribers (it would have moved `since`), so all of it is missed: read it
+          // from the start and deliver it after the gap notice, when the window still holds it all.
+          const start = await this.host.history(channel, { offset: 0, epoch: h.position.epoch }, max + 1);
+          if (start.recoverable && start.publications.length <= max) fresh = start.publications;
+          h = { publications: [], position: start.position, recoverable: false };
+        }
       } catch (err) {
         this.host.onError(err);
         if (this.up) this.scheduleRetry();
@@ -129,13 +142,23 @@ export class ChannelContinuity {
           this.host.deliver(pub, true);
           this.track(channel, pub.offset, pub.epoch);
         }
+        if (h.publications.length > 0) {
+          const at = this.positions.get(channel)!;
+          this.host.notify(channel, { replayed_count: h.publications.length, recovered: true, offset: at.offset, epoch: at.epoch });
+        }
+      } else if (fresh !== null) {
+        // Gap notice at the start of the new epoch (offset 0), then its publications from offset 1.
+        this.track(channel, 0, h.position.epoch);
+        this.host.notify(channel, { replayed_count: 0, recovered: false, offset: 0, epoch: h.position.epoch });
+        for (const pub of fresh) {
+          this.host.deliver(pub, true);
+          this.track(channel, pub.offset, pub.epoch);
+        }
       } else {
         this.track(channel, h.position.offset, h.position.epoch);
+        this.host.notify(channel, { replayed_count: 0, recovered: false, offset: h.position.offset, epoch: h.position.epoch });
       }
       const at = this.positions.get(channel)!;
-      if (!recovered || h.publications.length > 0) {
-        this.host.notify(channel, { replayed_count: recovered ? h.publications.length : 0, recovered, offset: at.offset, epoch: at.epoch });
-      }
       for (const pub of held) {
         if (pub.epoch !== at.epoch || pub.offset > at.offset) {
           this.track(channel, pub.offset, pub.epoch);

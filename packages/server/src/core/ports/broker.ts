@@ -124,5 +124,12 @@ export interface Broker {
    * epoch of the channel's next publication, but callers must not rely on it.
    */
   position(channel: string): Promise<StreamPosition>;
+  /**
+   * Optional health probe: resolves when the backend answers a trivial command within `timeoutMs`, rejects
+   * (code `BROKER_UNAVAILABLE`) otherwise. Catches what connection events miss: a backend that keeps its
+   * connections open but answers nothing (a paused or overloaded Redis). Creates no state. `/health` calls it
+   * (cached for a short interval); an engine without it is judged by its `onStatus` reports only.
+   */
+  ping?(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }

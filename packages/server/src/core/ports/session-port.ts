@@ -41,6 +41,15 @@ export interface SessionRejection {
 }
 
 /**
+ * The epoch of a position a transport could not read: an SSE `Last-Event-ID` that is not a position vector
+ * (garbage, another format version) or that lacks the channel. No stream ever has it, so a join with this
+ * `since` is answered `recovered: false` and replays nothing (the client's position is unknown, so nothing
+ * can be proven missed or seen). Not to be confused with the EMPTY epoch, the seed 001 form
+ * (`?last_sequence=N` without `epoch`), which stands for the stream's current epoch.
+ */
+export const UNKNOWN_EPOCH = '?';
+
+/**
  * What a transport needs from the core: the only core entry point transports depend on (the Node implements
  * it). Every method returns at once and never throws; failures become `error` frames or closes on the sink.
  */
