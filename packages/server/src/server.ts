@@ -111,7 +111,7 @@ export class Switchboard {
       selectSubprotocol,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
-      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge },
+      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });

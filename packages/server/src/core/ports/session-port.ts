@@ -40,6 +40,12 @@ export interface SessionRejection {
   reason: string;
 }
 
+/** A connection slot of an address, held by a connection that has no session yet (`reserveSlot`). */
+export interface SlotReservation {
+  /** Give the slot back. Idempotent. Call it right before `openSession` (the session takes the slot over) or when the connection ends. */
+  release(): void;
+}
+
 /**
  * What a transport needs from the core: the only core entry point transports depend on (the Node implements
  * it). Every method returns at once and never throws; failures become `error` frames or closes on the sink.
@@ -47,6 +53,14 @@ export interface SessionRejection {
 export interface SessionPort {
   /** Register a connection; on success its `connect` frame is already queued on the sink. */
   openSession(init: SessionInit): SessionHandle | SessionRejection;
+  /**
+   * Hold one of `remoteAddress`'s connection slots (limits.maxConnectionsPerIp) for a connection that is
+   * accepted but is no session yet: a challenge handshake in progress counts like an open session, so one
+   * address cannot fill the pending table and lock others out. Refused (4022) when the address has no slot
+   * left or the node is at limits.maxConnections (which a reservation checks but does not hold). The holder
+   * calls `release()` right before `openSession` (which then counts the session instead), or when it gives up.
+   */
+  reserveSlot(remoteAddress: string): SlotReservation | SessionRejection;
   /**
    * One text frame from the client. Commands take effect in the order received: a command that waits
    * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
