@@ -51,6 +51,12 @@ export interface JwtConfig {
   clockToleranceSec?: number;
   /** Optional upper bound on token age from `iat`, seconds (the token must then carry `iat`). */
   maxTokenAgeSec?: number | null;
+  /**
+   * Refuse tokens whose header has no `kid` (INVALID_TOKEN), whatever key would verify them. Default false:
+   * a kid-less token is verified with `publicKey` when one is set, else with the JWKS key that fits its `alg`
+   * when exactly one does (a one-key JWKS accepts it), and refused as ambiguous when several do.
+   */
+  requireKid?: boolean;
 }
 
 /** Where identity fields come from in the verified JWT claims (dot paths allowed: "realm_access.roles"). */
@@ -332,6 +338,7 @@ function validateJwtConfig(j: JwtConfig): void {
   for (const k of ['jwksCacheMaxAgeMs', 'jwksCooldownMs', 'jwksTimeoutMs'] as const) {
     if (j[k] !== undefined) positiveInt(j[k], `jwt.${k}`);
   }
+  if (j.requireKid !== undefined && typeof j.requireKid !== 'boolean') throw new AuthConfigError('jwt.requireKid', 'must be true or false');
   if (j.clockToleranceSec !== undefined && (typeof j.clockToleranceSec !== 'number' || j.clockToleranceSec < 0)) {
     throw new AuthConfigError('jwt.clockToleranceSec', 'must be a number >= 0');
   }
