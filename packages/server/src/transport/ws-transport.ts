@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCode, isTemporaryError } from '@switchboard/protocol';
 import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
@@ -127,11 +128,11 @@ export class WebSocketTransport {
     if (endpoint === null) return false;
     socket.on('error', swallow);
     if (this.sessions.draining) {
-      rejectHandshake(socket, 503, 'DRAINING');
+      rejectHandshake(socket, 503, ErrorCode.DRAINING, 'The server is draining; connect to another node');
       return true;
     }
     if (!this.opts.checkOrigin(req.headers.origin)) {
-      rejectHandshake(socket, 403, 'ORIGIN_NOT_ALLOWED');
+      rejectHandshake(socket, 403, ErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
       return true;
     }
     const challenge = this.opts.challenge;
@@ -143,7 +144,7 @@ export class WebSocketTransport {
       (outcome) => {
         if (socket.destroyed) return;
         if (!outcome.ok && this.opts.rejectAuthAtHandshake) {
-          rejectHandshake(socket, outcome.httpStatus, outcome.code);
+          rejectHandshake(socket, outcome.httpStatus, outcome.code, outcome.message);
           return;
         }
         if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
@@ -157,7 +158,7 @@ export class WebSocketTransport {
       },
       (err: unknown) => {
         this.opts.logger.error({ err }, 'authenticator failed');
-        rejectHandshake(socket, 500, 'INTERNAL');
+        rejectHandshake(socket, 500, ErrorCode.INTERNAL, 'authentication failed unexpectedly');
       },
     );
     return true;
@@ -280,8 +281,12 @@ function closeHandshake(ws: WebSocket, code: number, reason: string): void {
 
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
-function rejectHandshake(socket: Duplex, status: number, code: string): void {
-  const body = JSON.stringify({ error: code });
+/**
+ * Refuse an upgrade with an HTTP status and the JSON error body of the HTTP API and the SSE endpoint:
+ * `{"error": {"code", "message", "temporary"}}` (docs/protocol.md, docs/security.md).
+ */
+function rejectHandshake(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message, temporary: isTemporaryError(code) } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
