@@ -9,7 +9,7 @@ export type { Client } from './core/client/client.js';
 export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, HistoryResult, ControlMessage } from './core/ports/broker.js';
 export type { PresenceStore, OnlineUsersPage } from './core/ports/presence-store.js';
 export type { HubHooks, NodeHooks, ChannelAction, Decision, ConnectionInfo } from './core/ports/hooks.js';
-export type { SessionIdentity, SessionInit, SessionPort, SessionHandle, SessionRejection } from './core/ports/session-port.js';
+export type { SessionIdentity, SessionInit, SessionPort, SessionHandle, SessionRejection, SlotReservation } from './core/ports/session-port.js';
 export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './core/ports/handshake.js';
 export { SseTransport } from './transport/sse-transport.js';
 export type { AuthHooks } from './auth/hooks.js';

@@ -15,7 +15,7 @@ import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';
 import type { PresenceStore } from './core/ports/presence-store.js';
 import { PromMetrics } from './api/metrics.js';
-import { apiRoutes } from './api/routes.js';
+import { apiRoutes, isLoopback } from './api/routes.js';
 import { sseRoute } from './api/sse-route.js';
 import { registerStaticAssets } from './api/static-assets.js';
 import { createLogger } from './logger.js';
@@ -111,7 +111,7 @@ export class Switchboard {
       selectSubprotocol,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
-      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge },
+      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -253,6 +253,7 @@ export class Switchboard {
   readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
     await this.start();
     this.attach(app.server);
+    if (this.config.http.apiKey === '') app.addHook('onListen', async () => this.warnKeylessApi(app.server.address()));
     if (this.config.http.serveDemo) await registerStaticAssets(app);
     await app.register(apiRoutes, {
       node: this.node,
@@ -265,6 +266,20 @@ export class Switchboard {
     });
     if (this.config.sse.enabled) await app.register(sseRoute, { path: this.sse.path, handle: this.sse.handler });
   }, { name: 'switchboard' });
+
+  /**
+   * Logged once the server listens: the server API has no key (http.apiKey) and the address is reachable from
+   * other machines. The key-less API answers only loopback callers with a loopback Host header, but a reverse
+   * proxy on this host that adds no forwarding header and rewrites Host makes every caller look local.
+   */
+  private warnKeylessApi(address: ReturnType<Server['address']>): void {
+    if (address === null || typeof address === 'string' || isLoopback(address.address)) return;
+    this.logger.warn(
+      { address: address.address, port: address.port },
+      'http.apiKey is empty and the server listens on a non-loopback address: /api/* answers loopback callers only, ' +
+        'but a reverse proxy on this host can make remote callers look local. Set http.apiKey (docs/security.md, "Server API")',
+    );
+  }
 
   /** Start a standalone server on config.host:config.port (port 0: any free port). Resolves to the port. */
   async listen(): Promise<number> {

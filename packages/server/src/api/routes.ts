@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
@@ -41,7 +42,7 @@ export interface ApiRoutesOptions {
   reportLoad: () => Promise<void>;
   /** `broker.type`, shown by `/health`. */
   brokerType: string;
-  /** `http.apiKey`: bearer key of `/api/*`; empty means loopback callers only. */
+  /** `http.apiKey`: bearer key of `/api/*`; empty means local callers only (see `localCaller`). */
   apiKey: string;
   /** `http.serveDemo`: serve the test page at `/test` (and at `/` unless a route holds it). */
   serveDemo: boolean;
@@ -92,8 +93,9 @@ function brokerProbe(broker: NodeApi['broker']): () => Promise<boolean> {
 /**
  * HTTP routes: health, metrics, the test page, and the server API a backend uses (publish, broadcast,
  * send to user, disconnect, list channels/presence/stats). `/api/*` requires `Authorization: Bearer <apiKey>`
- * when `apiKey` is set (compared in constant time). A Fastify plugin that adds its routes to the instance
- * it is registered on (fastify-plugin): `app.register(apiRoutes, options)`.
+ * when `apiKey` is set (compared in constant time); without a key it answers local callers only
+ * (`localCaller`). A Fastify plugin that adds its routes to the instance it is registered on
+ * (fastify-plugin): `app.register(apiRoutes, options)`.
  */
 export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts: ApiRoutesOptions) => {
   const node = opts.node;
@@ -151,10 +153,9 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
     });
     api.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
       if (apiKey === '') {
-        // No key configured: the server API answers only on loopback (safe default for 0.0.0.0).
-        if (!isLoopback(req.socket.remoteAddress)) {
-          return fail(reply, 403, ErrorCode.FORBIDDEN, 'The server API is loopback-only until http.apiKey is set');
-        }
+        // No key configured: the server API answers only local callers (safe default for 0.0.0.0).
+        const refusal = localCaller(req.raw);
+        if (refusal !== null) return fail(reply, 403, ErrorCode.FORBIDDEN, refusal);
       } else if (!keyMatches(req.headers.authorization)) {
         return fail(reply, 401, ErrorCode.UNAUTHORIZED, 'Missing or wrong API key');
       }
@@ -239,6 +240,58 @@ export function isLoopback(address: string | undefined): boolean {
   if (address === undefined) return false;
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4 === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4);
+}
+
+/**
+ * A `Host` header naming this machine by a loopback name: `localhost`, `127.x.x.x` or `[::1]`, with or without
+ * a port. Anything else (a DNS name that a browser page resolved to 127.0.0.1: DNS rebinding) is refused.
+ */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (host === undefined) return false;
+  const m = /^(?:\[([0-9a-f:.]+)\]|([a-z0-9.-]+))(?::\d{1,5})?$/i.exec(host.trim());
+  if (m === null) return false;
+  const name = (m[1] ?? m[2]!).toLowerCase();
+  return name === 'localhost' || isLoopback(name);
+}
+
+/**
+ * Every client address a proxy recorded on the request: each `X-Forwarded-For` hop, each `for=` of
+ * `Forwarded` (RFC 7239, brackets and port removed), and `X-Real-IP`. Empty for a request no proxy relayed.
+ */
+function forwardedAddresses(req: IncomingMessage): string[] {
+  const out: string[] = [];
+  const list = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  for (const h of list(req.headers['x-forwarded-for'])) for (const hop of h.split(',')) out.push(hop.trim());
+  for (const h of list(req.headers['x-real-ip'])) out.push(h.trim());
+  for (const h of list(req.headers.forwarded)) {
+    for (const m of h.matchAll(/(?:^|[;,\s])for\s*=\s*("[^"]*"|[^;,\s]*)/gi)) {
+      const v = m[1]!.replace(/^"|"$/g, '');
+      const bracketed = /^\[([^\]]*)\]/.exec(v);
+      out.push(bracketed !== null ? bracketed[1]! : v.replace(/:\d+$/, ''));
+    }
+  }
+  return out;
+}
+
+/**
+ * Why a request may not use the key-less server API, or null when it comes from this machine:
+ * - the socket peer is loopback, and so is every client address a proxy recorded on the request
+ *   (`forwardedAddresses`). This covers the client address as `http.trustProxy` reads it (X-Forwarded-For's
+ *   first hop, transport/remote-address.ts) and is stricter on purpose: it holds whatever `trustProxy` says
+ *   (a proxy on this host makes every request look loopback, and operators forget `trustProxy`), and a
+ *   proxy that appends to a client-sent X-Forwarded-For cannot pass a forged loopback first hop;
+ * - the `Host` header is a loopback name (DNS rebinding: a page on evil.example resolved to 127.0.0.1
+ *   sends `Host: evil.example`).
+ */
+export function localCaller(req: IncomingMessage): string | null {
+  const forwarded = forwardedAddresses(req);
+  if (!isLoopback(req.socket.remoteAddress) || !forwarded.every((a) => isLoopback(a))) {
+    return 'Without http.apiKey the server API answers only callers on this machine (loopback client address, not relayed for a remote client); set http.apiKey';
+  }
+  if (!isLoopbackHost(req.headers.host)) {
+    return 'Without http.apiKey the server API answers only a loopback Host header (localhost, 127.0.0.1, [::1]); set http.apiKey';
+  }
+  return null;
 }
 
 /** `?limit=` of a paged listing: 100 when absent or not a number (engines clamp to 1..1000). */

@@ -72,7 +72,9 @@ export function createAuth(input: AuthConfigInput | AuthConfig = {}, hooks: Auth
     channelsMode: config.claims.channelsMode,
     hookTimeoutMs: config.hookTimeoutMs,
   }, hooks);
-  const ed25519 = new Ed25519Authenticator(config.ed25519, { hooks, hookTimeoutMs: config.hookTimeoutMs });
+  // A challenge lives no longer than the handshake that waits for its answer (its expires_at says when that ends).
+  const challengeTtlMs = Math.min(config.ed25519.challengeTtlMs, config.handshakeTimeoutMs);
+  const ed25519 = new Ed25519Authenticator({ ...config.ed25519, challengeTtlMs }, { hooks, hookTimeoutMs: config.hookTimeoutMs });
   const rejectAt = config.rejectAt;
   const cookieMode: 'hook' | 'jwt' | null =
     config.sources.cookieVerify === 'hook' ? 'hook'

@@ -51,6 +51,12 @@ export interface JwtConfig {
   clockToleranceSec?: number;
   /** Optional upper bound on token age from `iat`, seconds (the token must then carry `iat`). */
   maxTokenAgeSec?: number | null;
+  /**
+   * Refuse tokens whose header has no `kid` (INVALID_TOKEN), whatever key would verify them. Default false:
+   * a kid-less token is verified with `publicKey` when one is set, else with the JWKS key that fits its `alg`
+   * when exactly one does (a one-key JWKS accepts it), and refused as ambiguous when several do.
+   */
+  requireKid?: boolean;
 }
 
 /** Where identity fields come from in the verified JWT claims (dot paths allowed: "realm_access.roles"). */
@@ -94,7 +100,7 @@ export interface TokenSourcesConfig {
 export interface Ed25519Config {
   /** Domain separation string at the head of every challenge. Must not contain "|" or a line break. */
   domain: string;
-  /** Challenge lifetime (ms). Default 60000. */
+  /** Challenge lifetime (ms). Default 60000; `createAuth` caps it at `auth.handshakeTimeoutMs`. */
   challengeTtlMs: number;
   /** At most this many challenges are outstanding at once; more -> TOO_MANY_CONNECTIONS (4022). */
   maxPendingChallenges: number;
@@ -174,6 +180,11 @@ export interface AuthConfig {
   maxTokenBytes: number;
   /** Hooks (session, permission, key lookup) that do not answer in time fail closed. Default 5000 ms. */
   hookTimeoutMs: number;
+  /**
+   * A handshake that runs after accept (the Ed25519 challenge-response) must end within this long (ms), or the
+   * connection is closed with 4004. Caps `ed25519.challengeTtlMs`. Default 10000.
+   */
+  handshakeTimeoutMs: number;
   ed25519: Ed25519Config;
   origins: OriginConfig;
   channels: ChannelRulesConfig;
@@ -192,6 +203,7 @@ export interface AuthConfigInput {
   claims?: Partial<ClaimsConfig>;
   maxTokenBytes?: number;
   hookTimeoutMs?: number;
+  handshakeTimeoutMs?: number;
   ed25519?: Partial<Ed25519Config>;
   origins?: Partial<OriginConfig>;
   channels?: Partial<ChannelRulesConfig>;
@@ -218,6 +230,7 @@ export function defaultAuthConfig(): AuthConfig {
     },
     maxTokenBytes: 8192,
     hookTimeoutMs: 5000,
+    handshakeTimeoutMs: 10_000,
     ed25519: {
       domain: DEFAULT_ED25519_DOMAIN,
       challengeTtlMs: 60_000,
@@ -270,6 +283,7 @@ export function resolveAuthConfig(input: AuthConfigInput = {}): AuthConfig {
     claims: { ...d.claims, ...input.claims },
     maxTokenBytes: input.maxTokenBytes ?? d.maxTokenBytes,
     hookTimeoutMs: input.hookTimeoutMs ?? d.hookTimeoutMs,
+    handshakeTimeoutMs: input.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
     ed25519: { ...d.ed25519, ...input.ed25519 },
     origins: { ...d.origins, ...input.origins },
     channels: { ...d.channels, ...input.channels },
@@ -279,6 +293,7 @@ export function resolveAuthConfig(input: AuthConfigInput = {}): AuthConfig {
   if (cfg.rejectAt !== 'close' && cfg.rejectAt !== 'handshake') throw new AuthConfigError('rejectAt', 'must be "close" or "handshake"');
   positiveInt(cfg.maxTokenBytes, 'maxTokenBytes');
   positiveInt(cfg.hookTimeoutMs, 'hookTimeoutMs');
+  positiveInt(cfg.handshakeTimeoutMs, 'handshakeTimeoutMs');
   positiveInt(cfg.ed25519.challengeTtlMs, 'ed25519.challengeTtlMs');
   positiveInt(cfg.ed25519.maxPendingChallenges, 'ed25519.maxPendingChallenges');
   if (typeof cfg.ed25519.domain !== 'string' || cfg.ed25519.domain.length === 0 || /[|\r\n]/.test(cfg.ed25519.domain)) {
@@ -323,6 +338,7 @@ function validateJwtConfig(j: JwtConfig): void {
   for (const k of ['jwksCacheMaxAgeMs', 'jwksCooldownMs', 'jwksTimeoutMs'] as const) {
     if (j[k] !== undefined) positiveInt(j[k], `jwt.${k}`);
   }
+  if (j.requireKid !== undefined && typeof j.requireKid !== 'boolean') throw new AuthConfigError('jwt.requireKid', 'must be true or false');
   if (j.clockToleranceSec !== undefined && (typeof j.clockToleranceSec !== 'number' || j.clockToleranceSec < 0)) {
     throw new AuthConfigError('jwt.clockToleranceSec', 'must be a number >= 0');
   }

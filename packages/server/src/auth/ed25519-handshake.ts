@@ -8,7 +8,11 @@ import type { Ed25519Authenticator } from './ed25519.js';
 import { unauthorized, type AuthFailure } from './failures.js';
 import { toSessionIdentity } from './handshake-adapter.js';
 
-/** One pending challenge: the collective the connection claims and the nonce issued to it. */
+/**
+ * One pending challenge: the collective the connection claims and the nonce issued to it. The transport keeps
+ * one per connection and hands it back with that connection's answer, so the verdict only ever looks at the
+ * nonce this connection was given.
+ */
 export interface Ed25519Pending {
   readonly collectiveId: string;
   readonly nonce: string;
@@ -51,9 +55,13 @@ export function ed25519Handshake(ed: Ed25519Authenticator): ChallengeHandshake<E
         ed.cancel(pending.nonce);
         return refused(unauthorized('expected auth_response with a signature'));
       }
-      // The answer may name its nonce; a wrong one fails verification (unknown, or another collective's).
-      const nonce = typeof msg.data.nonce === 'string' ? msg.data.nonce : pending.nonce;
-      const r = await ed.verifyResponse({ collectiveId: pending.collectiveId, nonce, signature: msg.data.signature });
+      // A challenge is bound to the connection it was issued on: the answer may repeat its nonce, but a nonce
+      // issued to another connection (still pending there, or used) is refused without touching that one.
+      if (msg.data.nonce !== undefined && msg.data.nonce !== pending.nonce) {
+        ed.cancel(pending.nonce);
+        return refused(unauthorized('nonce was not issued to this connection'));
+      }
+      const r = await ed.verifyResponse({ collectiveId: pending.collectiveId, nonce: pending.nonce, signature: msg.data.signature });
       return r.ok ? { ok: true, identity: toSessionIdentity(r.identity) } : refused(r.failure);
     },
 

@@ -8,6 +8,9 @@
  *      `auth_response {nonce, signature}` (signature: 64 bytes, base64 or base64url).
  *   3. `verifyResponse({collectiveId, nonce, signature})` -> identity, or UNAUTHORIZED (4001) for an
  *      unknown/used nonce, another collective, an expired challenge, an unknown collective or a bad signature.
+ *      It checks that the nonce is pending, not which connection it was issued to: the caller keeps the nonce
+ *      it issued on each connection and verifies with that one (ed25519-handshake.ts refuses an answer naming
+ *      another nonce), so a nonce issued to one socket never authenticates another.
  *   4. No answer by the deadline: the transport closes with `authTimeout()` (4004) and calls `cancel(nonce)`.
  *
  * Challenge string (exact format, fields separated by "|"):

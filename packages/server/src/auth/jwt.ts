@@ -5,7 +5,9 @@
  *   - has a header `alg` among the pinned `algorithms` (`none` can never be pinned),
  *   - verifies with the key of its algorithm family: HS* with `secret` only, asymmetric algorithms with the
  *     JWKS (`kid` lookup; file first, then URL) or `publicKey` only — so an HS256 token "signed" with the RSA
- *     public key is rejected,
+ *     public key is rejected. A token without `kid` goes to `publicKey` when one is set, else to the JWKS,
+ *     where jose takes the one key that fits its `alg` (a one-key JWKS accepts it; several: "ambiguous");
+ *     with `requireKid` a token without `kid` is refused before any key is tried,
  *   - has a numeric `exp` in the future and a non-empty string `sub`; honours `nbf`/`iat`; checks `iss`/`aud`
  *     when configured; all with `clockToleranceSec` leeway;
  * and `{ok:false, failure}` otherwise: TOKEN_EXPIRED (4003) for an expired token, INVALID_TOKEN (4002) for
@@ -36,6 +38,9 @@ export interface JwtVerifierOptions {
 
 /** A key source (JWKS URL) failed; answered as AUTH_UNAVAILABLE, not as a bad token. */
 class KeySourceError extends Error {}
+
+/** The token's header names no `kid` while `requireKid` is on; answered as INVALID_TOKEN. */
+class MissingKidError extends Error {}
 
 type KeyGetter = (header: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<KeyObject | Uint8Array | CryptoKey>;
 
@@ -79,6 +84,7 @@ export function createJwtVerifier(cfg: JwtConfig, opts: JwtVerifierOptions = {})
     : null;
 
   const getKey: KeyGetter = async (header, token) => {
+    if (cfg.requireKid === true && (typeof header.kid !== 'string' || header.kid === '')) throw new MissingKidError();
     const alg = header.alg ?? '';
     if (isHmacAlgorithm(alg)) {
       if (!secret) throw new errors.JWSSignatureVerificationFailed('no HMAC secret configured');
@@ -134,6 +140,7 @@ export function createJwtVerifier(cfg: JwtConfig, opts: JwtVerifierOptions = {})
 /** Maps a jose (or key source) error to an AuthFailure. Exported for tests. */
 export function mapJoseError(e: unknown): AuthFailure {
   if (e instanceof KeySourceError) return authUnavailable('JWKS unavailable');
+  if (e instanceof MissingKidError) return invalidToken('token has no key id (kid); auth.jwt.requireKid is on');
   if (e instanceof errors.JWTExpired) return tokenExpired('token expired');
   if (e instanceof errors.JWTClaimValidationFailed) {
     if (e.reason === 'missing') return invalidToken(`missing ${e.claim} claim`);

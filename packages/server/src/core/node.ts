@@ -16,7 +16,7 @@ import type { Broker, Publication } from './ports/broker.js';
 import type { HubHooks } from './ports/hooks.js';
 import { NOOP_METRICS, SILENT_LOGGER, type NodeMetrics, type Logger } from './ports/observability.js';
 import type { MembersPage, OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
-import type { SessionHandle, SessionInit, SessionPort, SessionRejection } from './ports/session-port.js';
+import type { SessionHandle, SessionInit, SessionPort, SessionRejection, SlotReservation } from './ports/session-port.js';
 
 export interface NodeDeps {
   broker: Broker;
@@ -104,6 +104,21 @@ export class Node implements SessionPort {
 
   openSession(init: SessionInit): Client | SessionRejection {
     return this.parts.lifecycle.open(init);
+  }
+
+  reserveSlot(remoteAddress: string): SlotReservation | SessionRejection {
+    const sessions = this.hub.sessions;
+    const refusal = sessions.refusal(null, remoteAddress, this.options.limits);
+    if (refusal !== null) return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: refusal };
+    sessions.hold(remoteAddress);
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        sessions.unhold(remoteAddress);
+      },
+    };
   }
 
   handleText(s: SessionHandle, text: string): void {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCode, isTemporaryError } from '@switchboard/protocol';
 import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
@@ -31,9 +32,19 @@ export interface WsTransportOptions {
   rejectAuthAtHandshake: boolean;
   trustProxy: boolean;
   logger: Logger;
-  /** Challenge handshake endpoints `{path}/{collective_id}` (the Ed25519 challenge-response, seed 001). */
-  challenge?: { path: string; handshake: ChallengeHandshake };
+  /**
+   * Challenge handshake endpoints `{path}/{collective_id}` (the Ed25519 challenge-response, seed 001).
+   * `timeoutMs` (auth.handshakeTimeoutMs) bounds the whole challenge phase, whatever deadline the strategy
+   * gives; the connection then closes with the strategy's timeout failure (4004).
+   */
+  challenge?: { path: string; handshake: ChallengeHandshake; timeoutMs: number };
 }
+
+/**
+ * A socket closed during a challenge handshake that does not complete the close handshake (answer our close
+ * frame) within this long is dropped, so an unresponsive client cannot keep it for ws's 30 s close timeout.
+ */
+const HANDSHAKE_CLOSE_GRACE_MS = 1000;
 
 /**
  * WebSocket endpoints (`/ws`, `/ws/authenticated`, `/ws/{client_id}`) on top of `ws` in noServer mode.
@@ -117,23 +128,23 @@ export class WebSocketTransport {
     if (endpoint === null) return false;
     socket.on('error', swallow);
     if (this.sessions.draining) {
-      rejectHandshake(socket, 503, 'DRAINING');
+      rejectHandshake(socket, 503, ErrorCode.DRAINING, 'The server is draining; connect to another node');
       return true;
     }
     if (!this.opts.checkOrigin(req.headers.origin)) {
-      rejectHandshake(socket, 403, 'ORIGIN_NOT_ALLOWED');
+      rejectHandshake(socket, 403, ErrorCode.ORIGIN_NOT_ALLOWED, 'origin not allowed');
       return true;
     }
-    if (endpoint.collectiveId !== undefined && this.opts.challenge !== undefined) {
-      const handshake = this.opts.challenge.handshake;
-      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, handshake));
+    const challenge = this.opts.challenge;
+    if (endpoint.collectiveId !== undefined && challenge !== undefined) {
+      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, challenge.handshake, challenge.timeoutMs));
       return true;
     }
     this.opts.authenticate(req, url, endpoint).then(
       (outcome) => {
         if (socket.destroyed) return;
         if (!outcome.ok && this.opts.rejectAuthAtHandshake) {
-          rejectHandshake(socket, outcome.httpStatus, outcome.code);
+          rejectHandshake(socket, outcome.httpStatus, outcome.code, outcome.message);
           return;
         }
         if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
@@ -147,44 +158,61 @@ export class WebSocketTransport {
       },
       (err: unknown) => {
         this.opts.logger.error({ err }, 'authenticator failed');
-        rejectHandshake(socket, 500, 'INTERNAL');
+        rejectHandshake(socket, 500, ErrorCode.INTERNAL, 'authentication failed unexpectedly');
       },
     );
     return true;
   }
 
   /**
-   * A challenge handshake (the Ed25519 challenge-response, seed 001): send the strategy's first frame, wait
-   * for ONE message until it expires (then close with its timeout failure), let the strategy decide, then
-   * open the session with the identity or close with the code it gives. One timer per pending challenge,
-   * bounded by the strategy.
+   * A challenge handshake (the Ed25519 challenge-response, seed 001): hold a connection slot of the client
+   * address for the whole phase (a pending challenge counts against limits.maxConnectionsPerIp like a session),
+   * send the strategy's first frame, wait for ONE message, let the strategy decide, then open the session with
+   * the identity (handing the slot over to it) or close with the code it gives. One timer per pending
+   * challenge: the strategy's deadline or `timeoutMs`, whichever comes first, until the verdict; then close
+   * with its timeout failure (4004). Every close of this phase drops a client that does not answer it.
    */
-  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, handshake: ChallengeHandshake): void {
+  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, handshake: ChallengeHandshake, timeoutMs: number): void {
+    ws.on('error', this.onError);
+    const slot = this.sessions.reserveSlot(remoteAddress(req, this.opts.trustProxy));
+    if ('rejected' in slot) {
+      closeHandshake(ws, slot.closeCode, slot.reason);
+      return;
+    }
+    ws.once('close', slot.release);
     const started = handshake.begin(endpoint);
     if (!started.ok) {
-      ws.close(started.closeCode, started.message.slice(0, 120));
+      closeHandshake(ws, started.closeCode, started.message);
       return;
     }
     const handle = started.handle;
-    ws.on('error', this.onError);
     ws.send(started.firstFrame);
+    const deadline = Math.min(started.expiresAt, Date.now() + timeoutMs);
     const timer = setTimeout(() => {
       handshake.cancel(handle);
-      ws.close(started.timeout.closeCode, started.timeout.message);
-    }, Math.max(0, started.expiresAt - Date.now()));
+      closeHandshake(ws, started.timeout.closeCode, started.timeout.message);
+    }, Math.max(0, deadline - Date.now()));
     ws.once('close', () => {
       clearTimeout(timer);
       handshake.cancel(handle);
     });
     ws.once('message', (data: Buffer, isBinary: boolean) => {
-      clearTimeout(timer);
       handshake.finish(handle, isBinary ? null : data.toString('utf8')).then(
         (outcome) => {
-          if (ws.readyState !== ws.OPEN) return;
-          if (!outcome.ok) ws.close(outcome.closeCode, outcome.message.slice(0, 120));
-          else this.accept(ws, req, outcome.identity, endpoint, null);
+          if (ws.readyState !== ws.OPEN) return; // closed meanwhile (timed out, or the client left)
+          clearTimeout(timer);
+          if (!outcome.ok) {
+            closeHandshake(ws, outcome.closeCode, outcome.message);
+            return;
+          }
+          slot.release(); // the session counts from here on
+          this.accept(ws, req, outcome.identity, endpoint, null);
         },
-        () => ws.close(1011, 'verification failed'),
+        () => {
+          if (ws.readyState !== ws.OPEN) return;
+          clearTimeout(timer);
+          closeHandshake(ws, 1011, 'verification failed');
+        },
       );
     });
   }
@@ -244,10 +272,22 @@ export function subscribeFromQuery(sessions: SessionPort, s: SessionHandle, url:
   for (const channel of channels.slice(0, sessions.maxChannelsPerConnection)) sessions.subscribe(s, channel, since);
 }
 
+/** Close a socket that is still in its challenge handshake; drop it if the client ignores the close frame. */
+function closeHandshake(ws: WebSocket, code: number, reason: string): void {
+  ws.close(code, reason.slice(0, 120));
+  const drop = setTimeout(() => ws.terminate(), HANDSHAKE_CLOSE_GRACE_MS);
+  drop.unref();
+  ws.once('close', () => clearTimeout(drop));
+}
+
 const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
-function rejectHandshake(socket: Duplex, status: number, code: string): void {
-  const body = JSON.stringify({ error: code });
+/**
+ * Refuse an upgrade with an HTTP status and the JSON error body of the HTTP API and the SSE endpoint:
+ * `{"error": {"code", "message", "temporary"}}` (docs/protocol.md, docs/security.md).
+ */
+function rejectHandshake(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message, temporary: isTemporaryError(code) } });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );

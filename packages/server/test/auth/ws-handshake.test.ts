@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+import { isTemporaryError } from '@switchboard/protocol';
 import { createAuth, selectSubprotocol, type AuthConfigInput } from '../../src/auth/index.js';
 import { hmacKey, mint, SECRET } from './helpers.js';
 
@@ -18,7 +19,8 @@ async function start(cfg: AuthConfigInput) {
     const url = new URL(req.url ?? '/', 'http://localhost');
     void auth.authenticate(req, url, { required: true }).then((r) => {
       if (!r.ok && r.failure.rejectAt === 'handshake') {
-        const body = JSON.stringify({ code: r.failure.code, message: r.failure.message });
+        // The body of every HTTP error (docs/security.md): {"error": {"code", "message", "temporary"}}.
+        const body = JSON.stringify({ error: { code: r.failure.code, message: r.failure.message, temporary: isTemporaryError(r.failure.code) } });
         socket.end(`HTTP/1.1 ${r.failure.httpStatus} ${STATUS_CODES[r.failure.httpStatus]}\r\nConnection: close\r\n` +
           `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
         return;

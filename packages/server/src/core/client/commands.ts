@@ -62,6 +62,7 @@ export class ClientCommands {
       case 'typing':
         return this.typing(c, d.channel as string, d.is_typing as boolean, m.id);
       case 'heartbeat':
+      case 'pong': // a pong with an id (a bare one never gets here): every message with an id gets a reply
         if (m.id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id: m.id });
         return;
       case 'ping':

@@ -32,7 +32,8 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /**
  * Turns a text frame into a validated message, or an error naming a registry code. Never throws.
  * Checks, in order: JSON syntax, nesting depth and forbidden keys (one walk), envelope shape, known type,
- * the type's data schema.
+ * the type's data schema (a `channel` string of the wrong length is INVALID_CHANNEL, any other mismatch
+ * INVALID_MESSAGE).
  */
 export class InboundParser {
   private readonly validators = compiledValidators();
@@ -67,6 +68,11 @@ export class InboundParser {
     }
     if (!validate(data)) {
       const err = validate.errors?.[0];
+      // A channel name outside the schema's length bounds (empty, or beyond 1024 characters) is a bad channel
+      // name like one beyond limits.maxChannelNameLength: INVALID_CHANNEL, as docs/protocol.md says.
+      if (err?.instancePath === '/channel' && (err.keyword === 'minLength' || err.keyword === 'maxLength')) {
+        return { code: ErrorCode.INVALID_CHANNEL, message: `Invalid channel name (${err.keyword === 'minLength' ? 'empty' : 'too long'})`, id };
+      }
       const where = err?.instancePath ? `data${err.instancePath.replaceAll('/', '.')}` : 'data';
       return { code: ErrorCode.INVALID_MESSAGE, message: `${where} ${err?.message ?? 'is invalid'}`, id };
     }

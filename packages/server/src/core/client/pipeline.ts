@@ -45,7 +45,7 @@ export class CommandPipeline {
       return;
     }
     this.ctx.metrics.messageIn(parsed.type, text.length);
-    if (parsed.type === 'pong') return;
+    if (parsed.type === 'pong' && parsed.id === undefined) return; // a sign of life: nothing to answer
     const limits = this.ctx.options.limits;
     const subscription = SUBSCRIPTION.has(parsed.type);
     const rate = subscription ? limits.subscribeRateLimit : limits.rateLimit;
@@ -53,7 +53,7 @@ export class CommandPipeline {
       this.refuse(c, parsed.id, subscription ? `Rate limit of ${rate.perSecond} joins/leaves per second exceeded` : `Rate limit of ${rate.perSecond} messages/s exceeded`);
       return;
     }
-    if (parsed.type !== 'ping' && parsed.type !== 'heartbeat') c.lastActivity = now;
+    if (parsed.type !== 'ping' && parsed.type !== 'pong' && parsed.type !== 'heartbeat') c.lastActivity = now;
     if (c.queue !== null && !PASSING.has(parsed.type)) {
       if (c.queue.length >= limits.maxPendingCommands) {
         this.refuse(c, parsed.id, `More than ${limits.maxPendingCommands} commands waiting; slow down`);

@@ -10,7 +10,8 @@ interface Registered {
 
 /**
  * The node's live sessions, indexed by connection id, client id and user id, with per-address counts
- * for connection limits. Pure bookkeeping: no I/O, no frames.
+ * for connection limits (sessions plus the slots held by handshakes in progress). Pure bookkeeping: no I/O,
+ * no frames.
  */
 export class SessionRegistry<Session extends Registered> {
   private readonly byId = new Map<string, Session>();
@@ -33,7 +34,7 @@ export class SessionRegistry<Session extends Registered> {
   /** Register a session; returns the session it displaces under the same client id, if any. */
   add(s: Session): Session | undefined {
     this.byId.set(s.id, s);
-    this.perAddress.set(s.remoteAddress, (this.perAddress.get(s.remoteAddress) ?? 0) + 1);
+    this.hold(s.remoteAddress);
     if (s.userId !== null) {
       let set = this.byUserId.get(s.userId);
       if (set === undefined) this.byUserId.set(s.userId, (set = new Set()));
@@ -49,15 +50,28 @@ export class SessionRegistry<Session extends Registered> {
   remove(s: Session): void {
     if (this.byId.get(s.id) !== s) return;
     this.byId.delete(s.id);
-    const n = (this.perAddress.get(s.remoteAddress) ?? 1) - 1;
-    if (n <= 0) this.perAddress.delete(s.remoteAddress);
-    else this.perAddress.set(s.remoteAddress, n);
+    this.unhold(s.remoteAddress);
     if (s.clientId !== null && this.byClientId.get(s.clientId) === s) this.byClientId.delete(s.clientId);
     if (s.userId !== null) {
       const set = this.byUserId.get(s.userId);
       set?.delete(s);
       if (set !== undefined && set.size === 0) this.byUserId.delete(s.userId);
     }
+  }
+
+  /**
+   * Count one connection of `remoteAddress` that is not a session (yet): a handshake in progress holds a slot
+   * of its address like an open session does (SessionPort.reserveSlot). Sessions are counted by `add`.
+   */
+  hold(remoteAddress: string): void {
+    this.perAddress.set(remoteAddress, (this.perAddress.get(remoteAddress) ?? 0) + 1);
+  }
+
+  /** Give back one slot counted by `hold` (or by `add`, through `remove`). */
+  unhold(remoteAddress: string): void {
+    const n = (this.perAddress.get(remoteAddress) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(remoteAddress);
+    else this.perAddress.set(remoteAddress, n);
   }
 
   get(connectionId: string): Session | undefined {

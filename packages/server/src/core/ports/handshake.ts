@@ -59,13 +59,20 @@ export interface ChallengeStart<Handle> {
  * A handshake strategy that runs inside an accepted WebSocket before the session opens (the Ed25519
  * challenge-response of `{ed25519Path}/{collective_id}` is one): the server speaks first, the client
  * answers once. The transport owns the socket and the deadline; the strategy owns the frames and the
- * verdict. Per connection, the transport calls:
- *   1. `begin(endpoint)`; a failure is closed at once with its code;
- *   2. sends `firstFrame` and waits for ONE message until `expiresAt`;
- *   3. `finish(handle, text)` with that message (`null`: it was a binary frame), then opens the session with
- *      the identity or closes with `closeCode` (a rejected promise closes with 1011);
- *      or, with no message in time, `cancel(handle)` and closes with `timeout`;
- *   4. `cancel(handle)` whenever the socket closes (a no-op once finished).
+ * verdict. Per connection, the transport:
+ *   0. holds a connection slot of the client address for the whole phase (SessionPort.reserveSlot; refused:
+ *      closed with 4022 before `begin`);
+ *   1. calls `begin(endpoint)`; a failure is closed at once with its code;
+ *   2. sends `firstFrame` and waits for ONE message; the deadline is `expiresAt` or the transport's own
+ *      handshake timeout (auth.handshakeTimeoutMs), whichever comes first, and it runs until the verdict;
+ *   3. calls `finish(handle, text)` with that message (`null`: it was a binary frame), then opens the session
+ *      with the identity or closes with `closeCode` (a rejected promise closes with 1011);
+ *      or, when the deadline passes first, `cancel(handle)` and closes with `timeout` (a verdict that comes
+ *      later is ignored);
+ *   4. calls `cancel(handle)` whenever the socket closes (a no-op once finished).
+ * Each handle belongs to the one connection it was begun on; `finish` must judge the answer against that
+ * handle only (an answer naming another connection's challenge is refused), which binds a challenge to its
+ * socket.
  */
 export interface ChallengeHandshake<Handle = unknown> {
   begin(endpoint: Endpoint): ChallengeStart<Handle> | ({ ok: false } & HandshakeClose);

@@ -40,6 +40,12 @@ export interface SessionRejection {
   reason: string;
 }
 
+/** A connection slot of an address, held by a connection that has no session yet (`reserveSlot`). */
+export interface SlotReservation {
+  /** Give the slot back. Idempotent. Call it right before `openSession` (the session takes the slot over) or when the connection ends. */
+  release(): void;
+}
+
 /**
  * The epoch of a position a transport could not read: an SSE `Last-Event-ID` that is not a position vector
  * (garbage, another format version) or that lacks the channel. No stream ever has it, so a join with this
@@ -56,6 +62,14 @@ export const UNKNOWN_EPOCH = '?';
 export interface SessionPort {
   /** Register a connection; on success its `connect` frame is already queued on the sink. */
   openSession(init: SessionInit): SessionHandle | SessionRejection;
+  /**
+   * Hold one of `remoteAddress`'s connection slots (limits.maxConnectionsPerIp) for a connection that is
+   * accepted but is no session yet: a challenge handshake in progress counts like an open session, so one
+   * address cannot fill the pending table and lock others out. Refused (4022) when the address has no slot
+   * left or the node is at limits.maxConnections (which a reservation checks but does not hold). The holder
+   * calls `release()` right before `openSession` (which then counts the session instead), or when it gives up.
+   */
+  reserveSlot(remoteAddress: string): SlotReservation | SessionRejection;
   /**
    * One text frame from the client. Commands take effect in the order received: a command that waits
    * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
