@@ -56,3 +56,19 @@ describe('documented error codes', () => {
     assert.deepEqual(replies, [['ok', 'p-1'], ['ok', 7]]);
   });
 });
+
+describe('replies to responses', () => {
+  it('a response with an id that settles a server request is answered ok; an unknown one NOT_FOUND', async () => {
+    h = await Harness.start({ options: NO_RATE_LIMITS });
+    const a = h.open();
+    const answer = h.node.request(a.client.id, 'whoami', {}, 5000);
+    await flush();
+    const request = a.sink.frames.find((f) => f.type === 'request')!;
+    const mark = a.sink.mark();
+    a.send({ type: 'response', id: 'r1', data: { request_id: request.data.request_id, result: { me: 'a' } } });
+    a.send({ type: 'response', id: 'r2', data: { request_id: 'nope', result: {} } });
+    await flush();
+    assert.deepEqual(await answer, { me: 'a' });
+    assert.deepEqual(a.sink.since(mark).map((f) => [f.type, f.id, f.data.code ?? null]), [['ok', 'r1', null], ['error', 'r2', 'NOT_FOUND']]);
+  });
+});

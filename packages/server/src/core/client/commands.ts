@@ -82,6 +82,7 @@ export class ClientCommands {
         return this.ack(c, d.ids as string[], m.id);
       case 'response':
         if (!t.requests.settle(c.id, d)) this.ctx.frames.error(c, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
+        else if (m.id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id: m.id });
         return;
       case 'server_leave':
         t.subscriptions.remove(c, d.channel as string, true);
