@@ -298,7 +298,8 @@ export function stormChecks(on: PresenceResult | undefined, off: PresenceResult 
       const t = (x: StageReport) => (x.timeMs === null ? `incomplete (${x.done}/${x.members} subscribed)` : `${x.timeMs} ms`);
       out.push({
         issue: 10, check,
-        value: `${r === undefined ? '-' : `${r}x`} (on ${t(a)}, off ${t(b)}; control frames/conn on ${a.framesPerConn.mean}, off ${b.framesPerConn.mean})`,
+        value: `${r === undefined ? '-' : `${r}x`} (on ${t(a)}, off ${t(b)}; control frames/conn on ${a.framesPerConn.mean}, ` +
+          `off ${b.framesPerConn.mean}; server CPU on/off ${ratioOf(a.serverCpuMs, b.serverCpuMs) ?? '-'}x)`,
         pass: r !== undefined && r <= 1.5,
       });
     } else if (on !== undefined && off !== undefined) {
