@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { distDir, freePort, ServerProc, waitForPort } from './procs.js';
-import { presenceTable, runPresence, stormChecks, type PresenceColumn, type PresenceRatio, type PresenceResult } from './presence.js';
+import { presenceNotes, presenceTable, runPresence, stormChecks, type PresenceColumn, type PresenceRatio, type PresenceResult } from './presence.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
 const MAX_CONNS_PER_LOAD = 15_000;
@@ -195,10 +195,8 @@ async function main(): Promise<void> {
     `(one Redis), one channel; a stage ends when every connection is there and control traffic has been quiet for ${o.quietMs} ms ` +
     `(not in the time); stage timeout ${o.timeoutSec} s; ${cpus.length} CPUs, node ${process.version}\n`);
   console.log(presenceTable(cols, ratios, o.quietMs));
-  for (const [key, r] of Object.entries(runs)) {
-    if (r.error) console.log(`\n${key}: error: ${r.error}`);
-    if (r.skipped) console.log(`\n${key}: ${r.skipped}`);
-  }
+  const notes = presenceNotes(runs);
+  if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
   if (checks.length > 0) {
     console.log(o.members >= 10_000 ? '\nIssue targets (issue 10, presence, cluster):' : `\nIssue targets (issue 10, presence, cluster; ${o.members} members):`);
     for (const c of checks) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);

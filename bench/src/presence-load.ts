@@ -100,9 +100,16 @@ export class PresenceLoad implements WsHandler {
       case 'ping':
         conn.sendText('{"type":"pong"}');
         return;
-      case 'error':
+      case 'error': {
         if (this.errors.length < MAX_ERRORS) this.errors.push(`error frame: ${buf.toString('utf8', start, Math.min(end, start + 300))}`);
+        // The answer to our join (this scenario sends nothing else): the connection will not be subscribed.
+        const t = this.tally;
+        if (conn.state === St.Joining && this.conns[conn.index] === conn) {
+          conn.state = St.Failed;
+          if (t !== null) t.failed++;
+        }
         break;
+      }
     }
     if (NOT_COUNTED.has(type)) return;
     const t = this.tally;
@@ -263,7 +270,8 @@ export class PresenceLoad implements WsHandler {
       lastControlAt: t.frames > 0 ? epoch(t.lastControlAt) : null,
       quietAt: t.quietAt === null ? null : epoch(t.quietAt),
       timedOut: t.timedOut,
-      post: Array.from(t.post), pre: Array.from(t.pre), byType: obj(t.byType), byTypePre: obj(t.byTypePre),
+      // Only the connections started (a connect stage that timed out has not started them all).
+      post: Array.from(t.post.subarray(0, this.conns.length)), pre: Array.from(t.pre.subarray(0, this.conns.length)), byType: obj(t.byType), byTypePre: obj(t.byTypePre),
       bytes: Math.round(t.bytes), closingFrames: t.closingFrames, progress: t.progress,
       loadCpuUs: cpu.user + cpu.system, errors: this.errors.splice(0),
     };

@@ -44,6 +44,8 @@ export interface StageReport {
   members: number;
   /** Every connection reached the goal and the traffic went quiet before the timeout. */
   complete: boolean;
+  /** The stage was given up at the timeout (otherwise an incomplete stage ended with connections lost or refused). */
+  timedOut: boolean;
   /** Stage time: max(last connection at the goal, last control frame) - start; null when not complete. */
   timeMs: number | null;
   /** Last connection at the goal (`connect` frame for the connect stage, `subscribed` for a storm). */
@@ -133,7 +135,7 @@ function combine(stage: Stage, ts: PresenceTally[], s0: Stats[], s1: Stats[]): S
   for (const t of ts) for (const [k, v] of Object.entries(t.closeCodes)) closeCodes[k] = (closeCodes[k] ?? 0) + v;
   const serverCpu = s1.reduce((n, s, i) => n + cpuUs(s) - cpuUs(s0[i]), 0);
   return {
-    stage, members, complete,
+    stage, members, complete, timedOut: ts.some((t) => t.timedOut),
     timeMs: complete ? Math.round(Math.max(allDone, lastControl ?? 0) - start) : null,
     doneMs: ms(allDone), lastControlMs: ms(lastControl), quietDetectedMs: ms(quiet),
     done: ts.reduce((n, t) => n + t.done, 0), failed: ts.reduce((n, t) => n + t.failed, 0),
@@ -155,7 +157,7 @@ export function describeStage(r: StageReport): string {
   const f = r.framesPerConn;
   const head = r.complete
     ? `${r.timeMs} ms (last ${r.stage === 'connect' ? 'connect' : 'subscribed'} ${r.doneMs} ms, last control frame ${r.lastControlMs ?? '-'} ms, quiet detected ${r.quietDetectedMs} ms)`
-    : `INCOMPLETE: ${r.done}/${r.members} at the goal after ${r.progress.at(-1)?.ms ?? 0} ms`;
+    : `INCOMPLETE: ${r.done}/${r.members} at the goal ${r.timedOut ? `at the timeout (${r.progress.at(-1)?.ms ?? 0} ms)` : `when it went quiet (${r.quietDetectedMs} ms)`}`;
   const types = Object.entries(r.byTypePerConn).map(([k, v]) => `${k} ${v}`).join(', ');
   return `${head}; control frames/conn mean ${f.mean}, max ${f.max}${types ? ` (${types})` : ''}; ` +
     `${r.totalFrames} frames in all; server CPU ${r.serverCpuMs} ms` +
@@ -203,7 +205,9 @@ export async function runPresence(nodes: PresenceNode[], cfg: PresenceConfig, la
         incomplete = stage;
         if (stage !== 'connect') {
           // A storm still in progress would be mixed into the next one: stop here.
-          result.skipped = `stages after '${stage}' not run: it had not finished after ${cfg.timeoutMs} ms`;
+          result.skipped = r.timedOut
+            ? `stages after '${stage}' not run: it had not finished after ${cfg.timeoutMs} ms`
+            : `stages after '${stage}' not run: it ended with ${r.done}/${r.members} connections subscribed`;
           break;
         }
       }
@@ -228,7 +232,8 @@ function stageTime(r: StageReport | undefined, pick: (r: StageReport) => number 
   if (r === undefined) return '-';
   const v = pick(r);
   if (v !== null) return num(v);
-  return r.complete ? '-' : `>${num((r.progress.at(-1)?.ms ?? 0) / 1000)} s (${r.done}/${r.members})`;
+  if (r.complete) return '-';
+  return r.timedOut ? `>${num((r.progress.at(-1)?.ms ?? 0) / 1000)} s (${r.done}/${r.members})` : `lost conns (${r.done}/${r.members})`;
 }
 
 export interface PresenceColumn { label: string; run: PresenceResult | undefined }
@@ -279,6 +284,25 @@ export function presenceTable(cols: PresenceColumn[], ratios: PresenceRatio[], q
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** Notes to print under the table: errors, stages not run, stages mixed with an unfinished one, lost connections. */
+export function presenceNotes(runs: Record<string, PresenceResult>): string[] {
+  const out: string[] = [];
+  for (const [key, r] of Object.entries(runs)) {
+    if (r.error) out.push(`${key}: error: ${r.error}`);
+    if (r.skipped) out.push(`${key}: ${r.skipped}`);
+    for (const st of STAGES) {
+      const s = r[st];
+      if (s === undefined) continue;
+      if (s.afterIncomplete) out.push(`${key} ${st}: started while the ${s.afterIncomplete} stage had not finished (its traffic is mixed in)`);
+      if (s.failed + s.dropped > 0) {
+        out.push(`${key} ${st}: ${s.failed} connections failed or were refused, ${s.dropped} closed by the server ` +
+          `(close codes ${JSON.stringify(s.closeCodes)})${s.errors.length > 0 ? `; first error: ${s.errors[0].slice(0, 160)}` : ''}`);
+      }
+    }
+  }
+  return out;
 }
 
 export interface Check { issue: number; check: string; value: string; pass: boolean }

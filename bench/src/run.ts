@@ -21,7 +21,7 @@ import path from 'node:path';
 import { Histogram } from './histogram.js';
 import type { PhaseResult, TargetConn } from './ipc.js';
 import {
-  presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
+  presenceNotes, presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
 } from './presence.js';
 import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
 
@@ -686,10 +686,8 @@ async function main(): Promise<void> {
       `${presence.rounds} round(s)${presence.rounds > 1 ? ' (median by join storm time)' : ''}; a stage ends when every ` +
       `connection is there and control traffic has been quiet for ${presence.quietMs} ms (that window is not in the time)\n`);
     console.log(renderPresence(presence, o));
-    for (const [key, r] of Object.entries(presence.median)) {
-      if (r.error) console.log(`\n${key}: presence error: ${r.error}`);
-      if (r.skipped) console.log(`\n${key}: ${r.skipped}`);
-    }
+    const notes = presenceNotes(presence.median);
+    if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
   }
   const ch = result.checks;
   const issue2 = ch.filter((c) => c.issue === 2);
@@ -701,7 +699,8 @@ async function main(): Promise<void> {
   }
   const issue10 = ch.filter((c) => c.issue === 10);
   if (issue10.length > 0) {
-    const sizes = `${o.presenceMembers} presence members, ${o.subscribers} subscribers`;
+    const sizes = [presence !== null ? `${o.presenceMembers} presence members` : '', o.rounds > 0 ? `${o.subscribers} subscribers` : '']
+      .filter(Boolean).join(', ');
     console.log((presence === null || o.presenceMembers >= 1000) && (o.rounds === 0 || o.subscribers >= 1000)
       ? '\nIssue targets (issue 10, presence):'
       : `\nIssue targets (issue 10, presence; defined for 1000 members, this run used ${sizes}: indicative only):`);
