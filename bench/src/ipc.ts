@@ -87,6 +87,9 @@ export interface PresenceTally {
   bytes: number;
   /** Counted frames received by connections being replaced (reconnect storm: the old ones, after their close). */
   closingFrames: number;
+  /** Joins sent again after a temporary refusal, and connections opened again after a failure or a server close. */
+  joinRetries: number;
+  reconnects: number;
   /** Every second since the start: [ms since start, connections at the goal, counted frames so far]. */
   progress: Array<[number, number, number]>;
   loadCpuUs: number;

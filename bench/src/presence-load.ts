@@ -11,6 +11,12 @@
  * connection's own handshake (`connect`, `subscribed`) and heartbeats (`ping`, `pong`): frame types a
  * server version does not have yet (presence_diff, presence_count, users_diff, …) are simply counted
  * under their name. A frame that is a JSON array is counted once per element.
+ *
+ * Members behave like the client SDK (packages/client) with its defaults: a join refused with a temporary
+ * error (`temporary: true`, e.g. BROKER_UNAVAILABLE) is sent again after a full-jitter backoff (500 ms base,
+ * 30 s cap), and a connection that fails to open or that the server closes (e.g. 4023 slow consumer, 4012
+ * heartbeat timeout) is opened again after the same backoff and joins again, unless its close code says
+ * not to reconnect. Per-connection counts are per member, over its successive connections.
  */
 import type { PresenceTally, TargetConn } from './ipc.js';
 import { St, switchboardFrameType } from './protocols.js';
@@ -19,6 +25,13 @@ import { RawWs, type WsHandler } from './wsclient.js';
 const CONNECT_CONCURRENCY = 200;
 const NOT_COUNTED = new Set(['connect', 'subscribed', 'ping', 'pong']);
 const MAX_ERRORS = 20;
+/** The SDK's default backoff (packages/client/src/backoff.ts): delay n is random in [0, min(30 s, 500 ms * 2^n)). */
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_MAX_MS = 30_000;
+/** Close codes after which the SDK does not reconnect (packages/protocol/src/close-codes.ts: reconnect 'no'). */
+const NO_RECONNECT = new Set([1000, 1008, 4001, 4002, 4011, 4031]);
+
+const backoff = (attempt: number): number => Math.floor(Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(attempt, 16)));
 
 const epoch = (perfNow: number): number => performance.timeOrigin + perfNow;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -37,6 +50,9 @@ class Tally {
   closingFrames = 0;
   failed = 0;
   dropped = 0;
+  /** Joins sent again after a temporary refusal; connections opened again after a failure or a server close. */
+  joinRetries = 0;
+  reconnects = 0;
   lastDoneAt = 0;
   lastControlAt = 0;
   quietAt: number | null = null;
@@ -62,6 +78,13 @@ export class PresenceLoad implements WsHandler {
   private toStart = 0;
   private inFlight = 0;
   private errors: string[] = [];
+  /** Per member: failed attempts in a row (connection, or join), for the backoff. */
+  private connAttempts = new Uint16Array(0);
+  private joinAttempts = new Uint16Array(0);
+  private timers = new Set<NodeJS.Timeout>();
+  /** Per member: 1 once given up for good (join refused with a final error, or a close code that says so). */
+  private gaveUp = new Uint8Array(0);
+  private closed = false;
 
   onOpen(): void { /* the server speaks first (`connect` frame) */ }
 
@@ -101,13 +124,10 @@ export class PresenceLoad implements WsHandler {
         conn.sendText('{"type":"pong"}');
         return;
       case 'error': {
-        if (this.errors.length < MAX_ERRORS) this.errors.push(`error frame: ${buf.toString('utf8', start, Math.min(end, start + 300))}`);
-        // The answer to our join (this scenario sends nothing else): the connection will not be subscribed.
-        const t = this.tally;
-        if (conn.state === St.Joining && this.conns[conn.index] === conn) {
-          conn.state = St.Failed;
-          if (t !== null) t.failed++;
-        }
+        const text = buf.toString('utf8', start, end);
+        if (this.errors.length < MAX_ERRORS) this.errors.push(`error frame: ${text.slice(0, 300)}`);
+        // The answer to our join (this scenario sends nothing else): retried if temporary, else final.
+        if (conn.state === St.Joining && this.conns[conn.index] === conn) this.joinRefused(conn, text);
         break;
       }
     }
@@ -131,25 +151,64 @@ export class PresenceLoad implements WsHandler {
   }
 
   onClose(conn: RawWs, err?: Error): void {
-    if (this.conns[conn.index] !== conn) return; // replaced by the reconnect storm: closed on purpose
+    if (this.conns[conn.index] !== conn || this.closed) return; // replaced (reconnect storm) or shut down: on purpose
     const t = this.tally;
-    if (conn.state === St.Connecting) {
-      if (t !== null) t.failed++;
-      if (err && this.errors.length < MAX_ERRORS) this.errors.push(err.message);
-      if (t?.kind === 'connect') { this.inFlight--; this.fill(); }
-    } else if (conn.state !== St.Failed) {
+    const opened = conn.state !== St.Connecting && conn.state !== St.Failed;
+    if (opened) {
       if (t !== null) {
         t.dropped++;
         bump(t.closeCodes, String(conn.closeCode ?? (err ? err.message : 'none')));
       }
+    } else if (err && this.errors.length < MAX_ERRORS) {
+      this.errors.push(err.message);
     }
+    const code = conn.closeCode;
     conn.state = St.Failed;
+    if (code !== null && NO_RECONNECT.has(code)) {
+      this.gaveUp[conn.index] = 1;
+      if (t !== null) t.failed++;
+      if (t?.kind === 'connect' && !opened) { this.inFlight--; this.fill(); }
+      return;
+    }
+    // As the SDK: open again after a backoff (in the connect stage, the retry keeps its handshake slot).
+    const i = conn.index;
+    const delay = backoff(this.connAttempts[i]++);
+    this.later(delay, () => {
+      if (this.conns[i] !== conn) return;
+      if (this.tally !== null) this.tally.reconnects++;
+      this.conns[i] = this.connect(i);
+    });
+  }
+
+  /** A join refused: sent again after a backoff when the error is temporary (as the SDK), else final. */
+  private joinRefused(conn: RawWs, text: string): void {
+    const t = this.tally;
+    if (!text.includes('"temporary":true')) {
+      conn.state = St.Failed;
+      this.gaveUp[conn.index] = 1;
+      if (t !== null) t.failed++;
+      return;
+    }
+    const i = conn.index;
+    const delay = backoff(this.joinAttempts[i]++);
+    this.later(delay, () => {
+      if (this.conns[i] !== conn || conn.isClosed || conn.state !== St.Joining) return;
+      if (this.tally !== null) this.tally.joinRetries++;
+      this.join(conn);
+    });
+  }
+
+  private later(ms: number, fn: () => void): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => { this.timers.delete(timer); if (!this.closed) fn(); }, ms);
+    this.timers.add(timer);
   }
 
   /** A connection got its `connect` frame. */
   private ready(conn: RawWs, now: number): void {
     const t = this.tally;
     if (t === null || this.conns[conn.index] !== conn) return;
+    this.connAttempts[conn.index] = 0;
     if (t.kind === 'connect') {
       t.lastDoneAt = now;
       this.inFlight--;
@@ -162,6 +221,7 @@ export class PresenceLoad implements WsHandler {
   }
 
   private join(conn: RawWs): void {
+    if (conn.state !== St.Joining) this.joinAttempts[conn.index] = 0;
     conn.state = St.Joining;
     conn.sendText(JSON.stringify({ type: 'join_channel', data: { channel: this.channel } }));
   }
@@ -185,10 +245,13 @@ export class PresenceLoad implements WsHandler {
     }
   }
 
-  /** Connections not yet at the goal and still alive. */
+  /** Members not at the goal and not given up (one whose connection waits for its reconnect is pending). */
   private pending(goal: number): number {
     let n = 0;
-    for (const c of this.conns) if (c.state !== goal && c.state !== St.Failed && !c.isClosed) n++;
+    for (let i = 0; i < this.conns.length; i++) {
+      const c = this.conns[i];
+      if (this.gaveUp[i] === 0 && (c.state !== goal || c.isClosed)) n++;
+    }
     return n;
   }
 
@@ -225,6 +288,9 @@ export class PresenceLoad implements WsHandler {
   async open(target: TargetConn, count: number, quietMs: number, timeoutMs: number): Promise<unknown> {
     this.target = target;
     this.conns = [];
+    this.connAttempts = new Uint16Array(count);
+    this.joinAttempts = new Uint16Array(count);
+    this.gaveUp = new Uint8Array(count);
     const t = new Tally('connect', St.Ready, performance.now(), count);
     this.tally = t;
     this.toStart = count;
@@ -273,11 +339,15 @@ export class PresenceLoad implements WsHandler {
       // Only the connections started (a connect stage that timed out has not started them all).
       post: Array.from(t.post.subarray(0, this.conns.length)), pre: Array.from(t.pre.subarray(0, this.conns.length)), byType: obj(t.byType), byTypePre: obj(t.byTypePre),
       bytes: Math.round(t.bytes), closingFrames: t.closingFrames, progress: t.progress,
+      joinRetries: t.joinRetries, reconnects: t.reconnects,
       loadCpuUs: cpu.user + cpu.system, errors: this.errors.splice(0),
     };
   }
 
   closeAll(): void {
+    this.closed = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     for (const c of this.conns) c.close();
   }
 }

@@ -56,9 +56,15 @@ export interface StageReport {
   quietDetectedMs: number | null;
   /** Connections at the goal at the end (or at the timeout). */
   done: number;
+  /** Members given up for good (a join refused with a final error, or a close code that says not to reconnect). */
   failed: number;
+  /** Connections the server closed (each is reopened after a backoff, as the SDK does, unless its code says not to). */
   dropped: number;
   closeCodes: Record<string, number>;
+  /** Joins sent again after a temporary refusal (e.g. BROKER_UNAVAILABLE), after the SDK's backoff. */
+  joinRetries: number;
+  /** Connections opened again after failing to open or being closed by the server. */
+  reconnects: number;
   /** Control frames per connection after its goal (a storm: after `subscribed`). */
   framesPerConn: Spread;
   /** Control frames per connection before its `subscribed` (a storm's connections while joining). */
@@ -140,6 +146,7 @@ function combine(stage: Stage, ts: PresenceTally[], s0: Stats[], s1: Stats[]): S
     doneMs: ms(allDone), lastControlMs: ms(lastControl), quietDetectedMs: ms(quiet),
     done: ts.reduce((n, t) => n + t.done, 0), failed: ts.reduce((n, t) => n + t.failed, 0),
     dropped: ts.reduce((n, t) => n + t.dropped, 0), closeCodes,
+    joinRetries: ts.reduce((n, t) => n + t.joinRetries, 0), reconnects: ts.reduce((n, t) => n + t.reconnects, 0),
     framesPerConn: spread(post), framesBeforeGoalPerConn: spread(pre),
     byTypePerConn: perConn(ts.map((t) => t.byType), members),
     byTypeBeforeGoalPerConn: perConn(ts.map((t) => t.byTypePre), members),
@@ -161,7 +168,8 @@ export function describeStage(r: StageReport): string {
   const types = Object.entries(r.byTypePerConn).map(([k, v]) => `${k} ${v}`).join(', ');
   return `${head}; control frames/conn mean ${f.mean}, max ${f.max}${types ? ` (${types})` : ''}; ` +
     `${r.totalFrames} frames in all; server CPU ${r.serverCpuMs} ms` +
-    (r.failed + r.dropped > 0 ? `; ${r.failed} failed, ${r.dropped} dropped ${JSON.stringify(r.closeCodes)}` : '');
+    (r.failed + r.dropped + r.joinRetries + r.reconnects > 0
+      ? `; ${r.failed} failed, ${r.dropped} closed by the server ${JSON.stringify(r.closeCodes)}, ${r.reconnects} reconnects, ${r.joinRetries} join retries` : '');
 }
 
 /** Runs the three stages against `nodes` (members split evenly, in order). Always stops its load processes. */
@@ -278,7 +286,8 @@ export function presenceTable(cols: PresenceColumn[], ratios: PresenceRatio[], q
     add(`${name}: control frames, all conns`, (r) => num(g(r)?.totalFrames), (r) => g(r)?.totalFrames);
     add(`${name}: control KB/conn`, (r) => num(g(r) ? g(r)!.controlBytesPerConn / 1024 : undefined, 1));
     add(`${name}: server CPU ms`, (r) => num(g(r)?.serverCpuMs), (r) => g(r)?.serverCpuMs);
-    add(`${name}: failed / dropped`, (r) => (g(r) ? `${g(r)!.failed} / ${g(r)!.dropped}` : '-'));
+    add(`${name}: closed by server / reconnects`, (r) => (g(r) ? `${num(g(r)!.dropped)} / ${num(g(r)!.reconnects)}` : '-'));
+    add(`${name}: join retries / given up`, (r) => (g(r) ? `${num(g(r)!.joinRetries)} / ${num(g(r)!.failed)}` : '-'));
   }
   const all = [head, ...rows];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
@@ -296,9 +305,10 @@ export function presenceNotes(runs: Record<string, PresenceResult>): string[] {
       const s = r[st];
       if (s === undefined) continue;
       if (s.afterIncomplete) out.push(`${key} ${st}: started while the ${s.afterIncomplete} stage had not finished (its traffic is mixed in)`);
-      if (s.failed + s.dropped > 0) {
-        out.push(`${key} ${st}: ${s.failed} connections failed or were refused, ${s.dropped} closed by the server ` +
-          `(close codes ${JSON.stringify(s.closeCodes)})${s.errors.length > 0 ? `; first error: ${s.errors[0].slice(0, 160)}` : ''}`);
+      if (s.failed + s.dropped + s.joinRetries + s.reconnects > 0) {
+        out.push(`${key} ${st}: ${s.dropped} connections closed by the server (close codes ${JSON.stringify(s.closeCodes)}), ` +
+          `${s.reconnects} reconnects, ${s.joinRetries} join retries, ${s.failed} members given up` +
+          `${s.errors.length > 0 ? `; first error: ${s.errors[0].slice(0, 160)}` : ''}`);
       }
     }
   }
