@@ -646,7 +646,7 @@ async function main(): Promise<void> {
     for (const key of ['paced', 'rate', 'burst'] as const) {
       rep.cpuUsPerDelivery[key] = medianBy(rep.rounds.map((r) => r[key]), (p) => p.serverCpuUsPerDelivery)?.serverCpuUsPerDelivery;
     }
-    rep.setupMs = rep.rounds[0]?.setupMs;
+    rep.setupMs = medianOf(rep.rounds.map((r) => r.setupMs));
     rep.readyMs = medianOf(rep.rounds.map((r) => r.readyMs));
     rep.setupControlFramesPerSub = medianOf(rep.rounds.map((r) => r.setupControlFramesPerSub));
     const errors = rep.rounds.map((r) => r.error).filter((e): e is string => e !== undefined);
