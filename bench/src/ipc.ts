@@ -25,6 +25,20 @@ export type ToLoad =
     ratePerSec?: number;
   }
   | { id: number; cmd: 'open-idle'; target: TargetConn; count: number }
+  /**
+   * Presence scenario (presence-load.ts): open `count` identified connections (user ids from
+   * `target.indexBase`), each to its `connect` frame; resolves when all are open and control traffic
+   * has been quiet for `quietMs` (or after `timeoutMs`).
+   */
+  | { id: number; cmd: 'presence-open'; target: TargetConn; count: number; quietMs: number; timeoutMs: number }
+  /**
+   * One storm: `join` sends every open connection's join at once; `reconnect` closes every connection at
+   * once and opens them again (same user ids), each joining as soon as it is open. Resolves when every
+   * connection is subscribed (or failed) and control traffic has been quiet for `quietMs`, or at `timeoutMs`.
+   */
+  | { id: number; cmd: 'presence-storm'; kind: 'join' | 'reconnect'; channel: string; quietMs: number; timeoutMs: number }
+  /** Stops counting the current open/storm (after local quiet, at most `maxWaitMs`) and returns its tally. */
+  | { id: number; cmd: 'presence-report'; quietMs: number; maxWaitMs: number }
   | { id: number; cmd: 'close' };
 
 export interface PhaseResult {
@@ -39,6 +53,45 @@ export interface PhaseResult {
   droppedSubscribers: number;
   latency: HistogramJSON;
   /** CPU used by the load process during the phase (µs). */
+  loadCpuUs: number;
+  errors: string[];
+}
+
+/** What one load process saw during a presence open or storm (times are epoch ms, sub-ms precision). */
+export interface PresenceTally {
+  kind: 'connect' | 'join' | 'reconnect';
+  /** Connections this load process holds. */
+  conns: number;
+  /** Connections at the goal: open (`connect`) for the connect stage, `subscribed` for a storm. */
+  done: number;
+  failed: number;
+  /** Connections closed by the server (or the network) after opening; `closeCodes` counts their close codes. */
+  dropped: number;
+  closeCodes: Record<string, number>;
+  startAt: number;
+  /** When the last connection reached the goal; null unless all did. */
+  allDoneAt: number | null;
+  /** Arrival of the last counted control frame (any connection, including ones being replaced); null if none. */
+  lastControlAt: number | null;
+  /** When the load process saw its connections at the goal and control traffic quiet (includes the quiet window). */
+  quietAt: number | null;
+  timedOut: boolean;
+  /** Counted control frames per connection after its `subscribed` (connect stage: after its `connect`). */
+  post: number[];
+  /** Counted control frames per connection before its `subscribed` (a storm's new connections). */
+  pre: number[];
+  /** Counted frames by type, summed over connections: after / before the goal. */
+  byType: Record<string, number>;
+  byTypePre: Record<string, number>;
+  /** Bytes of counted control frames (payloads), summed over connections. */
+  bytes: number;
+  /** Counted frames received by connections being replaced (reconnect storm: the old ones, after their close). */
+  closingFrames: number;
+  /** Joins sent again after a temporary refusal, and connections opened again after a failure or a server close. */
+  joinRetries: number;
+  reconnects: number;
+  /** Every second since the start: [ms since start, connections at the goal, counted frames so far]. */
+  progress: Array<[number, number, number]>;
   loadCpuUs: number;
   errors: string[];
 }

@@ -8,11 +8,14 @@ import { Histogram } from './histogram.js';
 import type { FromLoad, PhaseResult, TargetConn, ToLoad } from './ipc.js';
 import { protocolFor, St, type Protocol } from './protocols.js';
 import { RawWs, type WsHandler } from './wsclient.js';
+import { PresenceLoad } from './presence-load.js';
 
 const SKEY = Buffer.from('"s":');
 const TKEY = Buffer.from('"t":');
 const PUBLISHER = -1;
 const CONNECT_CONCURRENCY = 200;
+/** Frame types that are a connection's own handshake or heartbeat (both protocols), not control traffic. */
+const HANDSHAKE_TYPES = new Set(['connect', 'subscribed', 'ping', 'pong', 'open', 'ack']);
 
 /** Reads a non-negative decimal integer at buf[i..]. */
 function readInt(buf: Buffer, i: number): number {
@@ -59,6 +62,10 @@ class Load implements WsHandler {
   nextSeq = 1;
   phase: Phase | null = null;
   lastControlAt = 0;
+  /** Fan-out setup: arrival of the last `subscribed`, and of the last other control frame on a subscriber. */
+  lastSubscribedAt = 0;
+  lastSubControlAt = 0;
+  subControlFrames = 0;
   dropped = 0;
   errors: string[] = [];
   private waiters = new Set<() => void>();
@@ -87,13 +94,20 @@ class Load implements WsHandler {
       return;
     }
     this.lastControlAt = performance.now();
+    if (conn.index !== PUBLISHER && !HANDSHAKE_TYPES.has(this.proto.frameType(buf, start, end))) {
+      this.subControlFrames++;
+      this.lastSubControlAt = now;
+    }
     const before = conn.state;
     const err = this.proto.onControl(conn, buf.toString('utf8', start, end));
     if (err !== undefined) {
       if (this.errors.length < 20) this.errors.push(err);
       if (conn.state === St.Joining || conn.state === St.Connecting) conn.state = St.Failed;
     }
-    if (conn.state !== before) this.wake();
+    if (conn.state !== before) {
+      if (conn.state === St.Subscribed && conn.index !== PUBLISHER) this.lastSubscribedAt = now;
+      this.wake();
+    }
   }
 
   onClose(conn: RawWs, err?: Error): void {
@@ -158,8 +172,12 @@ class Load implements WsHandler {
     this.proto = protocolFor(target.protocol);
     this.channel = channel;
     const t0 = performance.now();
+    this.subControlFrames = 0;
+    this.lastSubControlAt = 0;
+    this.lastSubscribedAt = t0;
     const subs = await this.openMany(subscribers, true);
     if (subs.failed > 0) throw new Error(`${subs.failed}/${subscribers} subscribers failed: ${this.errors.slice(0, 3).join('; ')}`);
+    const subscribedMs = this.lastSubscribedAt - t0;
     this.subscribers = subscribers;
     if (target.publisher === 'ws') {
       const p = this.connect(PUBLISHER);
@@ -181,7 +199,13 @@ class Load implements WsHandler {
     while (performance.now() - this.lastControlAt < 500 && performance.now() < settleDeadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    return { subscribers, setupMs: Math.round(performance.now() - t0) };
+    // Ready: every subscriber has its `subscribed` and the control traffic to subscribers (presence frames)
+    // has ended; unlike setupMs, this does not include the quiet window nor the publisher's connection.
+    const readyMs = Math.max(this.lastSubscribedAt, this.lastSubControlAt) - t0;
+    return {
+      subscribers, setupMs: Math.round(performance.now() - t0), readyMs: Math.round(readyMs), subscribedMs: Math.round(subscribedMs),
+      controlFramesPerSubscriber: Math.round((this.subControlFrames / subscribers) * 10) / 10,
+    };
   }
 
   private publishOne(ph: Phase): void {
@@ -277,6 +301,8 @@ class Load implements WsHandler {
 }
 
 const load = new Load();
+let presence: PresenceLoad | null = null;
+const presenceLoad = (): PresenceLoad => (presence ??= new PresenceLoad());
 const reply = (m: FromLoad) => process.send!(m);
 
 process.on('message', (m: ToLoad) => {
@@ -285,8 +311,12 @@ process.on('message', (m: ToLoad) => {
       case 'fanout-setup': return load.fanoutSetup(m.target, m.subscribers, m.channel, m.payloadBytes);
       case 'phase': return load.runPhase(m.name, m.window, m.messages, m.maxSeconds, m.ratePerSec ?? 0);
       case 'open-idle': return load.openIdle(m.target, m.count);
+      case 'presence-open': return presenceLoad().open(m.target, m.count, m.quietMs, m.timeoutMs);
+      case 'presence-storm': return presenceLoad().storm(m.kind, m.channel, m.quietMs, m.timeoutMs);
+      case 'presence-report': return presenceLoad().report(m.quietMs, m.maxWaitMs);
       case 'close':
         load.closeAll();
+        presence?.closeAll();
         setTimeout(() => process.exit(0), 200).unref();
         return undefined;
     }

@@ -11,6 +11,11 @@ export const St = { Connecting: 0, Ready: 1, Joining: 2, Subscribed: 3, Failed: 
 
 export interface Protocol {
   readonly name: string;
+  /**
+   * The frame's type, read from its bytes without parsing JSON (Switchboard: the envelope's `type`;
+   * Socket.IO: the Engine.IO / Socket.IO packet kind). '' when it cannot be told that way.
+   */
+  frameType(buf: Buffer, start: number, end: number): string;
   /** WebSocket request path. */
   readonly path: string;
   /** Handles a non-publication frame: handshake steps, pings, acks. Returns an error text on refusal. */
@@ -21,10 +26,26 @@ export interface Protocol {
   publishFrame(data: string): string;
 }
 
+const TYPE_KEY = Buffer.from('"type":"');
+
+/**
+ * The `type` of a Switchboard frame (seed 000 envelope: `{"type":"…",…}`), found in its first 64 bytes
+ * without parsing the JSON; '' when it is not there (the caller may parse the frame instead).
+ */
+export function switchboardFrameType(buf: Buffer, start: number, end: number): string {
+  const head = buf.subarray(start, Math.min(end, start + 64));
+  const i = head.indexOf(TYPE_KEY);
+  if (i < 0) return '';
+  const from = i + TYPE_KEY.length;
+  const q = head.indexOf(0x22, from);
+  return q < 0 ? '' : head.toString('latin1', from, q);
+}
+
 /** Switchboard protocol (docs/protocol.md); the raw `ws` baseline speaks the same subset. */
 export const switchboardProtocol: Protocol = {
   name: 'switchboard',
   path: '/ws',
+  frameType: switchboardFrameType,
   onControl(conn, text) {
     let msg: { type?: string; data?: { code?: string; message?: string } };
     try { msg = JSON.parse(text); } catch { return undefined; }
@@ -47,6 +68,15 @@ export const switchboardProtocol: Protocol = {
 export const socketioProtocol: Protocol = {
   name: 'socketio',
   path: '/socket.io/?EIO=4&transport=websocket',
+  frameType(buf, start, end) {
+    if (end - start === 1) return buf[start] === 0x32 ? 'ping' : buf[start] === 0x33 ? 'pong' : '';
+    if (buf[start] === 0x30) return 'open';
+    if (buf[start] === 0x34 && end - start >= 2) {
+      const k = buf[start + 1];
+      return k === 0x30 ? 'connect' : k === 0x33 ? 'ack' : k === 0x32 ? 'event' : k === 0x34 ? 'connect_error' : '';
+    }
+    return '';
+  },
   onControl(conn, text) {
     if (text === '2') { conn.sendText('3'); return undefined; } // engine.io ping -> pong
     if (text.startsWith('0{')) { conn.sendText('40'); return undefined; } // engine open -> connect namespace

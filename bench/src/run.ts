@@ -9,6 +9,9 @@
  *   rate   open loop at a fixed rate (latency and CPU at a load every target sustains);
  *   burst  window W: up to W publications in flight (max rate under flow control), bounded count/time;
  *   idle   fresh server, K warm connections, then M more idle connections: heap/RSS delta / M.
+ * Presence (issue 10, Switchboard targets only, presence on and off; presence.ts): N identified members join one
+ *   channel at once (join storm), then all reconnect at once (reconnect storm); storm times and control frames
+ *   per connection.
  * Rounds interleave the targets; the median round is reported. Server on CPU 0, load on CPU 1 (taskset).
  * Prints a table and writes .artifacts/bench-<date>.json. Every loop is bounded; children are killed on exit.
  */
@@ -17,6 +20,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from './histogram.js';
 import type { PhaseResult, TargetConn } from './ipc.js';
+import {
+  presenceNotes, presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
+} from './presence.js';
 import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
@@ -49,7 +55,27 @@ interface Options {
   quick: boolean;
   /** Pin the server to CPU 0 and load processes to CPU 1 (taskset). */
   pin: boolean;
+  /** Presence scenario: members (0 = skip), modes, rounds, quiet window and per-stage timeout. */
+  presenceMembers: number;
+  presenceModes: PresenceMode[];
+  presenceRounds: number;
+  presenceQuietMs: number;
+  presenceTimeoutSec: number;
 }
+
+type PresenceMode = 'on' | 'off';
+/**
+ * Server flags of every presence run, before --sb-args (which may override them). No durable store: each
+ * identified connect would otherwise look up its offline inbox in the default SQLite file (about 3 ms of
+ * server CPU per connect on the benchmark machine, the same with presence on and off), which is not the
+ * control plane this scenario measures.
+ */
+const PRESENCE_BASE_ARGS = ['--set', 'store.driver=none'];
+/** Server flags per presence mode. `joinLeave` is the redesign's announcement switch; older servers ignore it. */
+const PRESENCE_MODE_ARGS: Record<PresenceMode, string[]> = {
+  on: [],
+  off: ['--set', 'channels.defaults.presence=false', '--set', 'channels.defaults.joinLeave=false'],
+};
 
 const HELP = `usage: node bench/dist/run.js [options]
   --quick                 ~30 s smoke run (200 subscribers, 200/3000 messages, 2000 idle connections)
@@ -61,7 +87,8 @@ const HELP = `usage: node bench/dist/run.js [options]
   --rate-seconds S        duration of the fixed-rate phase (default 3)
   --messages N            messages in the burst phase (default 20000, max --burst-seconds)
   --burst-seconds S       stop publishing the burst after S seconds (default 6)
-  --rounds N              fan-out rounds, targets interleaved, median reported (default 3; --quick 1)
+  --rounds N              fan-out rounds, targets interleaved, median reported (default 3; --quick 1; 0 = no
+                          fan-out phases, hence no subscriber-ready comparison either)
   --window N              publications in flight in the burst phase (default 256)
   --payload BYTES         JSON size of the published data object (default 100)
   --idle N                idle connections for the memory measurement (default 10000; 0 = skip)
@@ -71,6 +98,13 @@ const HELP = `usage: node bench/dist/run.js [options]
   --sb-publisher ws|http  Switchboard publisher: WebSocket 'message' frames or HTTP POST (default ws)
   --sb-publish-path P     HTTP publish path (default /api/publish)
   --sb-publisher-joins    the Switchboard publisher joins the channel before publishing
+  --presence N            presence scenario on (1, default) or off (0)
+  --presence-members N    identified members of the presence storms (default 1000; --quick 200; 0 = skip)
+  --presence-modes LIST   comma list of on,off (default both): Switchboard with presence at its defaults, and with
+                          --set channels.defaults.presence=false --set channels.defaults.joinLeave=false
+  --presence-rounds N     presence rounds, median (by join storm time) reported (default 1)
+  --presence-quiet-ms MS  control traffic silent this long = a stage is over (default 500; not counted in its time)
+  --presence-timeout S    give up a presence stage after S seconds (default 60)
   --no-pin                do not pin the server to CPU 0 and the load generator to CPU 1 (taskset)
   --out FILE              JSON output (default .artifacts/bench-<date>.json)`;
 
@@ -98,7 +132,13 @@ function parseArgs(argv: string[]): Options {
     out: null,
     quick,
     pin: canPin && os.cpus().length >= 2,
+    presenceMembers: quick ? 200 : 1000,
+    presenceModes: ['on', 'off'],
+    presenceRounds: 1,
+    presenceQuietMs: 500,
+    presenceTimeoutSec: 60,
   };
+  let presence = true;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = (): string => {
@@ -117,7 +157,7 @@ function parseArgs(argv: string[]): Options {
       case '--subscribers': o.subscribers = Math.max(1, num()); break;
       case '--paced-messages': o.pacedMessages = num(); break;
       case '--paced-seconds': o.pacedSeconds = Math.max(1, num()); break;
-      case '--rounds': o.rounds = Math.max(1, num()); break;
+      case '--rounds': o.rounds = num(); break;
       case '--rate': o.rate = num(); break;
       case '--rate-seconds': o.rateSeconds = Math.max(1, num()); break;
       case '--messages': o.messages = num(); break;
@@ -132,11 +172,23 @@ function parseArgs(argv: string[]): Options {
       case '--sb-publisher-joins': o.sbPublisherJoins = true; break;
       case '--out': o.out = next(); break;
       case '--no-pin': o.pin = false; break;
+      case '--presence': presence = num() !== 0; break;
+      case '--presence-members': o.presenceMembers = num(); break;
+      case '--presence-modes': {
+        const modes = next().split(',').map((x) => x.trim()).filter(Boolean);
+        for (const m of modes) if (m !== 'on' && m !== 'off') throw new Error('--presence-modes: on,off');
+        o.presenceModes = modes as PresenceMode[];
+        break;
+      }
+      case '--presence-rounds': o.presenceRounds = Math.max(1, num()); break;
+      case '--presence-quiet-ms': o.presenceQuietMs = Math.max(50, num()); break;
+      case '--presence-timeout': o.presenceTimeoutSec = Math.max(1, num()); break;
       case '-h': case '--help': console.log(HELP); process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a}\n${HELP}`);
     }
   }
+  if (!presence) o.presenceMembers = 0;
   if (o.baseline !== null && !o.targets.includes('baseline')) o.targets.splice(1, 0, 'baseline');
   if (o.targets.includes('baseline') && o.baseline === null) throw new Error('target baseline needs --baseline DIR');
   for (const t of o.targets) if (!TARGETS[t]) throw new Error(`unknown target ${t}`);
@@ -148,7 +200,8 @@ interface TargetDef {
   script: string;
   /** Checkout the script is in (default: this repository). */
   root?: (o: Options) => string;
-  args: (port: number, o: Options) => string[];
+  /** Server arguments; `pre` goes before --sb-args (so that --sb-args can override it). */
+  args: (port: number, o: Options, pre?: string[]) => string[];
   conn: (port: number, o: Options) => Omit<TargetConn, 'indexBase'>;
 }
 
@@ -159,9 +212,9 @@ interface TargetDef {
  */
 const SWITCHBOARD: Omit<TargetDef, 'label'> = {
   script: 'packages/server/dist/src/cli.js',
-  args: (port, o) => [
+  args: (port, o, pre = []) => [
     'serve', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn',
-    '--set', 'limits.rateLimit.perSecond=0', ...o.sbArgs,
+    '--set', 'limits.rateLimit.perSecond=0', ...pre, ...o.sbArgs,
   ],
   conn: (port, o) => ({
     host: '127.0.0.1', port, protocol: 'switchboard', publisher: o.sbPublisher, httpPublishPath: o.sbPublishPath,
@@ -217,11 +270,21 @@ interface TargetReport {
   label: string;
   error?: string;
   setupMs?: number;
+  /**
+   * Median over rounds of the subscriber-ready time: every subscriber has its `subscribed` and the control
+   * traffic to subscribers (presence frames) has ended. Unlike setupMs, no quiet window, no publisher.
+   */
+  readyMs?: number;
+  /** Median over rounds of the control frames (not handshakes, pings or publications) per subscriber during setup. */
+  setupControlFramesPerSub?: number;
   /** Median round (by deliveries/s) of each phase. */
   paced?: PhaseReport;
   rate?: PhaseReport;
   burst?: PhaseReport;
-  rounds: Array<{ setupMs?: number; paced?: PhaseReport; rate?: PhaseReport; burst?: PhaseReport; error?: string }>;
+  rounds: Array<{
+    setupMs?: number; readyMs?: number; setupControlFramesPerSub?: number;
+    paced?: PhaseReport; rate?: PhaseReport; burst?: PhaseReport; error?: string;
+  }>;
   /** Median over rounds of the server CPU µs per delivery, per phase (taken independently of the median round). */
   cpuUsPerDelivery: { paced?: number; rate?: number; burst?: number };
   idle?: IdleReport;
@@ -250,12 +313,12 @@ function phaseReport(r: PhaseResult, s0: Stats, s1: Stats): PhaseReport {
   };
 }
 
-async function startServer(def: TargetDef, o: Options): Promise<{ server: ServerProc; port: number }> {
+async function startServer(def: TargetDef, o: Options, preArgs: string[] = [], extraArgs: string[] = []): Promise<{ server: ServerProc; port: number }> {
   const root = def.root?.(o) ?? repoRoot;
   const script = path.join(root, def.script);
   if (!existsSync(script)) throw new Error(`${script} not found (not built yet?)`);
   const port = await freePort();
-  const server = new ServerProc(script, def.args(port, o), root, o.pin ? '0' : null);
+  const server = new ServerProc(script, [...def.args(port, o, preArgs), ...extraArgs], root, o.pin ? '0' : null);
   try {
     await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
   } catch (e) {
@@ -273,11 +336,14 @@ async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
   const load = new LoadProc(o.pin ? '1' : null);
   try {
     const target: TargetConn = { ...def.conn(port, o), indexBase: 0 };
-    const setup = await load.request<{ setupMs: number }>({
+    const setup = await load.request<{ setupMs: number; readyMs: number; subscribedMs: number; controlFramesPerSubscriber: number }>({
       cmd: 'fanout-setup', target, subscribers: o.subscribers, channel: 'bench', payloadBytes: o.payload,
     });
     rep.setupMs = setup.setupMs;
-    log(`${def.label}: ${o.subscribers} subscribers ready in ${setup.setupMs} ms`);
+    rep.readyMs = setup.readyMs;
+    rep.setupControlFramesPerSub = setup.controlFramesPerSubscriber;
+    log(`${def.label}: ${o.subscribers} subscribers ready in ${setup.readyMs} ms (all subscribed at ${setup.subscribedMs} ms, ` +
+      `${setup.controlFramesPerSubscriber} control frames/subscriber; ${setup.setupMs} ms with the quiet window and the publisher)`);
     // Warm-up (JIT, buffers), not reported.
     await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-paced', window: 1, messages: 30, maxSeconds: 3 });
     await load.request<PhaseResult>({ cmd: 'phase', name: 'warmup-burst', window: o.window, messages: Math.min(500, o.messages), maxSeconds: 3 });
@@ -346,6 +412,58 @@ async function runIdle(name: string, o: Options, rep: TargetReport): Promise<voi
   }
 }
 
+/** Presence storms against one fresh server of a Switchboard target, in one presence mode. */
+async function runPresenceTarget(name: string, mode: PresenceMode, o: Options): Promise<PresenceResult> {
+  const def = TARGETS[name];
+  const { server, port } = await startServer(def, o, PRESENCE_BASE_ARGS, PRESENCE_MODE_ARGS[mode]);
+  try {
+    return await runPresence([{ server, port }], {
+      members: o.presenceMembers, channel: 'presence', quietMs: o.presenceQuietMs, timeoutMs: o.presenceTimeoutSec * 1000,
+      maxPerLoad: MAX_CONNS_PER_LOAD, sources: SOURCES, loadCpus: o.pin ? '1' : null, log,
+    }, `${def.label} (presence ${mode})`);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** Targets the presence scenario runs for (Switchboard builds only). */
+const presenceTargets = (o: Options): string[] => o.targets.filter((n) => n === 'switchboard' || n === 'baseline');
+
+interface PresenceSection {
+  members: number;
+  rounds: number;
+  quietMs: number;
+  timeoutSec: number;
+  baseArgs: string[];
+  modeArgs: Record<PresenceMode, string[]>;
+  /** Every round, per `<target>:<mode>`. */
+  runs: Record<string, PresenceResult[]>;
+  /** The median round per `<target>:<mode>` (by join storm time; an incomplete storm counts as slowest). */
+  median: Record<string, PresenceResult>;
+}
+
+function presenceMedian(list: PresenceResult[]): PresenceResult {
+  const key = (r: PresenceResult) => r.join?.timeMs ?? Infinity;
+  const sorted = [...list].sort((a, b) => key(a) - key(b));
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+function renderPresence(p: PresenceSection, o: Options): string {
+  const cols: PresenceColumn[] = [];
+  const ratios: PresenceRatio[] = [];
+  const targets = presenceTargets(o);
+  for (const n of targets) {
+    for (const m of o.presenceModes) cols.push({ label: `${TARGETS[n].label} ${m}`, run: p.median[`${n}:${m}`] });
+    if (o.presenceModes.length === 2) {
+      ratios.push({ label: `${n === 'switchboard' ? 'SB' : 'baseline'} on/off`, a: p.median[`${n}:on`], b: p.median[`${n}:off`] });
+    }
+  }
+  if (targets.length === 2) {
+    for (const m of o.presenceModes) ratios.push({ label: `${m}: SB/baseline`, a: p.median[`switchboard:${m}`], b: p.median[`baseline:${m}`] });
+  }
+  return presenceTable(cols, ratios, p.quietMs);
+}
+
 /** The round whose deliveries/s is the median (lower median for an even count). */
 function median(list: Array<PhaseReport | undefined>): PhaseReport | undefined {
   return medianBy(list, (p) => p.deliveriesPerSec);
@@ -366,6 +484,12 @@ function fmt(n: number | undefined, digits = 0): string {
 function capacity(usPerDelivery: number | undefined): number | undefined {
   if (usPerDelivery === undefined || usPerDelivery <= 0) return undefined;
   return Math.round(1e6 / usPerDelivery);
+}
+
+/** Median of the defined values (lower median for an even count). */
+function medianOf(xs: Array<number | undefined>): number | undefined {
+  const v = xs.filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+  return v.length === 0 ? undefined : v[Math.floor((v.length - 1) / 2)];
 }
 
 function minOf(xs: Array<number | undefined>): number | undefined {
@@ -417,6 +541,9 @@ function table(reports: Record<string, TargetReport>, o: Options): string {
     add(`${key} server CPU %`, (r) => r[key]?.serverCpuPct, 0);
     add(`${key} load-gen CPU %`, (r) => r[key]?.loadCpuPct, 0);
   }
+  add(`subscriber-ready ms (excl. quiet window)`, (r) => r.readyMs, 0, true);
+  add(`setup ms (incl. quiet window, publisher)`, (r) => r.setupMs, 0, true);
+  add(`setup control frames/subscriber`, (r) => r.setupControlFramesPerSub, 1);
   add(`idle conns measured`, (r) => r.idle?.connections, 0);
   add(`idle heap B/conn`, (r) => r.idle?.heapPerConnBytes, 0, true);
   add(`idle RSS B/conn`, (r) => r.idle?.rssPerConnBytes, 0, true);
@@ -426,28 +553,43 @@ function table(reports: Record<string, TargetReport>, o: Options): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Issue 2 targets, checked when both Switchboard and Socket.IO ran. */
-function checks(reports: Record<string, TargetReport>): Array<{ check: string; value: string; pass: boolean }> {
+/** Issue 10 targets: presence storms (on vs off, frames per connection) and subscriber-ready time vs Socket.IO. */
+function presenceChecks(reports: Record<string, TargetReport>, p: PresenceSection | null): Check[] {
+  const out = p === null ? [] : stormChecks(p.median['switchboard:on'], p.median['switchboard:off']);
   const sb = reports.switchboard;
   const sio = reports.socketio;
-  const out: Array<{ check: string; value: string; pass: boolean }> = [];
+  const ready = ratio(sb?.readyMs, sio?.readyMs);
+  if (ready !== undefined) {
+    out.push({
+      issue: 10, check: 'subscriber-ready time <= 1.5x Socket.IO (excl. quiet window)',
+      value: `${ready}x (${sb.readyMs} / ${sio.readyMs} ms, ${sb.setupControlFramesPerSub} control frames/subscriber)`, pass: ready <= 1.5,
+    });
+  }
+  return out;
+}
+
+/** Issue 2 targets, checked when both Switchboard and Socket.IO ran. */
+function checks(reports: Record<string, TargetReport>): Check[] {
+  const sb = reports.switchboard;
+  const sio = reports.socketio;
+  const out: Check[] = [];
   if (!sb) return out;
   const paced = ratio(sb.paced?.deliveriesPerSec, sio?.paced?.deliveriesPerSec);
-  if (paced !== undefined) out.push({ check: 'paced deliveries/s >= 1.3x Socket.IO', value: `${paced}x`, pass: paced >= 1.3 });
+  if (paced !== undefined) out.push({ issue: 2, check: 'paced deliveries/s >= 1.3x Socket.IO', value: `${paced}x`, pass: paced >= 1.3 });
   const pacedCap = ratio(capacity(sb.cpuUsPerDelivery.paced), capacity(sio?.cpuUsPerDelivery.paced));
   if (pacedCap !== undefined) {
-    out.push({ check: 'paced deliveries per server CPU-s >= 1.3x Socket.IO', value: `${pacedCap}x`, pass: pacedCap >= 1.3 });
+    out.push({ issue: 2, check: 'paced deliveries per server CPU-s >= 1.3x Socket.IO', value: `${pacedCap}x`, pass: pacedCap >= 1.3 });
   }
   const burst = ratio(sb.burst?.deliveriesPerSec, sio?.burst?.deliveriesPerSec);
-  if (burst !== undefined) out.push({ check: 'burst deliveries/s >= 10x Socket.IO', value: `${burst}x`, pass: burst >= 10 });
+  if (burst !== undefined) out.push({ issue: 2, check: 'burst deliveries/s >= 10x Socket.IO', value: `${burst}x`, pass: burst >= 10 });
   const burstCap = ratio(capacity(sb.cpuUsPerDelivery.burst), capacity(sio?.cpuUsPerDelivery.burst));
   if (burstCap !== undefined) {
-    out.push({ check: 'burst deliveries per server CPU-s >= 10x Socket.IO', value: `${burstCap}x`, pass: burstCap >= 10 });
+    out.push({ issue: 2, check: 'burst deliveries per server CPU-s >= 10x Socket.IO', value: `${burstCap}x`, pass: burstCap >= 10 });
   }
   if (sb.idle) {
-    out.push({ check: 'idle heap <= 4 KB/conn', value: `${sb.idle.heapPerConnBytes} B`, pass: sb.idle.heapPerConnBytes <= 4096 });
-    out.push({ check: 'idle RSS <= 8 KB/conn', value: `${sb.idle.rssPerConnBytes} B`, pass: sb.idle.rssPerConnBytes <= 8192 });
-    out.push({ check: 'idle connections >= 10k', value: `${sb.idle.connections}`, pass: sb.idle.connections >= 10_000 });
+    out.push({ issue: 2, check: 'idle heap <= 4 KB/conn', value: `${sb.idle.heapPerConnBytes} B`, pass: sb.idle.heapPerConnBytes <= 4096 });
+    out.push({ issue: 2, check: 'idle RSS <= 8 KB/conn', value: `${sb.idle.rssPerConnBytes} B`, pass: sb.idle.rssPerConnBytes <= 8192 });
+    out.push({ issue: 2, check: 'idle connections >= 10k', value: `${sb.idle.connections}`, pass: sb.idle.connections >= 10_000 });
   }
   return out;
 }
@@ -472,6 +614,30 @@ async function main(): Promise<void> {
       }
     }
   }
+  let presence: PresenceSection | null = null;
+  if (o.presenceMembers > 0 && presenceTargets(o).length > 0 && o.presenceModes.length > 0) {
+    presence = {
+      members: o.presenceMembers, rounds: o.presenceRounds, quietMs: o.presenceQuietMs, timeoutSec: o.presenceTimeoutSec,
+      baseArgs: PRESENCE_BASE_ARGS, modeArgs: PRESENCE_MODE_ARGS, runs: {}, median: {},
+    };
+    for (let round = 1; round <= o.presenceRounds; round++) {
+      for (const name of presenceTargets(o)) {
+        for (const mode of o.presenceModes) {
+          const key = `${name}:${mode}`;
+          log(`presence${o.presenceRounds > 1 ? ` round ${round}/${o.presenceRounds}` : ''}: ${TARGETS[name].label}, presence ${mode}, ${o.presenceMembers} members`);
+          let r: PresenceResult;
+          try {
+            r = await runPresenceTarget(name, mode, o);
+          } catch (e) {
+            r = { members: o.presenceMembers, nodes: 1, error: (e as Error).message };
+            log(`${TARGETS[name].label} presence ${mode} failed: ${r.error}`);
+          }
+          (presence.runs[key] ??= []).push(r);
+        }
+      }
+    }
+    for (const [key, list] of Object.entries(presence.runs)) presence.median[key] = presenceMedian(list);
+  }
   for (const name of o.targets) {
     const rep = reports[name];
     rep.paced = median(rep.rounds.map((r) => r.paced));
@@ -480,7 +646,9 @@ async function main(): Promise<void> {
     for (const key of ['paced', 'rate', 'burst'] as const) {
       rep.cpuUsPerDelivery[key] = medianBy(rep.rounds.map((r) => r[key]), (p) => p.serverCpuUsPerDelivery)?.serverCpuUsPerDelivery;
     }
-    rep.setupMs = rep.rounds[0]?.setupMs;
+    rep.setupMs = medianOf(rep.rounds.map((r) => r.setupMs));
+    rep.readyMs = medianOf(rep.rounds.map((r) => r.readyMs));
+    rep.setupControlFramesPerSub = medianOf(rep.rounds.map((r) => r.setupControlFramesPerSub));
     const errors = rep.rounds.map((r) => r.error).filter((e): e is string => e !== undefined);
     if (errors.length > 0) rep.error = errors.join(' | ');
     if (o.idle > 0) {
@@ -503,7 +671,8 @@ async function main(): Promise<void> {
     },
     options: o,
     targets: reports,
-    checks: checks(reports),
+    presence,
+    checks: [...checks(reports), ...presenceChecks(reports, presence)],
   };
   console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
   console.log(table(reports, o));
@@ -512,12 +681,30 @@ async function main(): Promise<void> {
     if (r.idleError) console.log(`${r.label}: idle error: ${r.idleError}`);
     void name;
   }
+  if (presence !== null) {
+    console.log(`\nPresence storms — ${presence.members} identified members (/ws?user_id=u<i>), one channel, ` +
+      `${presence.rounds} round(s)${presence.rounds > 1 ? ' (median by join storm time)' : ''}; a stage ends when every ` +
+      `connection is there and control traffic has been quiet for ${presence.quietMs} ms (that window is not in the time)\n`);
+    console.log(renderPresence(presence, o));
+    const notes = presenceNotes(presence.median);
+    if (notes.length > 0) console.log(`\n${notes.join('\n')}`);
+  }
   const ch = result.checks;
-  if (ch.length > 0) {
+  const issue2 = ch.filter((c) => c.issue === 2);
+  if (issue2.length > 0) {
     console.log(o.subscribers >= 1000
       ? '\nIssue targets (issue 2):'
       : `\nIssue targets (issue 2; defined for 1000 subscribers, this run used ${o.subscribers}: indicative only):`);
-    for (const c of ch) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+    for (const c of issue2) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+  }
+  const issue10 = ch.filter((c) => c.issue === 10);
+  if (issue10.length > 0) {
+    const sizes = [presence !== null ? `${o.presenceMembers} presence members` : '', o.rounds > 0 ? `${o.subscribers} subscribers` : '']
+      .filter(Boolean).join(', ');
+    console.log((presence === null || o.presenceMembers >= 1000) && (o.rounds === 0 || o.subscribers >= 1000)
+      ? '\nIssue targets (issue 10, presence):'
+      : `\nIssue targets (issue 10, presence; defined for 1000 members, this run used ${sizes}: indicative only):`);
+    for (const c of issue10) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
   }
   const out = o.out ?? path.join(repoRoot, '.artifacts', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(path.dirname(out), { recursive: true });

@@ -37,6 +37,8 @@ export class RawWs {
   state = 0;
   /** Index given by the owner. */
   readonly index: number;
+  /** Status code of the server's close frame, when it sent one (e.g. 4xxx: closed by the server). */
+  closeCode: number | null = null;
   private open = false;
   private closed = false;
   private pending: Buffer | null = null;
@@ -135,6 +137,7 @@ export class RawWs {
       if (opcode === 0x9) {
         this.socket.write(encodeFrame(0xa, Buffer.from(buf.subarray(start, end))));
       } else if (opcode === 0x8) {
+        if (plen >= 2) this.closeCode = buf.readUInt16BE(start);
         this.close();
         return;
       } else if (opcode === 0xa) {
