@@ -4,7 +4,7 @@
  * 1000-1011 are RFC 6455 codes; 4001-4099 follow the table of seed 001 ("WebSocket Server Patterns"),
  * grouped in ranges that tell a client what to do next:
  *   4001-4010 authentication  -> do not reconnect with the same credentials
- *   4011-4020 session         -> superseded: do not reconnect; expired: reconnect
+ *   4011-4020 session         -> superseded / client id taken: do not reconnect; expired: reconnect
  *   4021-4030 limits          -> reconnect later, with backoff
  *   4031-4040 business logic  -> do not reconnect until the app changes something
  *   4091-4099 server side     -> reconnect (immediately for a shutdown, another node will answer)
@@ -21,6 +21,7 @@ export const CloseCode = {
   AUTH_TIMEOUT: 4004,
   SESSION_SUPERSEDED: 4011,
   SESSION_EXPIRED: 4012,
+  CLIENT_ID_TAKEN: 4013,
   RATE_LIMITED: 4021,
   TOO_MANY_CONNECTIONS: 4022,
   SLOW_CONSUMER: 4023,
@@ -56,6 +57,7 @@ export const CLOSE_CODES: Readonly<Record<CloseCodeValue, CloseCodeInfo>> = {
   4004: { name: 'AUTH_TIMEOUT', reconnect: 'backoff', description: 'The client did not finish authentication (challenge response) in time.' },
   4011: { name: 'SESSION_SUPERSEDED', reconnect: 'no', description: 'A newer connection with the same client_id replaced this one.' },
   4012: { name: 'SESSION_EXPIRED', reconnect: 'backoff', description: 'No pong within the heartbeat timeout, or idle longer than the idle timeout.' },
+  4013: { name: 'CLIENT_ID_TAKEN', reconnect: 'no', description: "The client_id of /ws/{client_id} belongs to another owner (another user; anonymous and identified connections never take each other's ids); the holder keeps it. Pick another id, or connect as its owner." },
   4021: { name: 'RATE_LIMITED', reconnect: 'backoff', description: 'The client kept sending past its rate limit after RATE_LIMITED errors.' },
   4022: { name: 'TOO_MANY_CONNECTIONS', reconnect: 'backoff', description: 'A connection limit (total, per user, per IP) is reached.' },
   4023: { name: 'SLOW_CONSUMER', reconnect: 'backoff', description: 'The client did not read fast enough: its outgoing queue passed limits.maxQueuedBytes.' },

@@ -656,5 +656,71 @@ export function runBrokerContract(name: string, makeNodes: MakeNodes, options: C
         assert.deepEqual(await p[0]!.membersPage(ch, null, 10), { members: [], nextCursor: null });
       }, { presenceTtlMs: ttl });
     });
+
+    it('client ids: free or same owner -> held (later claims larger generations); another owner -> refused, nothing changes', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const id = uid('cid');
+        const first = await p[0]!.claimClientId(id, 'alice', 'c-a1');
+        assert.equal(first.ok, true, 'a free id is taken');
+        assert.deepEqual(await at(p, 1).claimClientId(id, 'mallory', 'c-m'), { ok: false, holderUserId: 'alice' }, 'another user is refused');
+        assert.deepEqual(await at(p, 1).claimClientId(id, null, 'c-anon'), { ok: false, holderUserId: 'alice' }, 'anonymous cannot take an identified holder\'s id');
+        const second = await at(p, 1).claimClientId(id, 'alice', 'c-a2');
+        assert.ok(second.ok && first.ok && second.generation > first.generation, 'the same user takes over with a larger generation');
+        // Release is compare-and-delete: the superseded connection releases nothing.
+        await p[0]!.releaseClientId(id, 'c-a1');
+        assert.deepEqual(await p[0]!.claimClientId(id, 'mallory', 'c-m'), { ok: false, holderUserId: 'alice' }, 'alice\'s newer connection still holds it');
+        await at(p, 1).releaseClientId(id, 'c-a2');
+        await at(p, 1).releaseClientId(id, 'c-a2'); // idempotent
+        const third = await p[0]!.claimClientId(id, 'mallory', 'c-m2');
+        assert.ok(third.ok && second.ok && third.generation > second.generation, 'released: free for anybody, generations keep growing');
+        await p[0]!.releaseClientId(id, 'c-m2');
+      });
+    });
+
+    it('client ids: anonymous holders are superseded by anonymous connections only', async () => {
+      await withCluster(2, async (_b, _r, p) => {
+        const id = uid('cid-anon');
+        assert.equal((await p[0]!.claimClientId(id, null, 'c-x1')).ok, true);
+        assert.deepEqual(await at(p, 1).claimClientId(id, 'bob', 'c-b'), { ok: false, holderUserId: null }, 'an identified user cannot take an anonymous holder\'s id');
+        assert.equal((await at(p, 1).claimClientId(id, null, 'c-x2')).ok, true, 'anonymous supersedes anonymous');
+        await at(p, 1).releaseClientId(id, 'c-x2');
+        assert.equal((await p[0]!.claimClientId(id, 'bob', 'c-b')).ok, true, 'released: bob may take it');
+        await p[0]!.releaseClientId(id, 'c-b');
+      });
+    });
+
+    it('client ids: of many owners claiming one free id at once on every node, exactly one wins', async () => {
+      await withCluster(3, async (_b, _r, p) => {
+        for (let round = 0; round < 5; round++) {
+          const id = uid('cid-race');
+          const claims = await Promise.all(Array.from({ length: 12 }, (_, k) => at(p, k).claimClientId(id, `user-${k}`, `c-${k}`)));
+          const winners = claims.flatMap((c, k) => (c.ok ? [k] : []));
+          assert.equal(winners.length, 1, `round ${round}: one winner, got ${JSON.stringify(claims)}`);
+          const w = winners[0]!;
+          for (const c of claims) if (!c.ok) assert.equal(c.holderUserId, `user-${w}`, 'every loser is told the winner');
+          await at(p, w).releaseClientId(id, `c-${w}`);
+        }
+      });
+    });
+
+    if (maxNodes >= 2) it('client ids: the claim of a node killed without cleanup expires after the presence ttl', async () => {
+      const ttl = 600;
+      await withCluster(2, async (_b, _r, p, nodes) => {
+        assert.ok(nodes.crashPresence, 'a multi-node engine must provide crashPresence');
+        const id = uid('cid-kill');
+        assert.equal((await p[1]!.claimClientId(id, 'alice', 'c-a')).ok, true);
+        // Alive for longer than one ttl: node 1's refresh keeps its claim.
+        const t0 = Date.now();
+        await waitForAsync(async () => Date.now() - t0 > ttl * 1.5 && !(await probe(p[0]!, id)), 'node 1 kept its claim past one ttl', 10_000);
+        await nodes.crashPresence(1);
+        await waitForAsync(() => probe(p[0]!, id), 'the dead node\'s claim expires', ttl + 5000);
+        await p[0]!.releaseClientId(id, 'probe');
+      }, { presenceTtlMs: ttl });
+    });
   });
+}
+
+/** Whether another user can take `clientId` (a probe claim, kept when it succeeds: release 'probe'). */
+async function probe(p: PresenceStore, clientId: string): Promise<boolean> {
+  return (await p.claimClientId(clientId, 'prober', 'probe')).ok;
 }

@@ -59,7 +59,7 @@ export class BrokerEvents implements BrokerHandler {
         for (const c of [...(hub.sessions.ofUser(msg.userId) ?? [])]) c.sink.close(msg.code, msg.reason);
         return;
       case 'supersede':
-        this.lifecycle.superseded(msg.clientId, msg.keepConnectionId, msg.originNode);
+        this.lifecycle.superseded(msg.clientId, msg.keepConnectionId, msg.originNode, msg.generation);
         return;
     }
   }

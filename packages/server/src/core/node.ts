@@ -121,6 +121,13 @@ export class Node implements SessionPort {
     };
   }
 
+  openClientSession(init: SessionInit): Promise<Client | SessionRejection> {
+    return this.parts.lifecycle.openClaimed(init).catch((err: unknown): SessionRejection => {
+      this.ctx.log.error({ err }, 'opening a client id session failed');
+      return { rejected: true, closeCode: CloseCode.INTERNAL_ERROR, reason: 'internal error' };
+    });
+  }
+
   handleText(s: SessionHandle, text: string): void {
     this.parts.pipeline.text(s as Client, text);
   }

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, isTemporaryError } from '@switchboard/protocol';
-import type { SessionHandle, SessionIdentity, SessionPort } from '../core/ports/session-port.js';
+import type { SessionHandle, SessionIdentity, SessionPort, SessionRejection } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
 import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
 import { USERS_CHANNEL } from '../core/namespaces.js';
@@ -222,13 +222,36 @@ export class WebSocketTransport {
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
     ws.on('close', this.onClose);
-    const result = this.sessions.openSession({
+    const init = {
       sink,
       identity,
       clientId: endpoint.clientId,
       remoteAddress: remoteAddress(req, this.opts.trustProxy),
       metadata: { user_agent: req.headers['user-agent'] ?? null, endpoint: endpoint.path },
+    };
+    if (endpoint.clientId === null) {
+      this.attach(ws, sink, this.sessions.openSession(init), url);
+      return;
+    }
+    // `/ws/{client_id}`: the node claims the id cluster-wide first (one engine round trip). Frames the client
+    // sends meanwhile wait in the paused socket; a refusal (4013: the id belongs to another owner) closes it.
+    // Resumed in every case: a close handshake needs the peer's close frame read.
+    ws.pause();
+    this.sessions.openClientSession(init).then((result) => {
+      if (!('rejected' in result) && ws.readyState !== ws.OPEN) {
+        this.sessions.closeSession(result, 1006); // gone while claiming: releases the claim
+      } else {
+        this.attach(ws, sink, result, url);
+      }
+      ws.resume();
+    }, (err: unknown) => {
+      this.opts.logger.error({ err }, 'openClientSession failed');
+      ws.close(1011, 'internal error');
+      ws.resume();
     });
+  }
+
+  private attach(ws: TaggedSocket, sink: WsSink, result: SessionHandle | SessionRejection, url: URL | null): void {
     if ('rejected' in result) {
       ws.close(result.closeCode, result.reason);
       return;

@@ -22,7 +22,7 @@ import type {
 } from '../../src/core/ports/broker.js';
 import type { HubHooks } from '../../src/core/ports/hooks.js';
 import type { Logger } from '../../src/core/ports/observability.js';
-import type { MembersPage, OnlineUsersPage, PresenceStore } from '../../src/core/ports/presence-store.js';
+import type { ClientIdClaim, MembersPage, OnlineUsersPage, PresenceStore } from '../../src/core/ports/presence-store.js';
 import type { SessionIdentity } from '../../src/core/ports/session-port.js';
 import type { ConnectionSink } from '../../src/core/ports/sink.js';
 
@@ -328,7 +328,8 @@ export class ControllableBroker implements Broker {
 
 // ------------------------------------------------------------------------------------------------ presence
 
-export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'userOnline' | 'onlineUsers' | 'onlineUsersPage' | 'membersPage';
+export type PresenceOp = 'join' | 'leave' | 'members' | 'count' | 'userConnected' | 'userDisconnected' | 'userOnline' | 'onlineUsers' | 'onlineUsersPage' | 'membersPage'
+  | 'claimClientId' | 'releaseClientId';
 
 /** MemoryPresenceStore whose operations can be held like the broker's (see Gate). */
 export class ControllablePresence implements PresenceStore {
@@ -364,6 +365,12 @@ export class ControllablePresence implements PresenceStore {
   }
   onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
     return this.gate.run('onlineUsersPage', null, () => this.inner.onlineUsersPage(cursor, limit));
+  }
+  claimClientId(clientId: string, userId: string | null, connectionId: string): Promise<ClientIdClaim> {
+    return this.gate.run('claimClientId', clientId, () => this.inner.claimClientId(clientId, userId, connectionId));
+  }
+  releaseClientId(clientId: string, connectionId: string): Promise<void> {
+    return this.gate.run('releaseClientId', clientId, () => this.inner.releaseClientId(clientId, connectionId));
   }
   close(): Promise<void> {
     return this.inner.close();

@@ -1,5 +1,5 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import { clampPageLimit, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type ClientIdClaim, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 import { lowerBound, SortedIds } from './sorted-ids.js';
 
 /** Presence for a single process. */
@@ -12,6 +12,9 @@ export class MemoryPresenceStore implements PresenceStore {
   private readonly users = new Map<string, { username: string | null; connections: Set<string> }>();
   /** Ids of `users`, sorted (UTF-16 code unit order), for onlineUsersPage. */
   private readonly sortedIds: string[] = [];
+  /** clientId -> its holder (see ClientIdRegistry). */
+  private readonly clientIds = new Map<string, { userId: string | null; connectionId: string; generation: number }>();
+  private generation = 0;
 
   async join(channel: string, member: PresenceMember): Promise<void> {
     let members = this.channels.get(channel);
@@ -99,7 +102,21 @@ export class MemoryPresenceStore implements PresenceStore {
     return [...this.users].map(([user_id, u]) => ({ user_id, username: u.username, connections: u.connections.size }));
   }
 
+  /** Free, or held by the same owner (same user id, or anonymous and anonymous): the connection takes it. */
+  async claimClientId(clientId: string, userId: string | null, connectionId: string): Promise<ClientIdClaim> {
+    const holder = this.clientIds.get(clientId);
+    if (holder !== undefined && holder.userId !== userId) return { ok: false, holderUserId: holder.userId };
+    const generation = ++this.generation;
+    this.clientIds.set(clientId, { userId, connectionId, generation });
+    return { ok: true, generation };
+  }
+
+  async releaseClientId(clientId: string, connectionId: string): Promise<void> {
+    if (this.clientIds.get(clientId)?.connectionId === connectionId) this.clientIds.delete(clientId);
+  }
+
   async close(): Promise<void> {
+    this.clientIds.clear();
     this.channels.clear();
     this.memberIds.clear();
     this.users.clear();

@@ -6,8 +6,8 @@ import type { ControlEnvelope, ControlMessage, Publication } from '../../core/po
  *   ["p", offset, epoch, time, exclude|null]   publication (built inside the publish Lua script)
  *   ["e", exclude|null]                        ephemeral channel event
  *   ["u", origin, userId]  ["c", origin, connectionId]  ["a", origin]          control with frame
- *   ["d", origin, connectionId, code, reason]  ["D", origin, userId, code, reason]  ["s", origin, clientId, keep]
- *                                                                                control without frame (no "\n")
+ *   ["d", origin, connectionId, code, reason]  ["D", origin, userId, code, reason]
+ *   ["s", origin, clientId, keep, generation?]                                   control without frame (no "\n")
  */
 export type Decoded =
   | { t: 'p'; pub: Publication }
@@ -25,7 +25,9 @@ export function encodeControl(msg: ControlMessage, origin: string): string {
     case 'all': return `${JSON.stringify(['a', origin])}\n${msg.frame}`;
     case 'disconnect_connection': return JSON.stringify(['d', origin, msg.connectionId, msg.code, msg.reason]);
     case 'disconnect_user': return JSON.stringify(['D', origin, msg.userId, msg.code, msg.reason]);
-    case 'supersede': return JSON.stringify(['s', origin, msg.clientId, msg.keepConnectionId]);
+    case 'supersede': return JSON.stringify(msg.generation === undefined
+      ? ['s', origin, msg.clientId, msg.keepConnectionId]
+      : ['s', origin, msg.clientId, msg.keepConnectionId, msg.generation]);
   }
 }
 
@@ -59,7 +61,11 @@ export function decodeControl(raw: string): ControlEnvelope {
     case 'a': return { kind: 'all', frame, originNode: origin };
     case 'd': return { kind: 'disconnect_connection', connectionId: String(h[2]), code: Number(h[3]), reason: String(h[4]), originNode: origin };
     case 'D': return { kind: 'disconnect_user', userId: String(h[2]), code: Number(h[3]), reason: String(h[4]), originNode: origin };
-    case 's': return { kind: 'supersede', clientId: String(h[2]), keepConnectionId: String(h[3]), originNode: origin };
+    case 's': {
+      const msg: ControlEnvelope = { kind: 'supersede', clientId: String(h[2]), keepConnectionId: String(h[3]), originNode: origin };
+      if (typeof h[4] === 'number' && Number.isFinite(h[4])) msg.generation = h[4];
+      return msg;
+    }
     default: throw new Error(`unknown control message type ${String(h[0])}`);
   }
 }

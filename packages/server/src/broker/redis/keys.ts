@@ -16,6 +16,9 @@
  *   <p>on:<node>           hash userId -> JSON [localConnections, username], owned by <node> (PX presence ttl)
  *   <p>oz:<node>           zset of the user ids in on:<node> (all score 0, paged by ZRANGEBYLEX), owned by <node>
  *                          (PX presence ttl)
+ *   <p>{c:<clientId>}:o    hash: holder of a client id (/ws/{client_id}): c=connection id, n=node, g=generation,
+ *                          u=user id (absent: anonymous); written by the claim script, refreshed by the holder's
+ *                          node                                                           (PX presence ttl)
  *   <p>pnodes              set of node ids that own presence data (stale ids pruned by readers)
  *   <p>node:<id>:stats     hash: node registry stats (PX 120 s)
  *   <p>nodes               set of node ids in the registry (stale ids pruned by readers)
@@ -40,6 +43,7 @@ export class RedisKeys {
   userHashPrefix(user: string): string { return `${this.prefix}{u:${user}}:h:`; }
   online(node: string): string { return `${this.prefix}on:${node}`; }
   onlineIndex(node: string): string { return `${this.prefix}oz:${node}`; }
+  clientId(clientId: string): string { return `${this.prefix}{c:${clientId}}:o`; }
   presenceNodeSet(): string { return `${this.prefix}pnodes`; }
   nodeStats(node: string): string { return `${this.prefix}node:${node}:stats`; }
   nodeSet(): string { return `${this.prefix}nodes`; }

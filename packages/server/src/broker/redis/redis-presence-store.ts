@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
-import { clampPageLimit, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
+import { clampPageLimit, type ClientIdClaim, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { toBrokerError, BrokerUnavailableError, firstPipelineError, reportEngineError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
-import { PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_LEAVE_LUA, PRESENCE_MEMBERS_LUA, PRESENCE_PAGE_LUA, USER_COUNT_LUA } from './scripts.js';
+import { CLIENT_ID_CLAIM_LUA, CLIENT_ID_REFRESH_LUA, CLIENT_ID_RELEASE_LUA, PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_LEAVE_LUA, PRESENCE_MEMBERS_LUA, PRESENCE_PAGE_LUA, USER_COUNT_LUA } from './scripts.js';
 
 export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   /** Id of this node: it owns (and refreshes) the entries it writes. */
@@ -26,6 +26,16 @@ interface ScriptClient extends Redis {
   sbMembers(...args: (string | number)[]): Promise<string[]>;
   sbCount(...args: (string | number)[]): Promise<number>;
   sbUserCount(...args: (string | number)[]): Promise<number>;
+  sbClaimClientId(...args: (string | number)[]): Promise<[number, string, string?]>;
+  sbReleaseClientId(...args: (string | number)[]): Promise<number>;
+  sbRefreshClientId(...args: (string | number)[]): Promise<number>;
+}
+
+/** A client id this node's connection holds (see claimClientId). */
+interface HeldClientId {
+  connectionId: string;
+  userId: string | null;
+  generation: number;
 }
 
 const REFRESH_BATCH = 1000;
@@ -53,6 +63,9 @@ export class RedisPresenceStore implements PresenceStore {
   private readonly channels = new Map<string, Map<string, string>>();
   /** userId -> connectionId -> username ('' = null) (this node's connections). */
   private readonly users = new Map<string, Map<string, string>>();
+  /** clientId -> the claim a connection of this node holds (refreshed with the presence entries). */
+  private readonly clientIds = new Map<string, HeldClientId>();
+  private clientIdLost: ((clientId: string, connectionId: string) => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing = false;
   private closed = false;
@@ -72,6 +85,9 @@ export class RedisPresenceStore implements PresenceStore {
     this.cmd.defineCommand('sbMembers', { numberOfKeys: 1, lua: PRESENCE_MEMBERS_LUA });
     this.cmd.defineCommand('sbCount', { numberOfKeys: 1, lua: PRESENCE_COUNT_LUA });
     this.cmd.defineCommand('sbUserCount', { numberOfKeys: 2, lua: USER_COUNT_LUA });
+    this.cmd.defineCommand('sbClaimClientId', { numberOfKeys: 1, lua: CLIENT_ID_CLAIM_LUA });
+    this.cmd.defineCommand('sbReleaseClientId', { numberOfKeys: 1, lua: CLIENT_ID_RELEASE_LUA });
+    this.cmd.defineCommand('sbRefreshClientId', { numberOfKeys: 1, lua: CLIENT_ID_REFRESH_LUA });
   }
 
   /** Connect and start the refresh timer. */
@@ -332,6 +348,65 @@ export class RedisPresenceStore implements PresenceStore {
     }
   }
 
+  /**
+   * Claim a client id: one script on its key `{c:<clientId>}:o` (one slot), atomic check-and-set, so of two
+   * connections of different owners claiming at once on two nodes exactly one gets it. The key lives
+   * presenceTtlMs and this node refreshes it with its presence entries while the connection holds it: a killed
+   * node's claims expire like its presence.
+   */
+  async claimClientId(clientId: string, userId: string | null, connectionId: string): Promise<ClientIdClaim> {
+    let reply: [number, string, string?];
+    try {
+      reply = await this.cmd.sbClaimClientId(this.keys.clientId(clientId), userId === null ? '0' : '1', userId ?? '',
+        this.nodeId, connectionId, this.ttlMs);
+    } catch (err) {
+      throw toBrokerError('client id claim', err);
+    }
+    if (Number(reply[0]) !== 1) return { ok: false, holderUserId: reply[1] === '1' ? String(reply[2]) : null };
+    const generation = Number(reply[1]);
+    this.clientIds.set(clientId, { connectionId, userId, generation });
+    return { ok: true, generation };
+  }
+
+  async releaseClientId(clientId: string, connectionId: string): Promise<void> {
+    if (this.clientIds.get(clientId)?.connectionId === connectionId) this.clientIds.delete(clientId);
+    if (this.closed) return;
+    try {
+      await this.cmd.sbReleaseClientId(this.keys.clientId(clientId), connectionId);
+    } catch (err) {
+      throw toBrokerError('client id release', err);
+    }
+  }
+
+  onClientIdLost(listener: (clientId: string, connectionId: string) => void): void {
+    this.clientIdLost = listener;
+  }
+
+  /** Re-apply the TTL of every client id this node holds (pipelined); write back keys Redis lost; report
+   * claims another connection took meanwhile (see CLIENT_ID_REFRESH_LUA) to the onClientIdLost listener. */
+  private async refreshClientIds(): Promise<Error | undefined> {
+    const held = [...this.clientIds];
+    let failed: Error | undefined;
+    for (let i = 0; i < held.length; i += REFRESH_BATCH) {
+      const batch = held.slice(i, i + REFRESH_BATCH);
+      const p = this.cmd.pipeline() as unknown as ScriptClient & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+      for (const [clientId, h] of batch) {
+        p.sbRefreshClientId(this.keys.clientId(clientId), h.connectionId, this.nodeId, h.userId === null ? '0' : '1',
+          h.userId ?? '', h.generation, this.ttlMs);
+      }
+      const res = (await p.exec()) ?? [];
+      failed ??= firstPipelineError(res);
+      batch.forEach(([clientId, h], j) => {
+        const r = res[j];
+        if (r === undefined || r[0] !== null || Number(r[1]) !== 0) return;
+        if (this.clientIds.get(clientId)?.connectionId !== h.connectionId) return; // released or re-claimed meanwhile
+        this.clientIds.delete(clientId);
+        try { this.clientIdLost?.(clientId, h.connectionId); } catch (err) { this.onError(err, 'presence_refresh'); }
+      });
+    }
+    return failed;
+  }
+
   /** Remove node ids whose online data is gone from the presence node set (best effort, reported). */
   private pruneNodes(nodes: string[]): void {
     this.cmd.srem(this.keys.presenceNodeSet(), ...nodes).catch((err: unknown) => this.onError(err, 'presence_prune'));
@@ -353,6 +428,7 @@ export class RedisPresenceStore implements PresenceStore {
         p.del(this.keys.online(this.nodeId));
         p.del(this.keys.onlineIndex(this.nodeId));
         p.srem(this.keys.presenceNodeSet(), this.nodeId);
+        for (const [clientId, h] of this.clientIds) (p as unknown as ScriptClient).sbReleaseClientId(this.keys.clientId(clientId), h.connectionId);
         const failed = firstPipelineError(await p.exec());
         if (failed) throw failed;
       } catch (err) {
@@ -361,6 +437,7 @@ export class RedisPresenceStore implements PresenceStore {
     }
     this.channels.clear();
     this.users.clear();
+    this.clientIds.clear();
     await quitOrDisconnect(this.cmd);
   }
 
@@ -387,8 +464,9 @@ export class RedisPresenceStore implements PresenceStore {
 
   /**
    * Re-apply TTLs of every key this node owns; rewrite hashes (and channel indexes) whose size differs from the
-   * local mirror (lost in a Redis restart, or a write that failed while Redis was away).
-   * O(local channels + local users) commands per run, pipelined in batches.
+   * local mirror (lost in a Redis restart, or a write that failed while Redis was away); the same for the client
+   * ids its connections hold (refreshClientIds).
+   * O(local channels + local users + local client ids) commands per run, pipelined in batches.
    */
   async refresh(): Promise<void> {
     if (this.refreshing || this.closed || this.cmd.status !== 'ready') return;
@@ -400,7 +478,8 @@ export class RedisPresenceStore implements PresenceStore {
       for (const ch of this.channels.keys()) items.push({ kind: 'ch', id: ch });
       for (const u of this.users.keys()) items.push({ kind: 'user', id: u });
       const missing: Item[] = [];
-      let failed: Error | undefined;
+      // Client ids first: a claim that lapses lets another owner take the id.
+      let failed: Error | undefined = await this.refreshClientIds();
       for (let i = 0; i < items.length; i += REFRESH_BATCH) {
         const batch = items.slice(i, i + REFRESH_BATCH);
         const p = this.cmd.pipeline();

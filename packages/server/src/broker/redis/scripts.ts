@@ -283,3 +283,75 @@ else
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
 ` + sumLiveNodeHashes('ARGV[6]');
+
+/**
+ * Client id claim (issue 11), atomic: the key names the holder (c connection, n node, g generation, u user id,
+ * absent for an anonymous holder). Free (no key: never claimed, released, or expired with its node) or held by
+ * the same owner (same user id; anonymous and anonymous) -> the caller becomes the holder with a generation
+ * larger than any before it: the Redis clock in microseconds, or the previous generation + 1 if that is not
+ * larger (the clock is shared by every node, so later claims of an id get larger generations even across
+ * releases). Another owner -> refused, nothing written.
+ * KEYS: 1 the client id key. ARGV: 1 '1' identified | '0' anonymous, 2 user id ('' when anonymous), 3 node id,
+ *       4 connection id, 5 ttl ms.
+ * Returns {1, generation} or {0, '1' | '0' (holder identified), holder user id ('' when anonymous)}.
+ */
+export const CLIENT_ID_CLAIM_LUA = `
+local h = redis.call('HMGET', KEYS[1], 'c', 'u', 'g')
+if h[1] then
+  if ARGV[1] == '1' then
+    if h[2] ~= ARGV[2] then
+      if h[2] then return {0, '1', h[2]} end
+      return {0, '0', ''}
+    end
+  elseif h[2] then
+    return {0, '1', h[2]}
+  end
+end
+local t = redis.call('TIME')
+local g = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local prev = tonumber(h[3] or '')
+if prev and prev >= g then g = prev + 1 end
+local gs = string.format('%.0f', g)
+redis.call('DEL', KEYS[1])
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'c', ARGV[4], 'n', ARGV[3], 'g', gs, 'u', ARGV[2])
+else
+  redis.call('HSET', KEYS[1], 'c', ARGV[4], 'n', ARGV[3], 'g', gs)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return {1, gs}
+`;
+
+/** Client id release: delete the key only if the connection still holds it (a newer holder keeps its claim).
+ * KEYS: 1 the client id key. ARGV: 1 connection id. Returns 1 if deleted. */
+export const CLIENT_ID_RELEASE_LUA = `
+if redis.call('HGET', KEYS[1], 'c') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`;
+
+/**
+ * Client id refresh by the holder's node: the connection still holds it -> PEXPIRE (1); the key is gone (Redis
+ * lost it, or it expired while this node could not reach Redis) and nobody claimed the id since -> written back
+ * as it was (2); another connection holds it now -> 0, nothing written (the node closes its connection: the
+ * newer claim wins).
+ * KEYS: 1 the client id key. ARGV: 1 connection id, 2 node id, 3 '1' identified | '0' anonymous, 4 user id,
+ *       5 generation, 6 ttl ms.
+ */
+export const CLIENT_ID_REFRESH_LUA = `
+local c = redis.call('HGET', KEYS[1], 'c')
+if c == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[6])
+  return 1
+end
+if c then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 'c', ARGV[1], 'n', ARGV[2], 'g', ARGV[5], 'u', ARGV[4])
+else
+  redis.call('HSET', KEYS[1], 'c', ARGV[1], 'n', ARGV[2], 'g', ARGV[5])
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return 2
+`;

@@ -60,8 +60,10 @@ export type ControlMessage =
   | { kind: 'all'; frame: string }
   | { kind: 'disconnect_connection'; connectionId: string; code: number; reason: string }
   | { kind: 'disconnect_user'; userId: string; code: number; reason: string }
-  /** A connection with this client id was opened on `originNode`: every other holder closes with 4011. */
-  | { kind: 'supersede'; clientId: string; keepConnectionId: string };
+  /** A connection with this client id was opened on `originNode`: every other holder closes with 4011.
+   * `generation`: the opening connection's claim (ClientIdClaim): a holder with a larger one is newer and
+   * stays. Absent from nodes that predate client id claims. */
+  | { kind: 'supersede'; clientId: string; keepConnectionId: string; generation?: number };
 
 /** Control messages as delivered: with the node that sent them. */
 export type ControlEnvelope = ControlMessage & { originNode: string };

@@ -1,4 +1,7 @@
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
+import type { ClientIdRegistry } from './client-ids.js';
+
+export type { ClientIdClaim, ClientIdRegistry } from './client-ids.js';
 
 /** Largest page `onlineUsersPage` (and `membersPage`) returns; larger limits are clamped to it. */
 export const MAX_ONLINE_USERS_PAGE = 1000;
@@ -22,11 +25,12 @@ export interface MembersPage {
 }
 
 /**
- * Cluster-wide presence: who is in which channel, which users are online. The memory engine answers for
- * one process; the Redis engine for all nodes, with entries that expire when a node stops refreshing them.
+ * Cluster-wide presence: who is in which channel, which users are online, and who holds which client id
+ * (ClientIdRegistry, core/ports/client-ids.ts). The memory engine answers for one process; the Redis engine
+ * for all nodes, with entries that expire when a node stops refreshing them.
  * Operations reject with code BROKER_UNAVAILABLE when the backend is unreachable (see Broker).
  */
-export interface PresenceStore {
+export interface PresenceStore extends ClientIdRegistry {
   /** Connect to the backend (optional; the node calls it once on start). */
   start?(): Promise<void>;
   /** Record a connection in a channel. */

@@ -18,7 +18,8 @@ export interface SessionIdentity {
 export interface SessionInit {
   sink: ConnectionSink;
   identity: SessionIdentity;
-  /** Client-chosen id (`/ws/{client_id}`): a newer session with the same id supersedes this one. */
+  /** Client-chosen id (`/ws/{client_id}`): a newer session of the same owner with the same id supersedes this
+   * one (see ClientIdRegistry). Only through `openClientSession`. */
   clientId?: string | null;
   remoteAddress: string;
   metadata?: Record<string, unknown>;
@@ -60,7 +61,8 @@ export const UNKNOWN_EPOCH = '?';
  * it). Every method returns at once and never throws; failures become `error` frames or closes on the sink.
  */
 export interface SessionPort {
-  /** Register a connection; on success its `connect` frame is already queued on the sink. */
+  /** Register a connection; on success its `connect` frame is already queued on the sink. Without a client id
+   * only: one with `clientId` set is refused (1011), open it with `openClientSession`. */
   openSession(init: SessionInit): SessionHandle | SessionRejection;
   /**
    * Hold one of `remoteAddress`'s connection slots (limits.maxConnectionsPerIp) for a connection that is
@@ -70,6 +72,16 @@ export interface SessionPort {
    * calls `release()` right before `openSession` (which then counts the session instead), or when it gives up.
    */
   reserveSlot(remoteAddress: string): SlotReservation | SessionRejection;
+  /**
+   * Register a connection that asks for a client-chosen id (`/ws/{client_id}`). The node first claims the id
+   * cluster-wide for the identity's owner (ClientIdRegistry.claimClientId) and registers the session only once
+   * it holds the claim; a previous holder of the same owner is then closed with 4011. Resolves to the handle
+   * (its `connect` frame queued) or a rejection: 4013 CLIENT_ID_TAKEN when the id belongs to another owner (the
+   * holder is not touched), 4092 when the claim cannot be decided (engine unreachable: fail closed), or the
+   * refusals of `openSession`. Never rejects. A transport must not hand the session frames before it resolves,
+   * and calls `closeSession` on the handle if its connection ended meanwhile (that releases the claim).
+   */
+  openClientSession(init: SessionInit): Promise<SessionHandle | SessionRejection>;
   /**
    * One text frame from the client. Commands take effect in the order received: a command that waits
    * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
