@@ -398,6 +398,7 @@ async function main(): Promise<number> {
       durationMs: (rec.end || Date.now()) - rec.start,
       lostUnflagged: counts.unflaggedLost,
       lostFlagged: counts.flaggedLost,
+      lostFlaggedInNewEpoch: counts.flaggedLostNewEpoch,
       recoveredFalseFlags: counts.flags,
       duplicates: counts.duplicates,
       outOfOrder: counts.outOfOrder,
@@ -521,7 +522,7 @@ function printTable(rows: Array<Record<string, any>>): void {
   for (const r of rows) {
     const errs = Object.entries(r.publisher.errors as Record<string, number>).map(([k, v]) => `${k}×${v}`).join(' ') || '0';
     const rss = r.rssMaxMB as Record<string, number>;
-    console.log(`| ${r.phase} | ${r.lostUnflagged} | ${r.lostFlagged} (${r.recoveredFalseFlags} flags) | ${r.duplicates} | ${r.outOfOrder} | ${errs} | ${r.publisher.maxAckGapMs} | ${r.presence.deadGoneMs ?? '–'} / ${r.presence.liveMissingMs} | ${r.reconnect.p50Ms ?? '–'} / ${r.reconnect.maxMs ?? '–'} (${r.reconnect.failoverMaxMs ?? '–'}) | ${rss['node-a'] ?? '–'}/${rss['node-b'] ?? '–'}/${rss['node-c'] ?? '–'}/${rss.redis ?? '–'} |`);
+    console.log(`| ${r.phase} | ${r.lostUnflagged} | ${r.lostFlagged} (${r.recoveredFalseFlags} flags${r.lostFlaggedInNewEpoch ? `, ${r.lostFlaggedInNewEpoch} of the new epoch` : ''}) | ${r.duplicates} | ${r.outOfOrder} | ${errs} | ${r.publisher.maxAckGapMs} | ${r.presence.deadGoneMs ?? '–'} / ${r.presence.liveMissingMs} | ${r.reconnect.p50Ms ?? '–'} / ${r.reconnect.maxMs ?? '–'} (${r.reconnect.failoverMaxMs ?? '–'}) | ${rss['node-a'] ?? '–'}/${rss['node-b'] ?? '–'}/${rss['node-c'] ?? '–'}/${rss.redis ?? '–'} |`);
   }
   console.log('');
 }

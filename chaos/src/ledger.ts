@@ -32,6 +32,9 @@ export type LogEvent =
 export interface PhaseCounts {
   unflaggedLost: number;
   flaggedLost: number;
+  /** Of flaggedLost: publications of the epoch the flag announced (published after the epoch changed, before the
+   * position the server gave): the server had them in its new stream but did not replay them. */
+  flaggedLostNewEpoch: number;
   flags: number;
   duplicates: number;
   outOfOrder: number;
@@ -40,7 +43,7 @@ export interface PhaseCounts {
 export interface Issue { kind: 'lost' | 'duplicate' | 'out_of_order'; subscriber: string; channel: string; epoch: string; offset: number; phase: string; detail?: string }
 
 export function emptyCounts(): PhaseCounts {
-  return { unflaggedLost: 0, flaggedLost: 0, flags: 0, duplicates: 0, outOfOrder: 0 };
+  return { unflaggedLost: 0, flaggedLost: 0, flaggedLostNewEpoch: 0, flags: 0, duplicates: 0, outOfOrder: 0 };
 }
 
 export class ChannelTruth {
@@ -149,12 +152,16 @@ export function analyze(input: AnalysisInput): AnalysisResult {
       const order = truth.order();
       const seen = new Set<string>();
       let cursor: number | null = null;
-      const lose = (from: number, to: number, flagged: boolean): void => {
+      const lose = (from: number, to: number, flagged: boolean, flagEpoch?: string): void => {
         // truth indexes in (from, to]
+        const fromEpoch = from >= 0 ? order[from]!.epoch : undefined;
         for (let i = from + 1; i <= to; i++) {
           const e = order[i]!;
           const phase = input.phaseOf(e.firstSeen);
-          if (flagged) counts(phase).flaggedLost++;
+          if (flagged) {
+            counts(phase).flaggedLost++;
+            if (e.epoch === flagEpoch && e.epoch !== fromEpoch) counts(phase).flaggedLostNewEpoch++;
+          }
           else {
             counts(phase).unflaggedLost++;
             issue({ kind: 'lost', subscriber: sub, channel, epoch: e.epoch, offset: e.offset, phase });
@@ -171,7 +178,7 @@ export function analyze(input: AnalysisInput): AnalysisResult {
         if (ev.kind === 'flag') {
           counts(input.phaseOf(ev.t)).flags++;
           const j = truth.floorIndex(ev, ev.t);
-          if (j > cursor) { lose(cursor, j, true); cursor = j; }
+          if (j > cursor) { lose(cursor, j, true, ev.epoch); cursor = j; }
           continue;
         }
         const key = `${ev.epoch}:${ev.offset}`;

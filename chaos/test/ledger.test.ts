@@ -54,6 +54,8 @@ describe('chaos ledger', () => {
     assert.deepEqual(r.issues, []);
     assert.equal(r.byPhase.get('a')!.flaggedLost, 2, 'e:2 and e:3');
     assert.equal(r.byPhase.get('b')!.flaggedLost, 1, 'f:1');
+    assert.equal(r.byPhase.get('b')!.flaggedLostNewEpoch, 1, 'f:1 is of the new epoch');
+    assert.equal(r.byPhase.get('a')!.flaggedLostNewEpoch, 0);
     assert.equal(r.byPhase.get('b')!.flags, 1);
   });
 
