@@ -343,7 +343,7 @@ async function main(): Promise<number> {
   const finalRss = Object.fromEntries(w.nodes.map((n) => [n.id, rssOf(n.pid)]));
   await Promise.all(w.nodes.map((n) => n.stop(3000)));
   const gracefulExits = Object.fromEntries(w.nodes.map((n) => [n.id, n.exitInfo?.code ?? n.exitInfo?.signal ?? null]));
-  await redis.kill();
+  await redis.dispose();
 
   // ------------------------------------------------------------------------------------------------------------
   // Analysis

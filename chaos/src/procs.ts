@@ -5,7 +5,7 @@
  * run that was itself killed (only pids whose command line still matches).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -150,6 +150,12 @@ export class RedisServer {
     c.kill('SIGKILL');
     await within(exited, 5000, 'redis-server exit');
     this.paused = false;
+  }
+
+  /** Kill it and remove its data directory (end of a run). */
+  async dispose(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   pause(): void { this.child?.kill('SIGSTOP'); this.paused = true; }

@@ -145,7 +145,7 @@ async function main(): Promise<number> {
   const [churnStats, floodStats] = await within(Promise.all([churnRun, floodRun]), 15_000, 'churn and flood to stop');
   await within(Promise.allSettled([...subRuns, ...probeRuns, watcherRun]), 10_000, 'actors to stop').catch((e: Error) => log(e.message));
   await Promise.all(w.nodes.map((n) => n.stop(3000)));
-  await redis.kill();
+  await redis.dispose();
 
   const logs = new Map<string, Map<string, LogEvent[]>>();
   for (const s of subscribers) {
