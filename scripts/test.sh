@@ -14,5 +14,8 @@ for p in $(provisioners); do
   exports=$(bash "$p")
   eval "$exports"
 done
-mapfile -t suites < <(find packages/*/dist/test -name '*.test.js' 2>/dev/null | sort)
+mapfile -t suites < <(find packages/*/dist/test chaos/dist/test -name '*.test.js' 2>/dev/null | sort)
 node --test --test-concurrency=1 --test-timeout=120000 "${suites[@]}"
+# Fault run, short form (under a minute, hard timeout 100 s): its own redis-server and three server processes
+# on free loopback ports; fails on any unflagged loss, duplicate or reorder (docs/operations.md, "Chaos run").
+node chaos/dist/src/chaos.js --short

@@ -6,6 +6,7 @@
 # All logs go to stderr. Stop it with `bash scripts/provision/stop-redis.sh` (uses $REDIS_PIDFILE, or every
 # .tmp/redis-*/redis.pid when called with --all).
 # Optional: REDIS_PORT=<port> to pick the port (used by tests to restart a killed server on the same port).
+# `bash scripts/provision/redis.sh install` only installs redis-server (if missing) and starts nothing.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -20,6 +21,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get install -y --no-install-recommends redis-server >&2
   # The Debian package may start a system instance on 6379; we do not use it.
 fi
+# `install`: only make sure redis-server is installed (tools that run their own, e.g. npm run chaos).
+if [ "${1:-}" = "install" ]; then exit 0; fi
 
 free_port() {
   node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'

@@ -22,6 +22,9 @@ export interface SwitchboardConfig {
     commandTimeoutMs: number;
     /** Presence entries of a dead node expire after this long. */
     presenceTtlMs: number;
+    /** A node whose heartbeat (every nodeTimeoutMs / 3) is older than this is taken for dead: its presence is
+     * hidden from every reader and it leaves /api/nodes (bound ≈ nodeTimeoutMs × 4/3). 0: presenceTtlMs only. */
+    nodeTimeoutMs: number;
     /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
     sharded: boolean;
     /** Redis Sentinel addresses ("host:port"); when set, the primary is found through them. */
@@ -96,7 +99,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   host: '0.0.0.0',
   port: 8080,
   nodeId: null,
-  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, sharded: false, sentinels: [], sentinelName: 'mymaster', nodeReportIntervalMs: 10_000 },
+  broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, nodeTimeoutMs: 3000, sharded: false, sentinels: [], sentinelName: 'mymaster', nodeReportIntervalMs: 10_000 },
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },

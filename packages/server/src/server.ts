@@ -159,9 +159,10 @@ export class Switchboard {
         ...options,
         // A position read on a channel without a stream stays recoverable no longer than any stream lives.
         broker: new RedisBroker({ ...redis, sharded: full.broker.sharded, emptyEpochTtlMs: shortestHistoryTtlMs(full) }),
-        presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs }),
-        // A node that stops reporting (crashed) leaves /api/nodes after three missed reports.
-        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs) }),
+        presence: options.presence ?? new RedisPresenceStore({ ...redis, presenceTtlMs: full.broker.presenceTtlMs, nodeTimeoutMs: full.broker.nodeTimeoutMs }),
+        // A node that stops reporting (crashed) leaves /api/nodes after three missed reports, or sooner when its
+        // presence heartbeats stop (nodeTimeoutMs).
+        nodeRegistry: options.nodeRegistry ?? new RedisNodeRegistry({ ...redis, ttlMs: Math.max(1000, 3 * full.broker.nodeReportIntervalMs), nodeTimeoutMs: full.broker.nodeTimeoutMs }),
       };
     }
     sb = new Switchboard(full, options);

@@ -404,8 +404,9 @@ describe('redis engine specifics', () => {
     const store = new RedisPresenceStore({ url: REDIS_URL, keyPrefix, nodeId, presenceTtlMs: 30_000 });
     const raw = new Redis(REDIS_URL);
     const ch = uid('lost');
-    const hash = `${keyPrefix}{p:${ch}}:h:${nodeId}`;
-    const index = `${keyPrefix}{p:${ch}}:z:${nodeId}`;
+    // Keys are owned by the store's owner id (node id + instance, new for each process start).
+    const hash = `${keyPrefix}{p:${ch}}:h:${store.ownerId}`;
+    const index = `${keyPrefix}{p:${ch}}:z:${store.ownerId}`;
     const ids = async () => (await walkMembers(store, ch, 3)).members.map((m) => m.connection_id).sort();
     try {
       await store.start();

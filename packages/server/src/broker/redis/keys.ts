@@ -1,6 +1,7 @@
 /**
  * Redis key and pub/sub channel names of the Redis engine. Every key of one channel (or one user) shares a
- * `{…}` hash tag so Lua scripts touching them stay in one Redis Cluster slot. See docs/adr/0002-redis-engine.md.
+ * `{…}` hash tag so Lua scripts touching them stay in one Redis Cluster slot. "node" in presence keys is the
+ * presence owner id: `<node id>~<instance>`, new for each process start (see RedisPresenceStore.ownerId). See docs/adr/0002-redis-engine.md.
  *
  *   <p>{<ch>}:m            hash  o=last offset, e=epoch, s=history size, t=history ttl ms   (PX ttl)
  *   <p>{<ch>}:s            stream, entry id "<offset>-0", fields f=frame t=time [x=exclude]  (PX ttl)
@@ -20,6 +21,8 @@
  *                          u=user id (absent: anonymous); written by the claim script, refreshed by the holder's
  *                          node                                                           (PX presence ttl)
  *   <p>pnodes              set of node ids that own presence data (stale ids pruned by readers)
+ *   <p>{hb}:z              zset owner id -> time of its last heartbeat (Redis clock, ms)  (PX keep, pruned by score)
+ *   <p>{hb}:g              string: set while heartbeats are stale for everyone (grace)  (PX node timeout)
  *   <p>node:<id>:stats     hash: node registry stats (PX 120 s)
  *   <p>nodes               set of node ids in the registry (stale ids pruned by readers)
  */
@@ -45,6 +48,8 @@ export class RedisKeys {
   onlineIndex(node: string): string { return `${this.prefix}oz:${node}`; }
   clientId(clientId: string): string { return `${this.prefix}{c:${clientId}}:o`; }
   presenceNodeSet(): string { return `${this.prefix}pnodes`; }
+  heartbeats(): string { return `${this.prefix}{hb}:z`; }
+  heartbeatGrace(): string { return `${this.prefix}{hb}:g`; }
   nodeStats(node: string): string { return `${this.prefix}node:${node}:stats`; }
   nodeSet(): string { return `${this.prefix}nodes`; }
 }

@@ -3,6 +3,8 @@ import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_
 import { BrokerUnavailableError, firstPipelineError, reportEngineError, toBrokerError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import type { NodeInfo, NodeRegistry, NodeStats } from '../../core/ports/node-registry.js';
+import { DEFAULT_NODE_TIMEOUT_MS, deadOwners, ownerNodeId, parseHeartbeats } from './redis-presence-store.js';
+import { HEARTBEAT_LUA } from './scripts.js';
 
 export type { NodeStats, NodeInfo } from '../../core/ports/node-registry.js';
 
@@ -10,6 +12,9 @@ export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
   nodeId: string;
   /** A report lives this long (default 120 s): a node that stops reporting drops out of list(). */
   ttlMs?: number;
+  /** list() leaves out a node whose presence heartbeats (RedisPresenceStore, same prefix) are all older than
+   * this (default 3000; 0: only the report ttl counts). A node that never beat is judged by its report alone. */
+  nodeTimeoutMs?: number;
   startTimeoutMs?: number;
   /** Called with errors no caller can receive (failed pruning of dead ids, failed cleanup on close); see
    * EngineErrorContext. Default: ignored. */
@@ -18,13 +23,16 @@ export interface RedisNodeRegistryOptions extends RedisConnectionOptions {
 
 /**
  * Live node directory for load balancing. Each node calls `report()` periodically (well under ttlMs); the
- * stats hash expires with the TTL, the id set is pruned by readers. No KEYS/SCAN.
+ * stats hash expires with the TTL, the id set is pruned by readers. No KEYS/SCAN. A killed node drops out
+ * before its report expires, as soon as its presence heartbeats are older than nodeTimeoutMs (one extra read
+ * of O(nodes) per list(), in the same round trip).
  */
 export class RedisNodeRegistry implements NodeRegistry {
   readonly nodeId: string;
   private readonly keys: RedisKeys;
-  private readonly cmd: Redis;
+  private readonly cmd: Redis & { sbBeat(...args: (string | number)[]): Promise<Array<string | number>> };
   private readonly ttlMs: number;
+  private readonly nodeTimeoutMs: number;
   private readonly startTimeoutMs: number;
   private readonly onError: EngineErrorHandler;
 
@@ -32,10 +40,12 @@ export class RedisNodeRegistry implements NodeRegistry {
     this.nodeId = opts.nodeId;
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
     this.ttlMs = opts.ttlMs ?? 120_000;
+    this.nodeTimeoutMs = Math.max(0, Math.floor(opts.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     const onError = opts.onError;
     this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
-    this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:registry`);
+    this.cmd = createFailFastClient(opts, `sb:${opts.nodeId}:registry`) as RedisNodeRegistry['cmd'];
+    this.cmd.defineCommand('sbBeat', { numberOfKeys: 2, lua: HEARTBEAT_LUA });
   }
 
   async start(): Promise<void> {
@@ -68,7 +78,10 @@ export class RedisNodeRegistry implements NodeRegistry {
   /** Every node with a live report, sorted by node id. */
   async list(): Promise<NodeInfo[]> {
     try {
-      const ids = (await this.cmd.smembers(this.keys.nodeSet())).sort();
+      const [ids, dead] = await Promise.all([
+        this.cmd.smembers(this.keys.nodeSet()).then((x) => x.sort()),
+        this.deadNodes(),
+      ]);
       if (ids.length === 0) return [];
       const p = this.cmd.pipeline();
       for (const id of ids) p.hgetall(this.keys.nodeStats(id));
@@ -79,6 +92,7 @@ export class RedisNodeRegistry implements NodeRegistry {
         if (err) throw err;
         const h = v as Record<string, string>;
         if (h.updatedAt === undefined) { stale.push(ids[i]!); return; }
+        if (dead.has(ids[i]!)) return; // killed: its report has not expired yet
         const info: NodeInfo = {
           nodeId: ids[i]!,
           connections: Number(h.connections) || 0,
@@ -95,6 +109,21 @@ export class RedisNodeRegistry implements NodeRegistry {
     } catch (err) {
       throw toBrokerError('registry list', err);
     }
+  }
+
+  /** Node ids all of whose presence owners stopped beating more than nodeTimeoutMs ago. */
+  private async deadNodes(): Promise<Set<string>> {
+    const out = new Set<string>();
+    if (this.nodeTimeoutMs <= 0) return out;
+    const hb = parseHeartbeats(await this.cmd.sbBeat(this.keys.heartbeats(), this.keys.heartbeatGrace(), '', this.nodeTimeoutMs, 0));
+    const dead = new Set(deadOwners(hb, this.nodeTimeoutMs));
+    const alive = new Set<string>();
+    for (const owner of hb.beats.keys()) {
+      const node = ownerNodeId(owner);
+      if (dead.has(owner)) out.add(node); else alive.add(node);
+    }
+    for (const node of alive) out.delete(node);
+    return out;
   }
 
   /** The least-loaded non-draining node (fewest connections, then lower cpu, then node id), or null. */

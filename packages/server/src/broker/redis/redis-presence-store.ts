@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { OnlineUser, PresenceMember } from '@switchboard/protocol';
 import { clampPageLimit, type ClientIdClaim, type MembersPage, type OnlineUsersPage, type PresenceStore } from '../../core/ports/presence-store.js';
 import { connectWithin, createFailFastClient, quitOrDisconnect, DEFAULT_COMMAND_TIMEOUT_MS, resolvePrefix, type RedisConnectionOptions } from './connection.js';
 import { toBrokerError, BrokerUnavailableError, firstPipelineError, reportEngineError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
-import { CLIENT_ID_CLAIM_LUA, CLIENT_ID_REFRESH_LUA, CLIENT_ID_RELEASE_LUA, PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_LEAVE_LUA, PRESENCE_MEMBERS_LUA, PRESENCE_PAGE_LUA, USER_COUNT_LUA } from './scripts.js';
+import { CLIENT_ID_CLAIM_LUA, CLIENT_ID_REFRESH_LUA, CLIENT_ID_RELEASE_LUA, HEARTBEAT_LUA, PRESENCE_COUNT_LUA, PRESENCE_JOIN_LUA, PRESENCE_LEAVE_LUA, PRESENCE_MEMBERS_LUA, PRESENCE_PAGE_LUA, USER_COUNT_LUA } from './scripts.js';
 
 export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   /** Id of this node: it owns (and refreshes) the entries it writes. */
@@ -12,6 +13,11 @@ export interface RedisPresenceStoreOptions extends RedisConnectionOptions {
   /** A node's entries vanish this long after it stops refreshing them (default 30 s). Refresh runs every
    * presenceTtlMs / 3. */
   presenceTtlMs?: number;
+  /** Liveness: this node writes a heartbeat every nodeTimeoutMs / 3 (one command, whatever its connections) and
+   * readers skip the entries of nodes whose heartbeat is older than nodeTimeoutMs, so a killed node's members
+   * and users are gone within about nodeTimeoutMs × 4/3 (default 3000 → ~4 s) while the entries themselves
+   * keep presenceTtlMs. 0: no heartbeat, a dead node's entries last until they expire (presenceTtlMs). */
+  nodeTimeoutMs?: number;
   /** start() rejects with BROKER_UNAVAILABLE if Redis is not reachable within this time (default 5 s). */
   startTimeoutMs?: number;
   /** Called with errors no caller can receive (failed refresh, failed pruning, corrupt member JSON); see
@@ -29,6 +35,7 @@ interface ScriptClient extends Redis {
   sbClaimClientId(...args: (string | number)[]): Promise<[number, string, string?]>;
   sbReleaseClientId(...args: (string | number)[]): Promise<number>;
   sbRefreshClientId(...args: (string | number)[]): Promise<number>;
+  sbBeat(...args: (string | number)[]): Promise<Array<string | number>>;
 }
 
 /** A client id this node's connection holds (see claimClientId). */
@@ -38,6 +45,38 @@ interface HeldClientId {
   generation: number;
 }
 
+/** Default node timeout (ms): a node silent this long is taken for dead by presence readers and /api/nodes. */
+export const DEFAULT_NODE_TIMEOUT_MS = 3000;
+
+/** What the heartbeat script answered: Redis' time, whether stale beats are excused (grace), last beat per owner. */
+export interface Heartbeats {
+  now: number;
+  grace: boolean;
+  /** The beating owner was missing from the set (Redis lost it). */
+  added: boolean;
+  beats: Map<string, number>;
+}
+
+export function parseHeartbeats(reply: Array<string | number>): Heartbeats {
+  const beats = new Map<string, number>();
+  for (let i = 3; i + 1 < reply.length; i += 2) beats.set(String(reply[i]), Number(reply[i + 1]));
+  return { now: Number(reply[0]), grace: Number(reply[1]) === 1, added: Number(reply[2]) === 1, beats };
+}
+
+/** Owners whose last heartbeat is older than `timeoutMs` (none during a grace period). */
+export function deadOwners(hb: Heartbeats, timeoutMs: number): string[] {
+  if (hb.grace) return [];
+  const out: string[] = [];
+  for (const [owner, at] of hb.beats) if (hb.now - at > timeoutMs) out.push(owner);
+  return out;
+}
+
+/** The node id of a presence owner id (`<node id>~<instance>`). */
+export function ownerNodeId(owner: string): string {
+  const i = owner.lastIndexOf('~');
+  return i < 0 ? owner : owner.slice(0, i);
+}
+
 const REFRESH_BATCH = 1000;
 
 /**
@@ -45,8 +84,12 @@ const REFRESH_BATCH = 1000;
  * (per channel, per user, its online-users hash) and their sorted id indexes (per channel, online users) and
  * keeps a local mirror of them; a timer re-applies TTLs
  * every presenceTtlMs/3 and rewrites any key Redis lost (restart without persistence). A killed node's
- * entries therefore disappear within presenceTtlMs; readers prune node ids whose hash is gone. No KEYS/SCAN:
+ * entries therefore expire within presenceTtlMs; readers prune node ids whose hash is gone. No KEYS/SCAN:
  * node sets name the hashes to read.
+ *
+ * Convergence after a crash is faster than the ttl: every node beats every nodeTimeoutMs / 3 (one command,
+ * O(nodes), whatever its connections) and every read skips the owners whose last beat is older than
+ * nodeTimeoutMs, so a killed node's members and users are gone for readers within ~nodeTimeoutMs × 4/3.
  *
  * Call `start()` before use (connects). Operations reject with code BROKER_UNAVAILABLE when Redis is down;
  * the local mirror is updated anyway, so the next successful refresh after recovery restores this node's
@@ -54,9 +97,19 @@ const REFRESH_BATCH = 1000;
  */
 export class RedisPresenceStore implements PresenceStore {
   readonly nodeId: string;
+  /** Owner of this process' entries in Redis: `<nodeId>~<random instance>`. A node restarted with the same id
+   * writes new keys, so the entries of its previous (killed) process stay hidden as dead instead of showing
+   * again until they expire. */
+  readonly ownerId: string;
   private readonly keys: RedisKeys;
   private readonly cmd: ScriptClient;
   private readonly ttlMs: number;
+  private readonly nodeTimeoutMs: number;
+  /** Dead owners as of this node's last heartbeat (never itself); passed to every read. */
+  private dead: string[] = [];
+  private beatTimer: NodeJS.Timeout | undefined;
+  private beating = false;
+  private beats = 0;
   private readonly startTimeoutMs: number;
   private readonly onError: EngineErrorHandler;
   /** channel -> connectionId -> member JSON (this node's entries). */
@@ -74,7 +127,9 @@ export class RedisPresenceStore implements PresenceStore {
     if (!opts.nodeId) throw new TypeError('RedisPresenceStore: nodeId is required');
     this.nodeId = opts.nodeId;
     this.keys = new RedisKeys(resolvePrefix(opts.keyPrefix));
+    this.ownerId = `${opts.nodeId}~${randomBytes(5).toString('hex')}`;
     this.ttlMs = Math.max(100, Math.floor(opts.presenceTtlMs ?? 30_000));
+    this.nodeTimeoutMs = Math.max(0, Math.floor(opts.nodeTimeoutMs ?? DEFAULT_NODE_TIMEOUT_MS));
     this.startTimeoutMs = opts.startTimeoutMs ?? Math.max(5000, opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
     const onError = opts.onError;
     this.onError = onError === undefined ? () => {} : (err, context, details) => reportEngineError(onError, err, context, details);
@@ -88,7 +143,11 @@ export class RedisPresenceStore implements PresenceStore {
     this.cmd.defineCommand('sbClaimClientId', { numberOfKeys: 1, lua: CLIENT_ID_CLAIM_LUA });
     this.cmd.defineCommand('sbReleaseClientId', { numberOfKeys: 1, lua: CLIENT_ID_RELEASE_LUA });
     this.cmd.defineCommand('sbRefreshClientId', { numberOfKeys: 1, lua: CLIENT_ID_REFRESH_LUA });
+    this.cmd.defineCommand('sbBeat', { numberOfKeys: 2, lua: HEARTBEAT_LUA });
   }
+
+  /** Dead owners this node's reads skip (as of its last heartbeat). */
+  get deadOwners(): readonly string[] { return this.dead; }
 
   /** Connect and start the refresh timer. */
   async start(): Promise<void> {
@@ -99,6 +158,35 @@ export class RedisPresenceStore implements PresenceStore {
     }
     this.timer = setInterval(() => { void this.refresh(); }, Math.max(50, Math.floor(this.ttlMs / 3)));
     this.timer.unref();
+    if (this.nodeTimeoutMs > 0) {
+      await this.beat();
+      this.beatTimer = setInterval(() => { void this.beat(); }, Math.max(20, Math.floor(this.nodeTimeoutMs / 3)));
+      this.beatTimer.unref();
+    }
+  }
+
+  /**
+   * Write this node's heartbeat and read everyone's (one script, O(nodes)); the owners silent for longer than
+   * nodeTimeoutMs become the dead set every read skips. A failed beat keeps the previous set (reads fail too
+   * while Redis is unreachable). If Redis had lost our heartbeat (restart), the presence is rewritten at once.
+   * Runs every nodeTimeoutMs / 3.
+   */
+  async beat(): Promise<void> {
+    if (this.beating || this.closed || this.cmd.status !== 'ready' || this.nodeTimeoutMs <= 0) return;
+    this.beating = true;
+    try {
+      const hb = parseHeartbeats(await this.cmd.sbBeat(this.keys.heartbeats(), this.keys.heartbeatGrace(), this.ownerId,
+        this.nodeTimeoutMs, Math.max(2 * this.ttlMs, 4 * this.nodeTimeoutMs)));
+      this.dead = deadOwners(hb, this.nodeTimeoutMs).filter((o) => o !== this.ownerId);
+      // Our heartbeat was gone: Redis restarted without persistence (or lost keys), so our presence is gone
+      // too. Rewrite it now rather than at the next refresh (up to presenceTtlMs / 3 later).
+      if (hb.added && this.beats > 0) void this.refresh();
+      this.beats++;
+    } catch (err) {
+      this.onError(err, 'presence_refresh');
+    } finally {
+      this.beating = false;
+    }
   }
 
   /** Stop refreshing without removing anything: this node's entries expire as if it had crashed. For
@@ -106,6 +194,8 @@ export class RedisPresenceStore implements PresenceStore {
   stopRefreshing(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    this.beatTimer = undefined;
   }
 
   async join(channel: string, member: PresenceMember): Promise<void> {
@@ -114,8 +204,8 @@ export class RedisPresenceStore implements PresenceStore {
     if (!local) this.channels.set(channel, (local = new Map()));
     local.set(member.connection_id, json);
     try {
-      await this.cmd.sbJoin(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel) + this.nodeId,
-        this.keys.presenceIndexPrefix(channel) + this.nodeId, this.nodeId, member.connection_id, json, this.ttlMs);
+      await this.cmd.sbJoin(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel) + this.ownerId,
+        this.keys.presenceIndexPrefix(channel) + this.ownerId, this.ownerId, member.connection_id, json, this.ttlMs);
     } catch (err) {
       throw toBrokerError('presence join', err);
     }
@@ -128,8 +218,8 @@ export class RedisPresenceStore implements PresenceStore {
       if (local.size === 0) this.channels.delete(channel);
     }
     try {
-      await this.cmd.sbLeave(this.keys.presenceHashPrefix(channel) + this.nodeId,
-        this.keys.presenceIndexPrefix(channel) + this.nodeId, connectionId);
+      await this.cmd.sbLeave(this.keys.presenceHashPrefix(channel) + this.ownerId,
+        this.keys.presenceIndexPrefix(channel) + this.ownerId, connectionId);
     } catch (err) {
       throw toBrokerError('presence leave', err);
     }
@@ -138,7 +228,7 @@ export class RedisPresenceStore implements PresenceStore {
   async members(channel: string): Promise<PresenceMember[]> {
     let raw: string[];
     try {
-      raw = await this.cmd.sbMembers(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel));
+      raw = await this.cmd.sbMembers(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel), ...this.dead);
     } catch (err) {
       throw toBrokerError('presence members', err);
     }
@@ -167,7 +257,7 @@ export class RedisPresenceStore implements PresenceStore {
     const n = clampPageLimit(limit);
     try {
       const lists = (await this.cmd.sbPage(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel),
-        this.keys.presenceIndexPrefix(channel), cursor === null ? '-' : `(${cursor}`, n)) as unknown as Array<[string, string[]]>;
+        this.keys.presenceIndexPrefix(channel), cursor === null ? '-' : `(${cursor}`, n, ...this.dead)) as unknown as Array<[string, string[]]>;
       if (lists.length === 0) return { members: [], nextCursor: null };
       // K-way merge of the sorted lists: the `limit` smallest distinct ids; a list of `limit` ids may have more
       // after it, and so may any list not used up.
@@ -219,7 +309,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async count(channel: string): Promise<number> {
     try {
-      return await this.cmd.sbCount(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel));
+      return await this.cmd.sbCount(this.keys.presenceNodes(channel), this.keys.presenceHashPrefix(channel), ...this.dead);
     } catch (err) {
       throw toBrokerError('presence count', err);
     }
@@ -243,7 +333,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async onlineUsers(): Promise<OnlineUser[]> {
     try {
-      const nodes = await this.cmd.smembers(this.keys.presenceNodeSet());
+      const nodes = this.live(await this.cmd.smembers(this.keys.presenceNodeSet()));
       const p = this.cmd.pipeline();
       for (const n of nodes) p.hgetall(this.keys.online(n));
       const res = nodes.length ? (await p.exec()) ?? [] : [];
@@ -276,7 +366,7 @@ export class RedisPresenceStore implements PresenceStore {
   async userOnline(userId: string): Promise<boolean> {
     if (this.users.has(userId)) return true;
     try {
-      return (await this.cmd.sbCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId))) > 0;
+      return (await this.cmd.sbCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId), ...this.dead)) > 0;
     } catch (err) {
       throw toBrokerError('presence userOnline', err);
     }
@@ -292,7 +382,7 @@ export class RedisPresenceStore implements PresenceStore {
   async onlineUsersPage(cursor: string | null, limit: number): Promise<OnlineUsersPage> {
     const n = clampPageLimit(limit);
     try {
-      const nodes = await this.cmd.smembers(this.keys.presenceNodeSet());
+      const nodes = this.live(await this.cmd.smembers(this.keys.presenceNodeSet()));
       if (nodes.length === 0) return { users: [], nextCursor: null };
       const min = cursor === null ? '-' : `(${cursor}`;
       const p = this.cmd.pipeline();
@@ -407,6 +497,13 @@ export class RedisPresenceStore implements PresenceStore {
     return failed;
   }
 
+  /** The owners of `owners` that are not dead as of the last heartbeat. */
+  private live(owners: string[]): string[] {
+    if (this.dead.length === 0) return owners;
+    const dead = new Set(this.dead);
+    return owners.filter((o) => !dead.has(o));
+  }
+
   /** Remove node ids whose online data is gone from the presence node set (best effort, reported). */
   private pruneNodes(nodes: string[]): void {
     this.cmd.srem(this.keys.presenceNodeSet(), ...nodes).catch((err: unknown) => this.onError(err, 'presence_prune'));
@@ -421,13 +518,14 @@ export class RedisPresenceStore implements PresenceStore {
       try {
         const p = this.cmd.pipeline();
         for (const ch of this.channels.keys()) {
-          p.del(this.keys.presenceHashPrefix(ch) + this.nodeId);
-          p.del(this.keys.presenceIndexPrefix(ch) + this.nodeId);
+          p.del(this.keys.presenceHashPrefix(ch) + this.ownerId);
+          p.del(this.keys.presenceIndexPrefix(ch) + this.ownerId);
         }
-        for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.nodeId);
-        p.del(this.keys.online(this.nodeId));
-        p.del(this.keys.onlineIndex(this.nodeId));
-        p.srem(this.keys.presenceNodeSet(), this.nodeId);
+        for (const u of this.users.keys()) p.del(this.keys.userHashPrefix(u) + this.ownerId);
+        p.del(this.keys.online(this.ownerId));
+        p.del(this.keys.onlineIndex(this.ownerId));
+        p.srem(this.keys.presenceNodeSet(), this.ownerId);
+        if (this.nodeTimeoutMs > 0) p.zrem(this.keys.heartbeats(), this.ownerId);
         for (const [clientId, h] of this.clientIds) (p as unknown as ScriptClient).sbReleaseClientId(this.keys.clientId(clientId), h.connectionId);
         const failed = firstPipelineError(await p.exec());
         if (failed) throw failed;
@@ -445,15 +543,15 @@ export class RedisPresenceStore implements PresenceStore {
     const local = this.users.get(userId);
     try {
       const p = this.cmd.pipeline();
-      (p as unknown as ScriptClient).sbUserCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId) + this.nodeId,
-        this.nodeId, connectionId, op, username, this.ttlMs, this.keys.userHashPrefix(userId));
-      const onlineKey = this.keys.online(this.nodeId);
-      const indexKey = this.keys.onlineIndex(this.nodeId);
+      (p as unknown as ScriptClient).sbUserCount(this.keys.userNodes(userId), this.keys.userHashPrefix(userId) + this.ownerId,
+        this.ownerId, connectionId, op, username, this.ttlMs, this.keys.userHashPrefix(userId), ...this.dead);
+      const onlineKey = this.keys.online(this.ownerId);
+      const indexKey = this.keys.onlineIndex(this.ownerId);
       if (local) { p.hset(onlineKey, userId, onlineValue(local)); p.zadd(indexKey, 0, userId); }
       else { p.hdel(onlineKey, userId); p.zrem(indexKey, userId); }
       p.pexpire(onlineKey, this.ttlMs);
       p.pexpire(indexKey, this.ttlMs);
-      p.sadd(this.keys.presenceNodeSet(), this.nodeId);
+      p.sadd(this.keys.presenceNodeSet(), this.ownerId);
       const res = (await p.exec()) ?? [];
       for (const [err] of res) if (err) throw err;
       return Number(res[0]![1]);
@@ -489,19 +587,19 @@ export class RedisPresenceStore implements PresenceStore {
         for (const it of batch) {
           at.push(sent);
           if (it.kind === 'ch') {
-            const hash = this.keys.presenceHashPrefix(it.id) + this.nodeId;
-            const index = this.keys.presenceIndexPrefix(it.id) + this.nodeId;
+            const hash = this.keys.presenceHashPrefix(it.id) + this.ownerId;
+            const index = this.keys.presenceIndexPrefix(it.id) + this.ownerId;
             p.hlen(hash);
             p.zcard(index);
             p.pexpire(hash, ttl);
             p.pexpire(index, ttl);
-            p.sadd(this.keys.presenceNodes(it.id), this.nodeId);
+            p.sadd(this.keys.presenceNodes(it.id), this.ownerId);
             p.pexpire(this.keys.presenceNodes(it.id), ttl);
             sent += 6;
           } else {
-            p.hlen(this.keys.userHashPrefix(it.id) + this.nodeId);
-            p.pexpire(this.keys.userHashPrefix(it.id) + this.nodeId, ttl);
-            p.sadd(this.keys.userNodes(it.id), this.nodeId);
+            p.hlen(this.keys.userHashPrefix(it.id) + this.ownerId);
+            p.pexpire(this.keys.userHashPrefix(it.id) + this.ownerId, ttl);
+            p.sadd(this.keys.userNodes(it.id), this.ownerId);
             p.pexpire(this.keys.userNodes(it.id), ttl);
             sent += 4;
           }
@@ -524,25 +622,31 @@ export class RedisPresenceStore implements PresenceStore {
           if (!local || local.size === 0) continue;
           // Hash and index together in one MULTI (one slot: both carry the channel's tag), so a page never sees
           // one without the other, nor either of them empty.
-          const hash = this.keys.presenceHashPrefix(it.id) + this.nodeId;
-          const index = this.keys.presenceIndexPrefix(it.id) + this.nodeId;
+          const hash = this.keys.presenceHashPrefix(it.id) + this.ownerId;
+          const index = this.keys.presenceIndexPrefix(it.id) + this.ownerId;
           const ids: Array<number | string> = [];
           for (const id of local.keys()) ids.push(0, id);
+          // The node set again too: a reader that ran between the first pipeline and this one saw the hash empty
+          // and pruned this node from it.
           p.call('MULTI');
           p.del(hash); p.hset(hash, Object.fromEntries(local)); p.pexpire(hash, ttl);
           p.del(index); p.zadd(index, ...ids); p.pexpire(index, ttl);
+          p.sadd(this.keys.presenceNodes(it.id), this.ownerId); p.pexpire(this.keys.presenceNodes(it.id), ttl);
           p.call('EXEC');
         } else {
           const local = this.users.get(it.id);
           if (!local || local.size === 0) continue;
-          const key = this.keys.userHashPrefix(it.id) + this.nodeId;
+          const key = this.keys.userHashPrefix(it.id) + this.ownerId;
+          p.call('MULTI');
           p.del(key);
           p.hset(key, Object.fromEntries(local));
           p.pexpire(key, ttl);
+          p.sadd(this.keys.userNodes(it.id), this.ownerId); p.pexpire(this.keys.userNodes(it.id), ttl); // as above
+          p.call('EXEC');
         }
       }
-      const onlineKey = this.keys.online(this.nodeId);
-      const indexKey = this.keys.onlineIndex(this.nodeId);
+      const onlineKey = this.keys.online(this.ownerId);
+      const indexKey = this.keys.onlineIndex(this.ownerId);
       if (this.users.size > 0) {
         // Rewritten whole: small (one entry per local user) and keeps them exact after a Redis restart or a
         // write lost in an outage. Each key in a MULTI of its own (one slot each): readers never see it empty.
@@ -551,7 +655,7 @@ export class RedisPresenceStore implements PresenceStore {
         for (const [u, conns] of this.users) { fields[u] = onlineValue(conns); index.push(0, u); }
         p.call('MULTI'); p.del(onlineKey); p.hset(onlineKey, fields); p.pexpire(onlineKey, ttl); p.call('EXEC');
         p.call('MULTI'); p.del(indexKey); p.zadd(indexKey, ...index); p.pexpire(indexKey, ttl); p.call('EXEC');
-        p.sadd(this.keys.presenceNodeSet(), this.nodeId);
+        p.sadd(this.keys.presenceNodeSet(), this.ownerId);
       }
       const res = await p.exec();
       failed ??= firstPipelineError(res);

@@ -211,68 +211,85 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
 
+/** Lua: the owner ids named by ARGV[first..] as a set `dead`: owners whose heartbeat is older than the node
+ * timeout (see HEARTBEAT_LUA). Readers skip them (their entries are hidden, not deleted: they expire with their
+ * ttl, and a node wrongly taken for dead shows again on its next heartbeat). */
+function deadOwners(first: number): string {
+  return `local dead = {}
+for i = ${first}, #ARGV do dead[ARGV[i]] = true end
+`;
+}
+
 /**
  * Presence members page, first step (atomic): at most `limit` connection ids after the cursor from the index
  * of every node of the channel (ZRANGEBYLEX: byte order). The caller merges the lists (the page is the
  * `limit` smallest distinct ids) and reads the page's member JSON with HMGET from the hashes of the nodes that
  * listed them. Merging happens in the caller, not here: comparing strings in Lua costs Redis far more than the
  * reads (Lua's `<` follows the server's locale, so it would have to go byte by byte). Node ids with neither
- * index nor hash left (expired: the node died) are pruned from the node set. O(nodes + limit per node).
+ * index nor hash left (expired: the node died) are pruned from the node set; dead owners (ARGV 5…) are skipped.
+ * O(nodes + limit per node).
  * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix, 2 index key prefix, 3 ZRANGEBYLEX min ('-' or
- * '(' .. cursor), 4 limit.
+ * '(' .. cursor), 4 limit, 5… dead owner ids.
  * Returns {{node, {id, ...}}, ...} for the nodes that listed at least one id.
  */
-export const PRESENCE_PAGE_LUA = `
+export const PRESENCE_PAGE_LUA = deadOwners(5) + `
 local out = {}
 for _, node in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local ids = redis.call('ZRANGEBYLEX', ARGV[2] .. node, ARGV[3], '+', 'LIMIT', 0, tonumber(ARGV[4]))
-  if #ids > 0 then
-    out[#out + 1] = {node, ids}
-  elseif redis.call('EXISTS', ARGV[2] .. node) == 0 and redis.call('EXISTS', ARGV[1] .. node) == 0 then
-    redis.call('SREM', KEYS[1], node)
+  if not dead[node] then
+    local ids = redis.call('ZRANGEBYLEX', ARGV[2] .. node, ARGV[3], '+', 'LIMIT', 0, tonumber(ARGV[4]))
+    if #ids > 0 then
+      out[#out + 1] = {node, ids}
+    elseif redis.call('EXISTS', ARGV[2] .. node) == 0 and redis.call('EXISTS', ARGV[1] .. node) == 0 then
+      redis.call('SREM', KEYS[1], node)
+    end
   end
 end
 return out
 `;
 
-/** Presence members: every node hash of the channel; nodes whose hash expired are pruned from the set.
- * KEYS: 1 node set. ARGV: 1 hash key prefix. Returns a flat list of member JSON strings. */
-export const PRESENCE_MEMBERS_LUA = `
+/** Presence members: every node hash of the channel; nodes whose hash expired are pruned from the set, dead
+ * owners skipped. KEYS: 1 node set. ARGV: 1 hash key prefix, 2… dead owner ids. Returns a flat list of member
+ * JSON strings. */
+export const PRESENCE_MEMBERS_LUA = deadOwners(2) + `
 local out = {}
 local nodes = redis.call('SMEMBERS', KEYS[1])
 for _, node in ipairs(nodes) do
-  local vals = redis.call('HVALS', ARGV[1] .. node)
-  if #vals == 0 then
-    redis.call('SREM', KEYS[1], node)
-  else
-    for _, v in ipairs(vals) do out[#out + 1] = v end
+  if not dead[node] then
+    local vals = redis.call('HVALS', ARGV[1] .. node)
+    if #vals == 0 then
+      redis.call('SREM', KEYS[1], node)
+    else
+      for _, v in ipairs(vals) do out[#out + 1] = v end
+    end
   end
 end
 return out
 `;
 
 /** Lua: sum the HLEN of every live node's hash (`<prefix><node>`) listed in the node set KEYS[1], removing
- * nodes whose hash is gone (expired: the node died) from the set; returns the sum. `prefixArg` names the
- * ARGV holding the hash key prefix. */
-function sumLiveNodeHashes(prefixArg: string): string {
-  return `local total = 0
+ * nodes whose hash is gone (expired: the node died) from the set and skipping dead owners (ARGV[firstDead…]);
+ * returns the sum. `prefixArg` names the ARGV holding the hash key prefix. */
+function sumLiveNodeHashes(prefixArg: string, firstDead: number): string {
+  return deadOwners(firstDead) + `local total = 0
 local nodes = redis.call('SMEMBERS', KEYS[1])
 for _, node in ipairs(nodes) do
-  local n = redis.call('HLEN', ${prefixArg} .. node)
-  if n == 0 then redis.call('SREM', KEYS[1], node) else total = total + n end
+  if not dead[node] then
+    local n = redis.call('HLEN', ${prefixArg} .. node)
+    if n == 0 then redis.call('SREM', KEYS[1], node) else total = total + n end
+  end
 end
 return total
 `;
 }
 
 /** Number of presence members of a channel on every live node (HLEN per node hash; prunes dead nodes).
- * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix. */
-export const PRESENCE_COUNT_LUA = sumLiveNodeHashes('ARGV[1]');
+ * KEYS: 1 node set of the channel. ARGV: 1 hash key prefix, 2… dead owner ids. */
+export const PRESENCE_COUNT_LUA = sumLiveNodeHashes('ARGV[1]', 2);
 
 /** User connection count change + cluster-wide count.
  * KEYS: 1 node set of the user, 2 this node's hash of the user.
  * ARGV: 1 node id, 2 connection id, 3 '+' (connect) or '-' (disconnect), 4 username ('' = null), 5 ttl ms,
- *       6 hash key prefix. Returns the user's connection count on every live node afterwards. */
+ *       6 hash key prefix, 7… dead owner ids. Returns the user's connection count on every live node afterwards. */
 export const USER_COUNT_LUA = `
 if ARGV[3] == '+' then
   redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
@@ -282,7 +299,7 @@ if ARGV[3] == '+' then
 else
   redis.call('HDEL', KEYS[2], ARGV[2])
 end
-` + sumLiveNodeHashes('ARGV[6]');
+` + sumLiveNodeHashes('ARGV[6]', 7);
 
 /**
  * Client id claim (issue 11), atomic: the key names the holder (c connection, n node, g generation, u user id,
@@ -354,4 +371,38 @@ else
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return 2
+`;
+
+
+/**
+ * Node heartbeat (presence liveness). Every node beats every nodeTimeoutMs / 3 into one sorted set, score =
+ * Redis' own clock (no skew between hosts): O(1) writes per node per beat, whatever its connections. Readers take
+ * an owner whose last beat is older than the node timeout for dead and skip its presence entries, so a killed
+ * node's members and users are gone within about nodeTimeoutMs × 4/3 instead of presenceTtlMs.
+ * If nobody beat for more than two intervals (Redis was paused or unreachable for everyone, or every node
+ * stopped), the beats are stale for a reason that is not the nodes': a grace marker (KEYS[2], PX timeout) is set
+ * and nobody is reported dead until it expires, by which time every live node has beaten again.
+ * Entries older than `keep` ms are dropped (their presence keys have expired by then). `added` is 1 when the
+ * owner was not in the set: Redis lost it (restart without persistence) or dropped it, so the node rewrites its
+ * presence at once instead of at its next refresh.
+ * KEYS: 1 heartbeat zset, 2 grace marker. ARGV: 1 owner id ('' = read only), 2 timeout ms, 3 keep ms.
+ * Returns {now ms, grace (0|1), added (0|1), owner, score, owner, score, ...}.
+ */
+export const HEARTBEAT_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local timeout = tonumber(ARGV[2])
+local added = 0
+if ARGV[1] ~= '' then
+  local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  if #top == 2 and now - tonumber(top[2]) > (timeout * 2) / 3 then
+    redis.call('SET', KEYS[2], '1', 'PX', timeout)
+  end
+  added = redis.call('ZADD', KEYS[1], now, ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+local out = {now, redis.call('EXISTS', KEYS[2]), added}
+for _, v in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')) do out[#out + 1] = v end
+return out
 `;
