@@ -200,3 +200,17 @@ describe('token buckets (default limits, fake clock)', () => {
     assert.deepEqual(half.filter((f) => f.type === 'error').map((f) => [f.id, f.data.code]), [['s5', 'RATE_LIMITED']]);
   });
 });
+
+describe('bad input is rate limited like any frame', () => {
+  it('a flood of invalid frames: errors for the burst, then RATE_LIMITED, then 4021 (default limits)', async () => {
+    h = await Harness.start();
+    const a = h.open();
+    const mark = a.sink.mark();
+    for (let i = 0; i < 100; i++) a.text(`{not json ${i}`);
+    await flush();
+    const codes = a.sink.since(mark).filter((f) => f.type === 'error').map((f) => f.data.code);
+    assert.deepEqual(codes.slice(0, 20), Array(20).fill('INVALID_JSON'), 'the burst (20) is answered');
+    assert.equal(codes[20], 'RATE_LIMITED');
+    assert.deepEqual(a.sink.closes.map((c) => c.code), [4021], 'closed after closeAfterDropped refusals in a row');
+  });
+});

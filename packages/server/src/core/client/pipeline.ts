@@ -39,14 +39,17 @@ export class CommandPipeline {
     c.lastSeen = now;
     c.pingSentAt = 0;
     const parsed = this.parser.parse(text);
+    const limits = this.ctx.options.limits;
     if ('code' in parsed) {
+      // Bad input costs a message token like any frame: a flood of garbage is throttled and closed (4021) too.
       this.ctx.metrics.messageIn('invalid', text.length);
-      this.ctx.frames.error(c, parsed.code, parsed.message, parsed.id);
+      const rate = limits.rateLimit;
+      if (!takeToken(c, false, now, rate.perSecond, rate.burst)) this.refuse(c, parsed.id, `Rate limit of ${rate.perSecond} messages/s exceeded`);
+      else this.ctx.frames.error(c, parsed.code, parsed.message, parsed.id);
       return;
     }
     this.ctx.metrics.messageIn(parsed.type, text.length);
     if (parsed.type === 'pong' && parsed.id === undefined) return; // a sign of life: nothing to answer
-    const limits = this.ctx.options.limits;
     const subscription = SUBSCRIPTION.has(parsed.type);
     const rate = subscription ? limits.subscribeRateLimit : limits.rateLimit;
     if (!takeToken(c, subscription, now, rate.perSecond, rate.burst)) {
@@ -89,11 +92,11 @@ export class CommandPipeline {
    * 4021, every command without a reply was not applied and can be retried as is.
    */
   private closeFlooded(c: Client): void {
+    c.floodClosing = true; // nothing more is taken from this connection
     if (c.queue === null) {
       c.sink.close(CloseCode.RATE_LIMITED, 'rate limit exceeded');
       return;
     }
-    c.floodClosing = true;
     c.queue.length = 0;
   }
 
