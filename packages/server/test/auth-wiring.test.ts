@@ -76,7 +76,13 @@ describe('authentication and authorization configured from config.auth', () => {
       const denied = await anon.request('message', { channel: 'chat:lobby', text: 'hi' });
       assert.equal(denied.data.code, 'UNAUTHORIZED');
       assert.equal(anon.closeInfo, null, 'a denied request keeps the connection');
+      // Typing is writing to the channel: checked as a publish, refused like one, and not delivered.
+      const deniedTyping = await anon.request('typing', { channel: 'chat:lobby', is_typing: true });
+      assert.deepEqual([deniedTyping.type, deniedTyping.data.code], ['error', 'UNAUTHORIZED']);
       await alice.join('chat:lobby');
+      await alice.expectNoFrame((f) => f.type === 'typing', 'the refused typing event reached nobody', { ping: true });
+      assert.equal((await alice.request('typing', { channel: 'chat:lobby', is_typing: true })).type, 'ok');
+      await anon.next((f) => f.type === 'typing' && f.data.user_id === 'alice');
       assert.equal((await alice.request('message', { channel: 'chat:lobby', text: 'hi' })).type, 'ok');
       for (const c of [alice, admin, anon]) c.close();
     } finally {
