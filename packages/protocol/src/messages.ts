@@ -19,9 +19,12 @@ export interface StreamPosition {
 export type RequestId = string | number;
 
 export interface JoinChannelData {
+  /** A channel, or a pattern: `prefix:*` (every channel starting with `prefix:`), `*` (every channel, if allowed). */
   channel: string;
   /** Recover publications after this position (see docs/protocol.md "Recovery"). */
   since?: StreamPosition;
+  /** Patterns only: the last position seen per concrete channel; each is recovered like `since`. */
+  positions?: Record<string, StreamPosition>;
 }
 
 export interface ChannelData { channel: string }

@@ -15,7 +15,12 @@ const empty = { type: 'object' } as const;
 export const CLIENT_DATA_SCHEMAS = {
   join_channel: {
     type: 'object',
-    properties: { channel, since: position },
+    properties: {
+      channel,
+      since: position,
+      /** Pattern subscriptions (`news:*`): the last position seen per concrete channel, to recover each. */
+      positions: { type: 'object', additionalProperties: position, maxProperties: 100 },
+    },
     required: ['channel'],
   },
   leave_channel: { type: 'object', properties: { channel }, required: ['channel'] },

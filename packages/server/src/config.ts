@@ -70,6 +70,8 @@ export interface SwitchboardConfig {
     maxRecoveryPublications: number;
     /** Presence announcements and user events: end of turn, then at most once per this many ms per channel. */
     presenceBatchMs: number;
+    /** Allow the pattern subscription `*` (every channel). */
+    globalPattern: boolean;
   };
   store: {
     /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
@@ -112,6 +114,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
     presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
+    globalPattern: DEFAULT_NODE_OPTIONS.globalPattern,
   },
   store: {
     driver: 'sqlite',
@@ -242,5 +245,6 @@ export function nodeOptionsFrom(config: SwitchboardConfig): NodeOptions {
     idempotencyWindowMs: config.channels.idempotencyWindowMs,
     maxRecoveryPublications: config.channels.maxRecoveryPublications,
     presenceBatchMs: config.channels.presenceBatchMs,
+    globalPattern: config.channels.globalPattern,
   };
 }

@@ -30,8 +30,13 @@ export class BrokerEvents implements BrokerHandler {
   }
 
   onPublication(pub: Publication): void {
-    if (!this.ctx.hub.hasChannel(pub.channel) || this.continuity.hold(pub)) return;
-    this.ctx.hub.deliver(pub, false);
+    const hub = this.ctx.hub;
+    if (hub.hasChannel(pub.channel)) {
+      if (this.continuity.hold(pub)) return;
+    } else if (!hub.patterns.matchesAny(pub.channel)) {
+      return;
+    }
+    hub.deliver(pub, false);
   }
 
   onEphemeral(channel: string, frame: string, exclude: string | undefined): void {

@@ -9,6 +9,8 @@ export interface LimitOptions {
   /** Deepest accepted JSON nesting. */
   maxJsonDepth: number;
   maxChannelsPerConnection: number;
+  /** Pattern subscriptions (`news:*`) one connection may hold; 0 turns pattern subscriptions off. */
+  maxPatternsPerConnection: number;
   maxChannelNameLength: number;
   /** Allowed channel name characters (a RegExp source, anchored by the server). */
   channelNamePattern: string;
@@ -84,6 +86,8 @@ export interface NodeOptions {
   idempotencyWindowMs: number;
   /** Max publications replayed in one recovery. */
   maxRecoveryPublications: number;
+  /** Whether the pattern `*` (every channel) may be subscribed to (channel rules still apply to it). */
+  globalPattern: boolean;
   /**
    * Presence announcements and user events of a channel go out at the end of the event-loop turn; while it keeps
    * changing, at most once per this many ms (one coalesced diff per channel per batch per node).
@@ -99,6 +103,7 @@ export const DEFAULT_NODE_OPTIONS: NodeOptions = {
     maxMessageBytes: 64 * 1024,
     maxJsonDepth: 16,
     maxChannelsPerConnection: 100,
+    maxPatternsPerConnection: 10,
     maxChannelNameLength: 200,
     channelNamePattern: '[A-Za-z0-9_\\-:.@/=+,#~$!]+',
     maxQueuedBytes: 1024 * 1024,
@@ -122,5 +127,6 @@ export const DEFAULT_NODE_OPTIONS: NodeOptions = {
   namespaces: {},
   idempotencyWindowMs: 60_000,
   maxRecoveryPublications: 1000,
+  globalPattern: false,
   presenceBatchMs: 100,
 };

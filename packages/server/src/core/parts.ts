@@ -3,6 +3,7 @@ import { Subscriptions } from './client/channels.js';
 import { ClientCommands } from './client/commands.js';
 import { Lifecycle } from './client/lifecycle.js';
 import { CommandPipeline } from './client/pipeline.js';
+import { PatternSubscriptions } from './client/patterns.js';
 import type { Client } from './client/client.js';
 import { Heartbeat } from './client/heartbeat.js';
 import type { Hub } from './hub/hub.js';
@@ -36,6 +37,7 @@ export interface NodeParts {
   requests: PendingRequests;
   heartbeat: Heartbeat;
   subscriptions: Subscriptions;
+  patterns: PatternSubscriptions;
   lifecycle: Lifecycle;
   pipeline: CommandPipeline;
   events: BrokerEvents;
@@ -62,9 +64,11 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
     onError: (err) => ctx.log.warn({ err }, 'channel re-sync after broker outage failed'),
   });
   const subscriptions = new Subscriptions(ctx, { access, presence, typing, continuity, restore });
-  const lifecycle = new Lifecycle(ctx, { subscriptions, presence, direct, requests, clients, draining });
-  const commands = new ClientCommands(ctx, { access, subscriptions, publisher, direct, typing, presence, history, requests });
+  const patterns = new PatternSubscriptions(ctx, clients, access);
+  clients.setPatternFilter((c, channel) => access.patternAllows(c, channel));
+  const lifecycle = new Lifecycle(ctx, { subscriptions, patterns, presence, direct, requests, clients, draining });
+  const commands = new ClientCommands(ctx, { access, subscriptions, patterns, publisher, direct, typing, presence, history, requests });
   const pipeline = new CommandPipeline(ctx, commands.run);
   const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle);
-  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, lifecycle, pipeline, events };
+  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events };
 }

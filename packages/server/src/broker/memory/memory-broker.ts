@@ -9,6 +9,7 @@ import type {
   PublishOptions,
 } from '../../core/ports/broker.js';
 import { shortId } from '../../core/ids.js';
+import { forEachPrefix } from '../../core/patterns.js';
 
 interface Stream {
   epoch: string;
@@ -44,6 +45,8 @@ export class MemoryBroker implements Broker {
   private handler: BrokerHandler | null = null;
   private readonly streams = new Map<string, Stream>();
   private readonly subscribed = new Set<string>();
+  /** Pattern prefixes subscribed (`news:` for `news:*`). */
+  private readonly patterns = new Set<string>();
   /** Idempotency records in insertion order; with one window for every publish (the node's), that is expiry
    * order, so expired records are dropped from the front on each publish. */
   private readonly idempotent = new Map<string, { pub: Publication; expiresAt: number }>();
@@ -65,6 +68,25 @@ export class MemoryBroker implements Broker {
   }
 
   private readonly now: () => number;
+
+  async subscribePattern(prefix: string): Promise<void> {
+    this.patterns.add(prefix);
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    this.patterns.delete(prefix);
+  }
+
+  /** Subscribed, or matched by a subscribed pattern (one lookup per `:` of the name). */
+  private interested(channel: string): boolean {
+    if (this.subscribed.has(channel)) return true;
+    if (this.patterns.size === 0) return false;
+    let found = false;
+    forEachPrefix(channel, (p) => {
+      if (!found && this.patterns.has(p)) found = true;
+    });
+    return found;
+  }
 
   async start(handler: BrokerHandler): Promise<void> {
     this.handler = handler;
@@ -103,12 +125,12 @@ export class MemoryBroker implements Broker {
       this.idempotent.delete(idemKey);
       this.idempotent.set(idemKey, { pub, expiresAt: now + Math.max(1, options.idempotencyWindowMs ?? 60_000) });
     }
-    if (this.subscribed.has(channel)) this.handler?.onPublication(pub);
+    if (this.interested(channel)) this.handler?.onPublication(pub);
     return pub;
   }
 
   async publishEphemeral(channel: string, frame: string, excludeConnectionId?: string): Promise<void> {
-    if (this.subscribed.has(channel)) this.handler?.onEphemeral(channel, frame, excludeConnectionId);
+    if (this.interested(channel)) this.handler?.onEphemeral(channel, frame, excludeConnectionId);
   }
 
   async publishControl(msg: ControlMessage): Promise<void> {

@@ -32,6 +32,8 @@ export class RedisKeys {
   stream(ch: string): string { return `${this.prefix}{${ch}}:s`; }
   idempotency(ch: string, key: string): string { return `${this.prefix}{${ch}}:i:${key}`; }
   pubsub(ch: string): string { return `${this.prefix}{${ch}}:p`; }
+  /** PSUBSCRIBE pattern of every channel pub/sub name starting with `prefix` (glob characters escaped). */
+  pubsubPattern(prefix: string): string { return `${globEscape(this.prefix)}{${globEscape(prefix)}*}:p`; }
   /** Inverse of pubsub(); undefined for names that are not channel pub/sub names. */
   channelOfPubsub(name: string): string | undefined {
     const p = this.prefix;
@@ -52,4 +54,9 @@ export class RedisKeys {
   heartbeatGrace(): string { return `${this.prefix}{hb}:g`; }
   nodeStats(node: string): string { return `${this.prefix}node:${node}:stats`; }
   nodeSet(): string { return `${this.prefix}nodes`; }
+}
+
+/** Escape Redis glob characters (`*`, `?`, `[`, `]`, `\\`) so the text matches only itself. */
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

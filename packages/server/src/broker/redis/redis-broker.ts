@@ -9,6 +9,7 @@ import { decodeChannelMessage, decodeControl, decodePublication, encodeControl, 
 import { BrokerUnavailableError, reportEngineError, toBrokerError, type EngineErrorHandler } from './errors.js';
 import { RedisKeys } from './keys.js';
 import { HISTORY_LUA, PUBLISH_LUA } from './scripts.js';
+import { forEachPrefix } from '../../core/patterns.js';
 
 export interface RedisBrokerOptions extends RedisConnectionOptions {
   /** Unique id of this node (stamped on control messages). */
@@ -35,6 +36,8 @@ interface ScriptClient extends Redis {
   sbHistory(...args: (string | number)[]): Promise<(string | number)[]>;
 }
 
+/** Channels remembered for the pattern de-duplication (see lastDelivered). */
+const LAST_DELIVERED_MAX = 10_000;
 const SUBSCRIBE_BATCH = 500;
 
 function newEpoch(): string {
@@ -65,6 +68,14 @@ export class RedisBroker implements Broker {
   private handler: BrokerHandler | undefined;
   /** Channels this node subscribed (desired state; re-applied after reconnects). */
   private readonly channels = new Set<string>();
+  /** Pattern prefixes this node subscribed (desired state; re-applied after reconnects). */
+  private readonly patterns = new Set<string>();
+  /**
+   * While patterns are subscribed a publication can reach this node twice (its channel's SUBSCRIBE and a
+   * PSUBSCRIBE, or two overlapping patterns): the last offset delivered per channel drops the second copy.
+   * Bounded (oldest entries go first); empty without patterns.
+   */
+  private readonly lastDelivered = new Map<string, { epoch: string; offset: number }>();
   private status: BrokerStatus = 'down';
   private cmdReady = false;
   private subReady = false;
@@ -92,8 +103,12 @@ export class RedisBroker implements Broker {
     this.cmd.defineCommand('sbHistory', { numberOfKeys: 2, lua: HISTORY_LUA });
     this.sub = createFailFastClient(opts, `sb:${opts.nodeId}:sub`);
     this.onMessage = this.onMessage.bind(this);
+    this.onPatternMessage = this.onPatternMessage.bind(this);
     if (this.sharded) this.sub.on('smessage', this.onMessage);
-    else this.sub.on('message', this.onMessage);
+    else {
+      this.sub.on('message', this.onMessage);
+      this.sub.on('pmessage', this.onPatternMessage);
+    }
     this.cmd.on('ready', () => { this.cmdReady = true; this.updateStatus(); });
     this.cmd.on('close', () => { this.cmdReady = false; this.updateStatus(); });
     this.sub.on('ready', () => { this.resync(); });
@@ -175,6 +190,29 @@ export class RedisBroker implements Broker {
     } catch (err) {
       this.channels.delete(channel);
       throw toBrokerError('subscribe', err);
+    }
+  }
+
+  /** Pattern subscription (`prefix*`): PSUBSCRIBE on the channels' pub/sub names. Not with sharded pub/sub. */
+  async subscribePattern(prefix: string): Promise<void> {
+    if (this.sharded) throw Object.assign(new Error('pattern subscriptions need broker.sharded = false (sharded pub/sub has no patterns)'), { code: 'UNAVAILABLE' });
+    if (this.patterns.has(prefix)) return;
+    this.patterns.add(prefix);
+    try {
+      await this.sub.psubscribe(this.keys.pubsubPattern(prefix));
+    } catch (err) {
+      this.patterns.delete(prefix);
+      throw toBrokerError('psubscribe', err);
+    }
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    if (!this.patterns.delete(prefix)) return;
+    if (this.patterns.size === 0) this.lastDelivered.clear();
+    try {
+      await this.sub.punsubscribe(this.keys.pubsubPattern(prefix));
+    } catch (err) {
+      throw toBrokerError('punsubscribe', err);
     }
   }
 
@@ -268,11 +306,47 @@ export class RedisBroker implements Broker {
       const channel = this.keys.channelOfPubsub(name);
       if (channel === undefined || !this.channels.has(channel)) return;
       const m = decodeChannelMessage(channel, raw);
-      if (m.t === 'p') handler.onPublication(m.pub);
+      if (m.t === 'p') this.deliverPublication(handler, m.pub);
       else if (m.t === 'e') handler.onEphemeral(channel, m.frame, m.exclude);
     } catch (err) {
       this.onError(err, 'broker_message', { pubsub: name });
     }
+  }
+
+  /** Delivery through a pattern subscription (PSUBSCRIBE). Ephemeral events of channels this node also
+   * subscribed come through that subscription only. */
+  private onPatternMessage(_pattern: string, name: string, raw: string): void {
+    const handler = this.handler;
+    if (handler === undefined || this.patterns.size === 0) return;
+    try {
+      const channel = this.keys.channelOfPubsub(name);
+      if (channel === undefined || !this.coveredByPattern(channel)) return;
+      const m = decodeChannelMessage(channel, raw);
+      if (m.t === 'p') this.deliverPublication(handler, m.pub);
+      else if (m.t === 'e' && !this.channels.has(channel)) handler.onEphemeral(channel, m.frame, m.exclude);
+    } catch (err) {
+      this.onError(err, 'broker_message', { pubsub: name });
+    }
+  }
+
+  private coveredByPattern(channel: string): boolean {
+    let found = false;
+    forEachPrefix(channel, (p) => {
+      if (!found && this.patterns.has(p)) found = true;
+    });
+    return found;
+  }
+
+  /** Hand a publication to the node once, even when a subscription and patterns both deliver it. */
+  private deliverPublication(handler: BrokerHandler, pub: Publication): void {
+    if (this.patterns.size > 0) {
+      const last = this.lastDelivered.get(pub.channel);
+      if (last !== undefined && last.epoch === pub.epoch && pub.offset <= last.offset) return;
+      this.lastDelivered.delete(pub.channel);
+      this.lastDelivered.set(pub.channel, { epoch: pub.epoch, offset: pub.offset });
+      if (this.lastDelivered.size > LAST_DELIVERED_MAX) this.lastDelivered.delete(this.lastDelivered.keys().next().value as string);
+    }
+    handler.onPublication(pub);
   }
 
   /** (Re)subscribe the control channel and every desired channel after the subscriber (re)connects. A failure
@@ -288,6 +362,8 @@ export class RedisBroker implements Broker {
           await Promise.all(names.map((n) => this.sub.ssubscribe(n)));
         } else {
           for (let i = 0; i < names.length; i += SUBSCRIBE_BATCH) await this.sub.subscribe(...names.slice(i, i + SUBSCRIBE_BATCH));
+          const patterns = [...this.patterns].map((p) => this.keys.pubsubPattern(p));
+          if (patterns.length > 0) await this.sub.psubscribe(...patterns);
         }
         if (this.sub.status === 'ready') { this.subReady = true; this.resyncFailures = 0; this.updateStatus(); }
       } catch (err) {

@@ -3,6 +3,9 @@ import type { CoreContext } from '../context.js';
 import type { ChannelAction, Decision } from '../ports/hooks.js';
 import type { Client } from './client.js';
 
+/** Concrete channels whose pattern authorization a connection remembers. */
+const PATTERN_AUTH_CACHE = 256;
+
 const DENIED_BY_FAILURE: Decision = { allowed: false, code: ErrorCode.INTERNAL, message: 'Authorization failed' };
 
 /**
@@ -28,6 +31,38 @@ export class Access {
     const l = this.ctx.options.limits;
     this.ctx.frames.error(c, ErrorCode.INVALID_CHANNEL, `Invalid channel name (max ${l.maxChannelNameLength} characters of ${l.channelNamePattern})`, id);
     return false;
+  }
+
+  /** A pattern name (`news:*`) whose prefix is made of channel-name characters, or an INVALID_CHANNEL frame. */
+  checkPattern(c: Client, name: string, prefix: string, id: RequestId | undefined): boolean {
+    if (prefix === '' || this.isValidChannel(prefix)) return true;
+    this.ctx.frames.error(c, ErrorCode.INVALID_CHANNEL, `Invalid pattern "${name.slice(0, 200)}" (a channel-name prefix ending in ":", then "*")`, id);
+    return false;
+  }
+
+  /**
+   * May the client receive publications of `channel` through its patterns? The channel rules for `subscribe`,
+   * decided synchronously and cached per connection (bounded): a rule that needs an asynchronous hook answer
+   * denies (subscribe to such channels by name). Refusals send nothing: the publication is just not delivered.
+   */
+  patternAllows(c: Client, channel: string): boolean {
+    const hook = this.ctx.hooks.authorizeChannel;
+    if (hook === undefined) return true;
+    let cache = c.patternAuth;
+    const known = cache?.get(channel);
+    if (known !== undefined) return known;
+    let allowed = false;
+    try {
+      const d = hook(c, 'subscribe', channel);
+      if (d instanceof Promise) d.catch(() => undefined);
+      else allowed = d.allowed;
+    } catch (err) {
+      this.ctx.log.error({ err }, 'authorization hook failed');
+    }
+    if (cache === null) c.patternAuth = cache = new Map();
+    else if (cache.size >= PATTERN_AUTH_CACHE) cache.clear();
+    cache.set(channel, allowed);
+    return allowed;
   }
 
   /**

@@ -15,6 +15,12 @@ import type { Command } from './inbound.js';
 export class Client implements SessionHandle, ConnectionInfo, Member {
   /** channel -> state; null until the first join. */
   channels: Map<string, ChannelState> | null = null;
+  /** Pattern subscriptions by prefix; null until the first. */
+  patterns: Map<string, ChannelState> | null = null;
+  /** Cached authorization of concrete channels reached through patterns (bounded); null until needed. */
+  patternAuth: Map<string, boolean> | null = null;
+  /** See Member.deliveryMark. */
+  deliveryMark = 0;
   /**
    * Commands received while an earlier one is still running, in arrival order; null when none is running
    * (the common case: a command that completes synchronously never allocates a queue).

@@ -8,6 +8,8 @@ import type { PendingRequests } from '../features/requests.js';
 import type { Typing } from '../features/typing.js';
 import { whenAllowed, type Access } from './access.js';
 import type { Subscriptions } from './channels.js';
+import type { PatternPositions, PatternSubscriptions } from './patterns.js';
+import { patternPrefix } from '../patterns.js';
 import type { Client } from './client.js';
 import type { Command } from './inbound.js';
 
@@ -27,6 +29,7 @@ function limitOf(data: Record<string, unknown>): number {
 export interface CommandTargets {
   access: Access;
   subscriptions: Subscriptions;
+  patterns: PatternSubscriptions;
   publisher: Publisher;
   direct: Direct;
   typing: Typing;
@@ -51,10 +54,18 @@ export class ClientCommands {
     const d = m.data;
     const t = this.t;
     switch (m.type) {
-      case 'join_channel':
-        return t.subscriptions.join(c, d.channel as string, d.since as StreamPosition | undefined, m.id);
-      case 'leave_channel':
-        return t.subscriptions.leave(c, d.channel as string, m.id);
+      case 'join_channel': {
+        const channel = d.channel as string;
+        const prefix = patternPrefix(channel);
+        if (prefix !== null) return t.patterns.join(c, channel, prefix, d.positions as PatternPositions | undefined, m.id);
+        return t.subscriptions.join(c, channel, d.since as StreamPosition | undefined, m.id);
+      }
+      case 'leave_channel': {
+        const channel = d.channel as string;
+        const prefix = patternPrefix(channel);
+        if (prefix !== null) return t.patterns.leave(c, channel, prefix, m.id);
+        return t.subscriptions.leave(c, channel, m.id);
+      }
       case 'message':
         return this.publish(c, d, m.id);
       case 'private_message':
@@ -84,9 +95,12 @@ export class ClientCommands {
         if (!t.requests.settle(c.id, d)) this.ctx.frames.error(c, ErrorCode.NOT_FOUND, 'No outstanding request with that request_id', m.id);
         else if (m.id !== undefined) this.ctx.frames.send(c, 'ok', {}, { id: m.id });
         return;
-      case 'server_leave':
-        t.subscriptions.remove(c, d.channel as string, true);
+      case 'server_leave': {
+        const prefix = patternPrefix(d.channel as string);
+        if (prefix !== null) t.patterns.remove(c, prefix);
+        else t.subscriptions.remove(c, d.channel as string, true);
         return;
+      }
       default:
         this.ctx.frames.error(c, ErrorCode.UNAVAILABLE, `"${m.type}" is not available on this endpoint`, m.id);
         return;
@@ -180,6 +194,7 @@ export class ClientCommands {
       return;
     }
     c.identity = { ...c.identity, expiresAt: result.expiresAt };
+    c.patternAuth = null; // decisions for the old credentials
     this.ctx.frames.send(c, 'ok', { expires_at: result.expiresAt ?? null }, { id });
   }
 

@@ -8,11 +8,13 @@ import { newId } from '../ids.js';
 import type { ClientIdClaim } from '../ports/client-ids.js';
 import type { SessionInit, SessionRejection } from '../ports/session-port.js';
 import type { Subscriptions } from './channels.js';
+import type { PatternSubscriptions } from './patterns.js';
 import { Client } from './client.js';
 
 /** What opening and closing a connection touches besides the shared context. */
 export interface LifecycleDeps {
   subscriptions: Subscriptions;
+  patterns: PatternSubscriptions;
   presence: Presence;
   direct: Direct;
   requests: PendingRequests;
@@ -160,6 +162,7 @@ export class Lifecycle {
     if (this.claims.delete(c)) fireAndLog(this.ctx.log, this.ctx.presence.releaseClientId(c.clientId!, c.id), 'client id release');
     this.deps.requests.dropSession(c.id);
     this.deps.subscriptions.removeAll(c);
+    this.deps.patterns.removeAll(c);
     this.deps.presence.userDisconnected(c);
     const duration = this.ctx.now() - c.connectedAt;
     this.ctx.metrics.connectionClosed(duration, code);

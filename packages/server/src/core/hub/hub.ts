@@ -2,6 +2,7 @@ import type { Publication } from '../ports/broker.js';
 import type { NodeMetrics } from '../ports/observability.js';
 import { Outbound, withPosition } from '../outbound.js';
 import type { ChannelState, Member } from './member.js';
+import { PatternIndex } from './pattern-index.js';
 import { SessionRegistry } from './session-registry.js';
 
 /** A local connection as the admin API lists it. */
@@ -27,9 +28,21 @@ export interface ConnectionSummary {
 export class Hub<M extends Member = Member> {
   readonly sessions = new SessionRegistry<M>();
   private readonly members = new Map<string, Set<M>>();
+  /** Pattern subscriptions (`news:*`) by prefix. */
+  readonly patterns = new PatternIndex<M>();
+  private patternFilter: PatternFilter = () => true;
   private subscriptionCount = 0;
+  private deliveryMark = 0;
 
   constructor(private readonly metrics: NodeMetrics) {}
+
+  /**
+   * Who may receive a publication of `channel` through one of their patterns (the channel rules, decided
+   * synchronously and cached per connection by the client layer). Default: everybody.
+   */
+  setPatternFilter(filter: (c: M, channel: string) => boolean): void {
+    this.patternFilter = filter as PatternFilter;
+  }
 
   /**
    * Put a client in a channel with the given state (a buffer while joining, null when live). Returns true if
@@ -94,7 +107,7 @@ export class Hub<M extends Member = Member> {
       connection_id: c.id,
       user_id: c.userId,
       username: c.identity.username,
-      channels: c.channels === null ? [] : [...c.channels.keys()],
+      channels: [...(c.channels?.keys() ?? []), ...[...(c.patterns?.keys() ?? [])].map((p) => `${p}*`)],
       connected_at: new Date(c.connectedAt).toISOString(),
       remote_address: c.remoteAddress,
       transport: c.sink.kind,
@@ -119,23 +132,49 @@ export class Hub<M extends Member = Member> {
     this.metrics.messagesOut(out.type, n);
   }
 
-  /** Deliver a publication to live members; buffer it on members still joining. */
+  /**
+   * Deliver a publication to live members and, once per connection, to live members of patterns matching its
+   * channel (unless they are in the channel itself or the pattern filter says no); buffer it on members still
+   * joining.
+   */
   deliver(pub: Publication, replayed: boolean): void {
     const set = this.members.get(pub.channel);
-    if (set === undefined) return;
+    const patterns = !this.patterns.isEmpty;
+    if (set === undefined && !patterns) return;
     const out = replayed ? replayedOutbound(pub) : liveOutbound(pub);
     let delivered = 0;
-    for (const c of set) {
-      if (c.id === pub.excludeConnectionId) continue;
-      const state = c.channels!.get(pub.channel);
+    if (set !== undefined) {
+      for (const c of set) {
+        if (c.id === pub.excludeConnectionId) continue;
+        const state = c.channels!.get(pub.channel);
+        if (state === null) {
+          c.sink.send(out);
+          delivered++;
+        } else if (state !== undefined) {
+          state.push(pub);
+        }
+      }
+    }
+    if (patterns) delivered += this.deliverToPatterns(pub, out);
+    this.metrics.messagesOut('message', delivered);
+  }
+
+  private deliverToPatterns(pub: Publication, out: Outbound): number {
+    const mark = ++this.deliveryMark;
+    let delivered = 0;
+    this.patterns.forEachMatch(pub.channel, (c, state) => {
+      if (c.deliveryMark === mark || c.id === pub.excludeConnectionId) return;
+      c.deliveryMark = mark;
+      if (c.channels !== null && c.channels.has(pub.channel)) return; // a member of the channel got it above
+      if (!this.patternFilter(c, pub.channel)) return;
       if (state === null) {
         c.sink.send(out);
         delivered++;
-      } else if (state !== undefined) {
+      } else {
         state.push(pub);
       }
-    }
-    this.metrics.messagesOut('message', delivered);
+    });
+    return delivered;
   }
 
   /** Queue `out` on every local connection of a user; returns how many. */
@@ -155,6 +194,8 @@ export class Hub<M extends Member = Member> {
 }
 
 const NOBODY = (): boolean => false;
+
+type PatternFilter = (c: Member, channel: string) => boolean;
 
 /** A live publication as a frame: `seq`/`epoch` spliced in once per node. */
 export function liveOutbound(pub: Publication): Outbound {

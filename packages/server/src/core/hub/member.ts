@@ -25,4 +25,8 @@ export interface Member {
   readonly closed: boolean;
   /** channel -> state; null until the first join. Written by the Hub only. */
   channels: Map<string, ChannelState> | null;
+  /** Pattern subscriptions: prefix (`news:` for `news:*`) -> state; null until the first. Written by the Hub. */
+  patterns: Map<string, ChannelState> | null;
+  /** The last pattern delivery this member got (one publication reaches it once, whatever patterns match). */
+  deliveryMark: number;
 }

@@ -105,6 +105,14 @@ export interface Broker {
   publishControl(msg: ControlMessage): Promise<void>;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
+  /**
+   * Optional: receive publications and ephemeral events of every channel starting with `prefix` (a pattern
+   * subscription `prefix*`; `` = every channel), through the same handler calls as `subscribe`. A channel that
+   * is both subscribed and matched, or matched by several patterns, is still delivered to the handler once.
+   * Engines that cannot match patterns leave these out (or reject with code UNAVAILABLE).
+   */
+  subscribePattern?(prefix: string): Promise<void>;
+  unsubscribePattern?(prefix: string): Promise<void>;
   history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   /**
    * Optional: if the channel's stream is empty (offset 0), continue it at `position` (same epoch and offset),
