@@ -177,6 +177,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private readonly appSubs = new Map<string, Subscription>();
   /** The `$users` subscription made for the `userEvents` option (null without it). */
   private usersSub: Subscription | null = null;
+  /** Pattern subscriptions in `subs` (so publications skip the pattern scan when there are none). */
+  private patternCount = 0;
   /** Subscriptions whose last join failed with a temporary error (until a join succeeds). */
   private readonly joinRetries = new Map<Subscription, JoinRetry>();
   private readonly pending = new PendingRequests<PendingTag>();
@@ -284,6 +286,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     const existing = this.subs.get(channel);
     if (existing && existing.state !== 'unsubscribed') return existing;
     const sub = new Subscription(channel, this);
+    if (sub.pattern !== null && existing === undefined) this.patternCount++;
     this.subs.set(channel, sub);
     this.appSubs.set(channel, sub);
     if (this.isOpen()) this.sendJoin(sub);
@@ -302,9 +305,18 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     return sub;
   }
 
+  /** The live pattern subscriptions (few; a short scan per publication, only when there are any). */
+  private *patternSubs(): Iterable<Subscription> {
+    if (this.patternCount === 0) return;
+    for (const s of this.subs.values()) if (s.pattern !== null) yield s;
+  }
+
   /** Forgets a subscription that ended (left or refused for good). */
   private removeSub(sub: Subscription): void {
-    if (this.subs.get(sub.channel) === sub) this.subs.delete(sub.channel);
+    if (this.subs.get(sub.channel) === sub) {
+      this.subs.delete(sub.channel);
+      if (sub.pattern !== null) this.patternCount--;
+    }
     if (this.appSubs.get(sub.channel) === sub) this.appSubs.delete(sub.channel);
   }
 
@@ -804,7 +816,15 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       case 'message': {
         const channel = typeof frame.channel === 'string' ? frame.channel : typeof data.channel === 'string' ? data.channel : '';
         const sub = this.subs.get(channel);
-        const pub = sub ? sub.handlePublication(frame) : toPublication(channel, frame);
+        let pub = sub ? sub.handlePublication(frame) : null;
+        let routed = sub !== undefined;
+        // Pattern subscriptions (`news:*`) matching the channel each see it too (the server sends it once).
+        for (const p of this.patternSubs()) {
+          if (!p.matches(channel)) continue;
+          routed = true;
+          pub = p.handlePublication(frame, channel) ?? pub;
+        }
+        if (!routed) pub = toPublication(channel, frame);
         if (pub) this.emit('message', pub);
         return;
       }
@@ -827,7 +847,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       }
       case 'replay_complete': {
         const channel = frame.channel ?? (data.channel as string | undefined) ?? '';
-        this.subs.get(channel)?.handleReplayComplete(data);
+        const sub = this.subs.get(channel);
+        if (sub) sub.handleReplayComplete(data);
+        else for (const p of this.patternSubs()) if (p.matches(channel)) p.handleReplayComplete(data, channel);
         return;
       }
       case 'typing': {

@@ -15,15 +15,34 @@ export interface SubscriptionHost {
   leave(sub: Subscription): void;
 }
 
+/** Concrete channels a pattern subscription remembers positions of (the most recently active ones). */
+const PATTERN_POSITIONS = 100;
+
+/** The prefix of a pattern name (`news:*` -> `news:`, `*` -> ``), or null for a plain channel name. */
+export function patternPrefix(name: string): string | null {
+  if (!name.endsWith('*')) return null;
+  const prefix = name.slice(0, -1);
+  return !prefix.includes('*') && (prefix === '' || prefix.endsWith(':')) ? prefix : null;
+}
+
 /**
  * One channel subscription. Created by `client.subscribe(channel)`; survives reconnects: the client rejoins
  * with `since` = the position of the last publication seen, so missed publications are replayed
  * (`publication.replayed === true`), duplicates are dropped by seq, and an unrecoverable gap is emitted as
  * `gap`.
+ *
+ * A pattern subscription (`client.subscribe('news:*')`) receives the publications of every matching channel,
+ * each with its concrete `channel`; it keeps a position per concrete channel (the 100 most recently active)
+ * and rejoins with them, so each of those channels is recovered like a plain subscription (a `gap` and a
+ * `replay_complete` per concrete channel).
  */
 export class Subscription extends Emitter<SubscriptionEvents> {
   private _state: SubscriptionState = 'subscribing';
   private readonly tracker = new StreamTracker();
+  /** Pattern subscriptions: the prefix (`news:` for `news:*`), else null. */
+  readonly pattern: string | null;
+  /** Pattern subscriptions: a tracker per concrete channel, most recently active last. */
+  private readonly trackers = new Map<string, StreamTracker>();
   private _recovered: boolean | undefined = undefined;
   private _members = 0;
   private joinedOnce = false;
@@ -43,6 +62,12 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     private readonly recover = true,
   ) {
     super();
+    this.pattern = patternPrefix(channel);
+  }
+
+  /** Whether this is a pattern subscription matching `channel` (a concrete channel name). */
+  matches(channel: string): boolean {
+    return this.pattern !== null && channel.length > this.pattern.length && channel.startsWith(this.pattern);
   }
 
   get state(): SubscriptionState {
@@ -90,7 +115,13 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   // ---- called by the client -------------------------------------------------------------------------
 
   /** @internal data of the join frame to send now. */
-  joinData(): { channel: string; since?: StreamPosition } {
+  joinData(): { channel: string; since?: StreamPosition; positions?: Record<string, StreamPosition> } {
+    if (this.pattern !== null) {
+      if (!this.joinedOnce || !this.recover || this.trackers.size === 0) return { channel: this.channel };
+      const positions: Record<string, StreamPosition> = {};
+      for (const [ch, t] of this.trackers) if (t.position !== null) positions[ch] = t.position;
+      return { channel: this.channel, positions };
+    }
     const since = this.joinedOnce && this.recover ? this.tracker.position : null;
     return since ? { channel: this.channel, since } : { channel: this.channel };
   }
@@ -103,6 +134,17 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   /** @internal `subscribed` reply to a join sent with `asked` as since (null on a fresh join). */
   handleSubscribed(data: SubscribedFrameData, asked: StreamPosition | null): void {
     if (this._state === 'unsubscribed') return;
+    if (this.pattern !== null) {
+      const resubscribed = this.joinedOnce;
+      this._state = 'subscribed';
+      this.joinedOnce = true;
+      this.emit('subscribed', { channel: this.channel, resubscribed, recovered: undefined, members: 0, position: { offset: 0, epoch: '' }, pattern: true });
+      if (this.readyResolve) {
+        this.readyResolve();
+        this.readyResolve = this.readyReject = null;
+      }
+      return;
+    }
     const top: StreamPosition = { offset: data.offset, epoch: data.epoch };
     const resubscribed = this.joinedOnce;
     let recovered = data.recovered;
@@ -157,20 +199,39 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   }
 
   /** @internal returns the publication if it is new (and emits it), null if it is a duplicate. */
-  handlePublication(frame: ServerFrame): Publication | null {
-    if (!this.tracker.accept(frame.seq, frame.epoch)) return null;
-    const pub = toPublication(this.channel, frame);
+  handlePublication(frame: ServerFrame, channel = this.channel): Publication | null {
+    if (!this.trackerOf(channel).accept(frame.seq, frame.epoch)) return null;
+    const pub = toPublication(channel, frame);
     if (this._state !== 'unsubscribed') this.emit('message', pub);
     return pub;
   }
 
-  /** @internal server `replay_complete` after a recovery. */
-  handleReplayComplete(data: { replayed_count?: unknown; recovered?: unknown }): void {
+  /** The position tracker of a channel: the subscription's own, or (patterns) the concrete channel's. */
+  private trackerOf(channel: string): StreamTracker {
+    if (this.pattern === null) return this.tracker;
+    let t = this.trackers.get(channel);
+    if (t === undefined) t = new StreamTracker();
+    else this.trackers.delete(channel);
+    this.trackers.set(channel, t); // most recently active last
+    if (this.trackers.size > PATTERN_POSITIONS) this.trackers.delete(this.trackers.keys().next().value as string);
+    return t;
+  }
+
+  /** @internal server `replay_complete` after a recovery (for a pattern: of one concrete `channel`). */
+  handleReplayComplete(data: { replayed_count?: unknown; recovered?: unknown; offset?: unknown; epoch?: unknown }, channel = this.channel): void {
     if (this._state === 'unsubscribed') return;
+    const recovered = data.recovered !== false;
+    if (this.pattern !== null && !recovered && typeof data.offset === 'number' && typeof data.epoch === 'string') {
+      // The concrete channel's gap: continue from the server's position, tell the app.
+      const position = { offset: data.offset, epoch: data.epoch };
+      const since = this.trackers.get(channel)?.position ?? null;
+      this.trackerOf(channel).reset(position);
+      this.emit('gap', { channel, since, position });
+    }
     this.emit('replay_complete', {
-      channel: this.channel,
+      channel,
       replayedCount: typeof data.replayed_count === 'number' ? data.replayed_count : 0,
-      recovered: data.recovered !== false,
+      recovered,
     });
   }
 

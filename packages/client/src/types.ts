@@ -72,8 +72,10 @@ export interface SubscribedEvent {
   recovered: boolean | undefined;
   /** Connections in the channel, per the server. */
   members: number;
-  /** Top of the stream per the server. */
+  /** Top of the stream per the server (a pattern subscription has none: `{offset: 0, epoch: ''}`). */
   position: StreamPosition;
+  /** A pattern subscription (`news:*`). */
+  pattern?: boolean;
 }
 
 /** Emitted when a resubscribe could not recover what was missed (`recovered: false`): reload history. */
