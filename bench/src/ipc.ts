@@ -18,7 +18,15 @@ export interface TargetConn {
 }
 
 export type ToLoad =
-  | { id: number; cmd: 'fanout-setup'; target: TargetConn; subscribers: number; channel: string; payloadBytes: number }
+  /**
+   * Fan-out: `subscribers` connections join `subscribe` (default `channel`); the publisher publishes to `channel`,
+   * or, with `publishChannels` N > 0, round-robin to `${channel}0` .. `${channel}${N - 1}` (pattern scenario:
+   * subscribers on `bench:*`, publications to 10,000 concrete channels `bench:<i>`).
+   */
+  | {
+    id: number; cmd: 'fanout-setup'; target: TargetConn; subscribers: number; channel: string; payloadBytes: number;
+    subscribe?: string; publishChannels?: number;
+  }
   | {
     id: number; cmd: 'phase'; name: string; window: number; messages: number; maxSeconds: number;
     /** Open loop: publish at this fixed rate (per second) instead of on completions; `window` still bounds in-flight. */

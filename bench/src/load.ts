@@ -54,6 +54,10 @@ class Load implements WsHandler {
   proto: Protocol = protocolFor('switchboard');
   target!: TargetConn;
   channel = 'bench';
+  /** The channel (or pattern) subscribers join. */
+  joinChannel = 'bench';
+  /** > 0: publications go round-robin to `${channel}0` .. `${channel}${publishChannels - 1}`. */
+  publishChannels = 0;
   conns: RawWs[] = [];
   subscribers = 0;
   publisher: RawWs | null = null;
@@ -159,7 +163,7 @@ class Load implements WsHandler {
         return false;
       }, 2000);
       for (const c of pending) {
-        if (c.state === St.Ready && join) this.proto.join(c, this.channel);
+        if (c.state === St.Ready && join) this.proto.join(c, this.joinChannel);
         else if (c.state === goal && !c.isClosed) { pending.delete(c); ok++; }
         else if (c.state === St.Failed || c.isClosed) { pending.delete(c); failed++; }
       }
@@ -167,10 +171,12 @@ class Load implements WsHandler {
     return { ok, failed: count - ok };
   }
 
-  async fanoutSetup(target: TargetConn, subscribers: number, channel: string, payloadBytes: number): Promise<unknown> {
+  async fanoutSetup(target: TargetConn, subscribers: number, channel: string, payloadBytes: number, subscribe?: string, publishChannels = 0): Promise<unknown> {
     this.target = target;
     this.proto = protocolFor(target.protocol);
     this.channel = channel;
+    this.joinChannel = subscribe ?? channel;
+    this.publishChannels = publishChannels;
     const t0 = performance.now();
     this.subControlFrames = 0;
     this.lastSubControlAt = 0;
@@ -212,11 +218,12 @@ class Load implements WsHandler {
     const s = ph.seqBase + ph.published;
     ph.published++;
     const t = Math.round(performance.now() * 1e6);
-    const data = `{"channel":${JSON.stringify(this.channel)},"s":${s},"t":${t},"p":"${this.padding}"}`;
+    const channel = JSON.stringify(this.publishChannels > 0 ? `${this.channel}${s % this.publishChannels}` : this.channel);
+    const data = `{"channel":${channel},"s":${s},"t":${t},"p":"${this.padding}"}`;
     if (this.publisher !== null) {
       this.publisher.sendText(this.proto.publishFrame(data));
     } else {
-      const body = `{"channel":${JSON.stringify(this.channel)},"data":${data}}`;
+      const body = `{"channel":${channel},"data":${data}}`;
       const req = http.request({
         host: this.target.host, port: this.target.port, path: this.target.httpPublishPath ?? '/api/publish',
         method: 'POST', agent: this.agent!, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
@@ -308,7 +315,7 @@ const reply = (m: FromLoad) => process.send!(m);
 process.on('message', (m: ToLoad) => {
   const run = async (): Promise<unknown> => {
     switch (m.cmd) {
-      case 'fanout-setup': return load.fanoutSetup(m.target, m.subscribers, m.channel, m.payloadBytes);
+      case 'fanout-setup': return load.fanoutSetup(m.target, m.subscribers, m.channel, m.payloadBytes, m.subscribe, m.publishChannels);
       case 'phase': return load.runPhase(m.name, m.window, m.messages, m.maxSeconds, m.ratePerSec ?? 0);
       case 'open-idle': return load.openIdle(m.target, m.count);
       case 'presence-open': return presenceLoad().open(m.target, m.count, m.quietMs, m.timeoutMs);

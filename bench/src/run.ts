@@ -23,6 +23,7 @@ import type { PhaseResult, TargetConn } from './ipc.js';
 import {
   presenceNotes, presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
 } from './presence.js';
+import { patternChecks, patternMedian, patternScenario, patternTable, PATTERN_PHASES, type PatternMode, type PatternRun, type PatternSection } from './patterns.js';
 import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
@@ -61,6 +62,9 @@ interface Options {
   presenceRounds: number;
   presenceQuietMs: number;
   presenceTimeoutSec: number;
+  /** Pattern scenario (patterns.ts): concrete channels (0 = skip) and rounds. */
+  patternChannels: number;
+  patternRounds: number;
 }
 
 type PresenceMode = 'on' | 'off';
@@ -105,6 +109,9 @@ const HELP = `usage: node bench/dist/run.js [options]
   --presence-rounds N     presence rounds, median (by join storm time) reported (default 1)
   --presence-quiet-ms MS  control traffic silent this long = a stage is over (default 500; not counted in its time)
   --presence-timeout S    give up a presence stage after S seconds (default 60)
+  --pattern-channels N    pattern scenario: subscribers on bench:*, publications round-robin to N channels bench:<i>,
+                          against the same subscribers on one plain channel (default 10000; --quick 1000; 0 = skip)
+  --pattern-rounds N      pattern rounds, plain and pattern interleaved, median reported (default 3; --quick 1)
   --no-pin                do not pin the server to CPU 0 and the load generator to CPU 1 (taskset)
   --out FILE              JSON output (default .artifacts/bench-<date>.json)`;
 
@@ -137,6 +144,8 @@ function parseArgs(argv: string[]): Options {
     presenceRounds: 1,
     presenceQuietMs: 500,
     presenceTimeoutSec: 60,
+    patternChannels: quick ? 1000 : 10_000,
+    patternRounds: quick ? 1 : 3,
   };
   let presence = true;
   for (let i = 0; i < argv.length; i++) {
@@ -183,6 +192,8 @@ function parseArgs(argv: string[]): Options {
       case '--presence-rounds': o.presenceRounds = Math.max(1, num()); break;
       case '--presence-quiet-ms': o.presenceQuietMs = Math.max(50, num()); break;
       case '--presence-timeout': o.presenceTimeoutSec = Math.max(1, num()); break;
+      case '--pattern-channels': o.patternChannels = num(); break;
+      case '--pattern-rounds': o.patternRounds = Math.max(1, num()); break;
       case '-h': case '--help': console.log(HELP); process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a}\n${HELP}`);
@@ -330,14 +341,28 @@ async function startServer(def: TargetDef, o: Options, preArgs: string[] = [], e
 
 type Round = TargetReport['rounds'][number];
 
-async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
-  const def = TARGETS[name];
+/** What subscribers join and where the publisher publishes (default: everyone on channel `bench`). */
+interface Scenario {
+  /** Label suffix in the log. */
+  label: string;
+  channel: string;
+  subscribe?: string;
+  publishChannels?: number;
+  /** Phases to run (default paced, rate, burst). */
+  phases?: ReadonlyArray<'paced' | 'rate' | 'burst'>;
+}
+
+const PLAIN: Scenario = { label: '', channel: 'bench' };
+
+async function runFanout(name: string, o: Options, rep: Round, sc: Scenario = PLAIN): Promise<void> {
+  const def = { ...TARGETS[name], label: `${TARGETS[name].label}${sc.label}` };
   const { server, port } = await startServer(def, o);
   const load = new LoadProc(o.pin ? '1' : null);
   try {
     const target: TargetConn = { ...def.conn(port, o), indexBase: 0 };
     const setup = await load.request<{ setupMs: number; readyMs: number; subscribedMs: number; controlFramesPerSubscriber: number }>({
-      cmd: 'fanout-setup', target, subscribers: o.subscribers, channel: 'bench', payloadBytes: o.payload,
+      cmd: 'fanout-setup', target, subscribers: o.subscribers, channel: sc.channel, payloadBytes: o.payload,
+      subscribe: sc.subscribe, publishChannels: sc.publishChannels,
     });
     rep.setupMs = setup.setupMs;
     rep.readyMs = setup.readyMs;
@@ -352,7 +377,7 @@ async function runFanout(name: string, o: Options, rep: Round): Promise<void> {
       ['rate', 1000, o.rate * o.rateSeconds, o.rateSeconds + 1, o.rate],
       ['burst', o.window, o.messages, o.burstSeconds, 0],
     ] as const) {
-      if (messages === 0) continue;
+      if (messages === 0 || (sc.phases !== undefined && !sc.phases.includes(key))) continue;
       const s0 = await server.stats(false);
       const r = await load.request<PhaseResult>({ cmd: 'phase', name: key, window, messages, maxSeconds, ratePerSec });
       const s1 = await server.stats(false);
@@ -424,6 +449,36 @@ async function runPresenceTarget(name: string, mode: PresenceMode, o: Options): 
   } finally {
     await server.stop();
   }
+}
+
+/** Pattern scenario (patterns.ts): plain and pattern fan-outs of this build, interleaved per round. */
+async function runPatterns(o: Options): Promise<PatternSection> {
+  const p: PatternSection = {
+    subscribers: o.subscribers, channels: o.patternChannels, rounds: o.patternRounds,
+    runs: { plain: [], pattern: [] }, median: { plain: { deliveriesPerSec: {}, cpuUsPerDelivery: {}, p50Ms: {} }, pattern: { deliveriesPerSec: {}, cpuUsPerDelivery: {}, p50Ms: {} } },
+  };
+  for (let round = 1; round <= o.patternRounds; round++) {
+    for (const mode of ['plain', 'pattern'] as PatternMode[]) {
+      log(`patterns${o.patternRounds > 1 ? ` round ${round}/${o.patternRounds}` : ''}: ${mode}`);
+      const r: Round = {};
+      const run: PatternRun = { deliveriesPerSec: {}, cpuUsPerDelivery: {}, p50Ms: {} };
+      try {
+        await runFanout('switchboard', o, r, patternScenario(mode, o.patternChannels));
+      } catch (e) {
+        run.error = (e as Error).message;
+        log(`patterns ${mode} failed: ${run.error}`);
+      }
+      for (const ph of PATTERN_PHASES) {
+        run.deliveriesPerSec[ph] = r[ph]?.deliveriesPerSec;
+        run.cpuUsPerDelivery[ph] = r[ph]?.serverCpuUsPerDelivery;
+        run.p50Ms[ph] = r[ph]?.latencyMs.p50;
+      }
+      run.readyMs = r.readyMs;
+      p.runs[mode].push(run);
+    }
+  }
+  p.median = { plain: patternMedian(p.runs.plain), pattern: patternMedian(p.runs.pattern) };
+  return p;
 }
 
 /** Targets the presence scenario runs for (Switchboard builds only). */
@@ -638,6 +693,7 @@ async function main(): Promise<void> {
     }
     for (const [key, list] of Object.entries(presence.runs)) presence.median[key] = presenceMedian(list);
   }
+  const patterns = o.patternChannels > 0 && o.targets.includes('switchboard') ? await runPatterns(o) : null;
   for (const name of o.targets) {
     const rep = reports[name];
     rep.paced = median(rep.rounds.map((r) => r.paced));
@@ -672,7 +728,8 @@ async function main(): Promise<void> {
     options: o,
     targets: reports,
     presence,
-    checks: [...checks(reports), ...presenceChecks(reports, presence)],
+    patterns,
+    checks: [...checks(reports), ...presenceChecks(reports, presence), ...(patterns === null ? [] : patternChecks(patterns))],
   };
   console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
   console.log(table(reports, o));
@@ -705,6 +762,19 @@ async function main(): Promise<void> {
       ? '\nIssue targets (issue 10, presence):'
       : `\nIssue targets (issue 10, presence; defined for 1000 members, this run used ${sizes}: indicative only):`);
     for (const c of issue10) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+  }
+  if (patterns !== null) {
+    console.log(`\nPattern subscriptions — ${patterns.subscribers} subscribers on one channel (plain) vs on bench:* with publications ` +
+      `round-robin to ${patterns.channels} channels (pattern), ${patterns.rounds} round(s), median\n`);
+    console.log(patternTable(patterns));
+    for (const m of ['plain', 'pattern'] as const) if (patterns.median[m].error) console.log(`${m}: error: ${patterns.median[m].error}`);
+    const issue12 = ch.filter((c) => c.issue === 12);
+    if (issue12.length > 0) {
+      console.log(o.subscribers >= 1000 && patterns.channels >= 10_000
+        ? '\nIssue targets (issue 12, pattern subscriptions):'
+        : `\nIssue targets (issue 12; defined for 1000 subscribers and 10,000 channels, this run used ${o.subscribers} and ${patterns.channels}: indicative only):`);
+      for (const c of issue12) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+    }
   }
   const out = o.out ?? path.join(repoRoot, '.artifacts', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
   mkdirSync(path.dirname(out), { recursive: true });

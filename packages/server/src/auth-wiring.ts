@@ -42,6 +42,9 @@ export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWirin
   const trust = trustClientIds && !credentialMethods;
   const nodeHooks: HubHooks = {
     authorizeChannel: (s, action, channel) => auth.channels.check(identityOf(s), action, channel),
+    channelDecisionForAll: (action, channel) => auth.channels.decisionForAll(action, channel),
+    // Only a token's channel list (grant or restrict) makes a connection's decision differ from the shared one.
+    hasOwnChannelDecisions: (s) => (s.identity.auth as Identity | undefined)?.channels != null,
     authorizePrivate: (s, recipient) => auth.channels.authorizePrivateMessage(identityOf(s), recipient),
     authorizeType: (s, type) => auth.channels.authorizeMessage(identityOf(s), type),
     refreshToken: async (s, token) => {

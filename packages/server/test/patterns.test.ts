@@ -6,6 +6,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { Switchboard } from '../src/server.js';
 import { mergeConfig, type DeepPartial, type SwitchboardConfig } from '../src/config.js';
 import { requireRedisUrl } from './redis/redis-process.js';
@@ -35,6 +36,10 @@ async function connect(srv: TestServer, query = ''): Promise<TestClient> {
 }
 
 const messages = (c: TestClient) => c.frames.filter((f) => f.type === 'message');
+
+const SECRET = 'pattern-test-secret-pattern-test-secret!';
+const token = (sub: string, claims: Record<string, unknown> = {}) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' })
+  .setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
 
 for (const engine of ['memory', 'redis'] as const) {
   describe(`pattern subscriptions on the ${engine} engine`, () => {
@@ -125,6 +130,44 @@ for (const engine of ['memory', 'redis'] as const) {
     });
   });
 }
+
+describe('pattern authorization by identity', () => {
+  // Each matched channel's decision: shared by every connection when the rule does not look at the identity
+  // (decided once per publication), per connection when it does (roles) or when the token carries its own
+  // channel list (grant or restrict); the three kinds side by side on one server.
+  const rules = { default: 'allow', rules: { 'news:vip': { subscribe: 'role:vip', publish: 'any' }, 'news:closed': { subscribe: 'none', publish: 'any' } } };
+  const texts = (c: TestClient) => messages(c).map((f) => `${f.channel}=${f.data.text}`).sort();
+
+  for (const mode of ['grant', 'restrict'] as const) {
+    it(`rules by role, "none" and a token channel list (${mode}) each decide per matched channel`, async () => {
+      const srv = await start({ auth: { jwt: { algorithms: ['HS256'], secret: SECRET }, claims: { channelsMode: mode }, channels: rules } });
+      const plain = await connect(srv, `?token=${await token('plain')}`);
+      const vip = await connect(srv, `?token=${await token('vip', { roles: ['vip'] })}`);
+      // grant: the list adds news:closed to what the rules allow; restrict: only listed channels (the glob
+      // news:* lists the pattern and every news channel), the rules still apply to them.
+      const list = mode === 'grant' ? ['news:closed'] : ['news:*'];
+      const listed = await connect(srv, `?token=${await token('listed', { channels: list })}`);
+      for (const c of [plain, vip, listed]) assert.equal((await c.request('join_channel', { channel: 'news:*' })).type, 'subscribed');
+      if (mode === 'restrict') {
+        const unlisted = await connect(srv, `?token=${await token('unlisted', { channels: ['news:a'] })}`);
+        const refused = await unlisted.request('join_channel', { channel: 'news:*' });
+        assert.deepEqual([refused.type, refused.data.code], ['error', 'FORBIDDEN'], 'restrict: a pattern the list does not cover is refused');
+      }
+      const pub = await connect(srv, `?token=${await token('publisher')}`);
+      for (const ch of ['news:a', 'news:b', 'news:vip', 'news:closed', 'news:end']) {
+        assert.equal((await pub.request('message', { channel: ch, text: ch.slice(5) })).type, 'ok', ch);
+      }
+      const ended = (c: TestClient) => c.until(() => messages(c).some((f) => f.data.text === 'end'), 'the last publication');
+      await Promise.all([plain, vip, listed].map(ended));
+      await plain.expectNoFrame(() => false, 'settled', { ping: true });
+      assert.deepEqual(texts(plain), ['news:a=a', 'news:b=b', 'news:end=end'], 'no role: not vip, not closed');
+      assert.deepEqual(texts(vip), ['news:a=a', 'news:b=b', 'news:end=end', 'news:vip=vip'], 'role vip: vip too');
+      assert.deepEqual(texts(listed), mode === 'grant'
+        ? ['news:a=a', 'news:b=b', 'news:closed=closed', 'news:end=end']
+        : ['news:a=a', 'news:b=b', 'news:end=end'], `${mode}: the token's list`);
+    });
+  }
+});
 
 describe('pattern subscriptions across two nodes on Redis', () => {
   it('a publication on one node reaches pattern subscribers on the other once, next to a channel member', async () => {

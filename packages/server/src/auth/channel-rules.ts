@@ -55,6 +55,12 @@ export interface ChannelAuthorizer {
    * when a "hook" term has to be asked.
    */
   check(identity: Identity, action: ChannelAction, channel: string): AuthzDecision | Promise<AuthzDecision>;
+  /**
+   * The decision `check` gives on (`action`, `channel`) to every identity without a channel list
+   * (Identity.channels === null) when it does not depend on the identity: true when the requirement has an
+   * "any" term, false when all its terms are "none", else null (roles, owner, claims, hooks: ask `check`).
+   */
+  decisionForAll(action: ChannelAction, channel: string): boolean | null;
   /** May `identity` send a client message of this type (e.g. admin_broadcast)? Unlisted types: allowed. */
   authorizeMessage(identity: Identity, messageType: string): Promise<AuthzDecision>;
   /** May `identity` send a private message to `recipientId`? */
@@ -245,8 +251,18 @@ export function createChannelAuthorizer(cfg: AuthorizerConfig, hooks: Pick<AuthH
     return evaluate(req, id, params, { kind: 'channel', action, channel, params }, `${action} on ${short(channel)}`);
   }
 
+  function decisionForAll(action: ChannelAction, channel: string): boolean | null {
+    if (!(CHANNEL_ACTIONS as readonly string[]).includes(action) || typeof channel !== 'string' || channel.length === 0) return false;
+    const { rule } = match(channel);
+    const req = rule ? rule.actions[action] : defaults[action];
+    if (req.terms.some((t) => t.kind === 'any')) return true;
+    if (req.terms.every((t) => t.kind === 'none')) return false;
+    return null;
+  }
+
   return {
     check,
+    decisionForAll,
     async authorize(id, action, channel) {
       try { return await check(id, action, channel); } catch { return { allowed: false, code: 'AUTH_UNAVAILABLE', message: 'authorization failed' }; }
     },

@@ -65,7 +65,7 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   });
   const subscriptions = new Subscriptions(ctx, { access, presence, typing, continuity, restore });
   const patterns = new PatternSubscriptions(ctx, clients, access);
-  clients.setPatternFilter((c, channel) => access.patternAllows(c, channel));
+  clients.setPatternAudience((channel) => access.patternAudience(channel));
   const lifecycle = new Lifecycle(ctx, { subscriptions, patterns, presence, direct, requests, clients, draining });
   const commands = new ClientCommands(ctx, { access, subscriptions, patterns, publisher, direct, typing, presence, history, requests });
   const pipeline = new CommandPipeline(ctx, commands.run);

@@ -151,3 +151,17 @@ test('invalid rules are refused at start-up with the offending path', () => {
   }
   assert.throws(() => createChannelAuthorizer({ ...base, messages: { x: 'owner' } }), AuthConfigError);
 });
+
+test('decisionForAll: the shared decision when the rule ignores the identity, null when it does not; agrees with check', async () => {
+  const z = createChannelAuthorizer(base);
+  const cases: Array<[string, string, boolean | null]> = [
+    ['subscribe', 'chat:lobby', true], ['publish', 'chat:lobby', null], ['subscribe', 'locked', false],
+    ['subscribe', 'random-room', true], ['subscribe', 'admin:x', null], ['subscribe', 'user:bob', null],
+    ['subscribe', 'vip:1', null], ['history', 'ops:x', false], ['subscribe', 'ops:x', null],
+  ];
+  for (const [action, channel, want] of cases) {
+    assert.equal(z.decisionForAll(action as 'subscribe', channel), want, `${action} ${channel}`);
+    // Wherever it answers, every identity without a channel list gets that answer from check().
+    if (want !== null) for (const id of [anon, alice, admin]) assert.equal((await z.authorize(id, action as 'subscribe', channel)).allowed, want, `${action} ${channel} ${id.userId}`);
+  }
+});

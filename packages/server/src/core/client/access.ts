@@ -6,6 +6,9 @@ import type { Client } from './client.js';
 /** Concrete channels whose pattern authorization a connection remembers. */
 const PATTERN_AUTH_CACHE = 256;
 
+const EVERYONE = (): boolean => true;
+const NOBODY = (): boolean => false;
+
 const DENIED_BY_FAILURE: Decision = { allowed: false, code: ErrorCode.INTERNAL, message: 'Authorization failed' };
 
 /**
@@ -38,6 +41,20 @@ export class Access {
     if (prefix === '' || this.isValidChannel(prefix)) return true;
     this.ctx.frames.error(c, ErrorCode.INVALID_CHANNEL, `Invalid pattern "${name.slice(0, 200)}" (a channel-name prefix ending in ":", then "*")`, id);
     return false;
+  }
+
+  /**
+   * Who may receive a publication of `channel` through a pattern: decided once per publication when the rules
+   * give every connection the same answer (`channelDecisionForAll`), else per connection (patternAllows).
+   */
+  patternAudience(channel: string): (c: Client) => boolean {
+    const hooks = this.ctx.hooks;
+    if (hooks.authorizeChannel === undefined) return EVERYONE;
+    const shared = hooks.channelDecisionForAll?.('subscribe', channel) ?? null;
+    if (shared === null) return (c) => this.patternAllows(c, channel);
+    const own = hooks.hasOwnChannelDecisions;
+    if (own === undefined) return shared ? EVERYONE : NOBODY;
+    return (c) => (own(c) ? this.patternAllows(c, channel) : shared);
   }
 
   /**

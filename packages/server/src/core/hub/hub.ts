@@ -30,18 +30,19 @@ export class Hub<M extends Member = Member> {
   private readonly members = new Map<string, Set<M>>();
   /** Pattern subscriptions (`news:*`) by prefix. */
   readonly patterns = new PatternIndex<M>();
-  private patternFilter: PatternFilter = () => true;
+  private patternAudience: PatternAudience = () => EVERYONE;
   private subscriptionCount = 0;
   private deliveryMark = 0;
 
   constructor(private readonly metrics: NodeMetrics) {}
 
   /**
-   * Who may receive a publication of `channel` through one of their patterns (the channel rules, decided
-   * synchronously and cached per connection by the client layer). Default: everybody.
+   * Who may receive a publication of `channel` through one of their patterns: `audience(channel)` is asked
+   * once per publication that matches a local pattern and returns the per-connection test (the channel rules,
+   * decided synchronously by the client layer). Default: everybody.
    */
-  setPatternFilter(filter: (c: M, channel: string) => boolean): void {
-    this.patternFilter = filter as PatternFilter;
+  setPatternAudience(audience: (channel: string) => (c: M) => boolean): void {
+    this.patternAudience = audience as PatternAudience;
   }
 
   /**
@@ -162,11 +163,12 @@ export class Hub<M extends Member = Member> {
   private deliverToPatterns(pub: Publication, out: Outbound): number {
     const mark = ++this.deliveryMark;
     let delivered = 0;
+    let allows: ((c: Member) => boolean) | null = null;
     this.patterns.forEachMatch(pub.channel, (c, state) => {
       if (c.deliveryMark === mark || c.id === pub.excludeConnectionId) return;
       c.deliveryMark = mark;
       if (c.channels !== null && c.channels.has(pub.channel)) return; // a member of the channel got it above
-      if (!this.patternFilter(c, pub.channel)) return;
+      if (!(allows ??= this.patternAudience(pub.channel))(c)) return;
       if (state === null) {
         c.sink.send(out);
         delivered++;
@@ -195,7 +197,8 @@ export class Hub<M extends Member = Member> {
 
 const NOBODY = (): boolean => false;
 
-type PatternFilter = (c: Member, channel: string) => boolean;
+type PatternAudience = (channel: string) => (c: Member) => boolean;
+const EVERYONE = (): boolean => true;
 
 /** A live publication as a frame: `seq`/`epoch` spliced in once per node. */
 export function liveOutbound(pub: Publication): Outbound {

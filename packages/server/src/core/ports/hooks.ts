@@ -24,6 +24,19 @@ export interface ConnectionInfo {
 export interface HubHooks {
   /** May this connection perform `action` on `channel`? Default: allowed. */
   authorizeChannel?(session: ConnectionInfo, action: ChannelAction, channel: string): Decision | Promise<Decision>;
+  /**
+   * Optional fast path for pattern fan-out (the hot path: one decision per matched connection and publication).
+   * The decision `authorizeChannel` gives on (`action`, `channel`) to every connection for which
+   * `hasOwnChannelDecisions` is false, when it is the same for all of them: `true` or `false`; `null` when it
+   * depends on who asks (roles, owner, claims, an asynchronous check). Must agree with `authorizeChannel`.
+   */
+  channelDecisionForAll?(action: ChannelAction, channel: string): boolean | null;
+  /**
+   * Whether this connection's channel decisions may differ from `channelDecisionForAll` (e.g. its token carries
+   * its own channel list); such connections are always asked through `authorizeChannel`. Called per delivery:
+   * keep it a property read. Default (with `channelDecisionForAll` set): false.
+   */
+  hasOwnChannelDecisions?(session: ConnectionInfo): boolean;
   /** May this connection send a private message to `recipientId`? Default: allowed. */
   authorizePrivate?(session: ConnectionInfo, recipientId: string): Decision | Promise<Decision>;
   /** May this connection send a message of a permission-guarded type (e.g. `broadcast`)? Default: denied. */
