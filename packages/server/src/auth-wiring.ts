@@ -20,6 +20,12 @@ export interface AuthWiring {
   nodeHooks: HubHooks;
   /** Whether client-chosen user ids are honoured (no credential method configured). */
   trustClientIds: boolean;
+  /**
+   * Which credentials the built authenticator can verify: bearer tokens (auth.jwt) and session cookies (the
+   * validateSession hook, or a JWT per auth.sources.cookieVerify). An endpoint that accepts only credentials
+   * nobody can verify is a configuration error (config.ts, resolveEndpoints).
+   */
+  verifies: { tokens: boolean; cookies: boolean };
 }
 
 /** The auth Identity of a session (anonymous when the session was admitted without one). */
@@ -54,7 +60,11 @@ export function wireAuth(section: AuthSection, hooks: AuthHooks = {}): AuthWirin
       return { ok: true, expiresAt: r.expiresAt };
     },
   };
+  const tokens = !trust && auth.config.jwt !== null;
+  const verify = auth.config.sources.cookieVerify;
+  const cookies = !trust && (verify === 'hook' ? hooks.validateSession !== undefined : verify === 'jwt' ? auth.config.jwt !== null : hooks.validateSession !== undefined || auth.config.jwt !== null);
   return {
+    verifies: { tokens, cookies },
     auth,
     authenticate: trust ? anonymousAuthenticator(true) : toHandshakeAuthenticator(auth),
     checkOrigin: toOriginCheck(auth),

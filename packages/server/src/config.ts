@@ -1,6 +1,37 @@
 import { readFileSync } from 'node:fs';
 import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
 import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
+import type { CredentialSource } from './core/ports/handshake.js';
+import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
+
+/**
+ * One WebSocket endpoint of the `endpoints` table (docs/configuration.md, "Endpoints"). Every field is
+ * optional; an entry `{}` is an endpoint with the defaults.
+ */
+export interface EndpointConfig {
+  /** `optional` (default: anonymous allowed unless auth.required), `required`, `none` (no credential is read;
+   * every connection is anonymous), `ed25519` (challenge-response after accept, seed 001). */
+  auth?: EndpointAuth;
+  /** Accepted credential sources (default: every source enabled in auth.sources): `header`, `subprotocol`,
+   * `query`, `cookie`. A credential in another source is ignored. */
+  credentials?: CredentialSource[];
+  /** The parameter that is the connection's client id (`"client_id"` for `/ws/{client_id}`). */
+  clientId?: string | null;
+  /** The parameter the authenticated user id must equal; another user is refused with 4031 (HTTP 403). */
+  userParam?: string | null;
+  /** `auth: "ed25519"`: the parameter holding the collective id (default `collective_id`). */
+  collectiveParam?: string | null;
+  /** Channels joined on connect, from templates over the parameters (`"room:{room_id}"`). */
+  join?: string[];
+  /** Declares that the endpoint delivers the user's offline inbox on connect (every identified connection of a
+   * server with a store does); checked at start-up: needs authentication and a store. Only `true`. */
+  inbox?: boolean;
+  /** `switchboard` (default) or the name of a wire-protocol handler in SwitchboardOptions.protocols. */
+  protocol?: string;
+}
+
+/** The `endpoints` section: patterns to entries, overlaid on the defaults; `false` (or null) removes one. */
+export type EndpointsSection = Record<string, EndpointConfig | false | null>;
 
 /** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
 export type AuthSection = AuthConfig & {
@@ -58,6 +89,11 @@ export interface SwitchboardConfig {
     /** Largest SSE `id:` (the position vector of the stream's channels), in bytes. */
     maxEventIdBytes: number;
   };
+  /**
+   * WebSocket endpoints by URL pattern (docs/configuration.md, "Endpoints"), overlaid on the defaults
+   * (`{http.wsPath}`, `{http.wsPath}/{client_id}`, `{http.wsPath}/authenticated`, `{http.ed25519Path}/{collective_id}`).
+   */
+  endpoints: EndpointsSection;
   /** Authentication and authorization (docs/security.md). */
   auth: AuthSection;
   limits: LimitOptions;
@@ -104,6 +140,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, nodeTimeoutMs: 3000, sharded: false, sentinels: [], sentinelName: 'mymaster', nodeReportIntervalMs: 10_000 },
   http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
+  endpoints: {},
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },
   limits: structuredClone(DEFAULT_NODE_OPTIONS.limits),
   heartbeat: { ...DEFAULT_NODE_OPTIONS.heartbeat },
@@ -232,6 +269,105 @@ function coerce(raw: string, like: unknown): unknown {
     if (Array.isArray(like)) return raw.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
     return raw;
   }
+}
+
+/** The default endpoint table in config form (today's endpoints), for the paths of `http`. */
+export function defaultEndpointsConfig(http: Pick<SwitchboardConfig['http'], 'wsPath' | 'ed25519Path'>): Record<string, EndpointConfig> {
+  return {
+    [http.wsPath]: {},
+    [`${http.wsPath}/{client_id}`]: { clientId: 'client_id' },
+    [`${http.wsPath}/authenticated`]: { auth: 'required' },
+    [`${http.ed25519Path}/{collective_id}`]: { auth: 'ed25519' },
+  };
+}
+
+/** What the rest of the server offers that endpoint entries may ask for (checked by resolveEndpoints). */
+export interface EndpointCapabilities {
+  /** Names of the registered wire-protocol handlers. */
+  protocols: readonly string[];
+  /** Bearer tokens can be verified (auth.jwt configured). */
+  tokens: boolean;
+  /** Session cookies can be verified (validateSession hook, or auth.jwt with cookieVerify jwt/auto). */
+  cookies: boolean;
+  /** An offline inbox store exists (store.driver other than none, or stores passed in with an inbox). */
+  inbox: boolean;
+  /** A custom authenticator replaces the auth layer: credential checks are its business. */
+  customAuthenticator: boolean;
+}
+
+const ENDPOINT_KEYS = new Set(['auth', 'credentials', 'clientId', 'userParam', 'collectiveParam', 'join', 'inbox', 'protocol']);
+const AUTH_VALUES: readonly EndpointAuth[] = ['required', 'optional', 'none', 'ed25519'];
+
+/**
+ * The endpoint table of a config: the defaults for `http.wsPath` / `http.ed25519Path`, overlaid with
+ * `config.endpoints` (an entry replaces the default of the same pattern; `false` or null removes it), each
+ * entry checked against the rest of the config. Throws EndpointConfigError naming the entry and the field;
+ * pattern syntax, parameters, ambiguity and protocols are checked when the transport compiles the table.
+ */
+export function resolveEndpoints(config: SwitchboardConfig, caps: EndpointCapabilities): EndpointSpec[] {
+  const entries: Record<string, EndpointConfig | false | null> = { ...defaultEndpointsConfig(config.http) };
+  if (!isPlainObject(config.endpoints)) throw new EndpointConfigError('', 'the endpoints section is an object of URL patterns to entries');
+  for (const [pattern, entry] of Object.entries(config.endpoints)) entries[pattern] = entry;
+  const specs: EndpointSpec[] = [];
+  for (const [pattern, entry] of Object.entries(entries)) {
+    if (entry === false || entry === null) continue;
+    specs.push(resolveEndpoint(pattern, entry, config, caps));
+  }
+  return specs;
+}
+
+function resolveEndpoint(pattern: string, entry: unknown, config: SwitchboardConfig, caps: EndpointCapabilities): EndpointSpec {
+  const fail = (message: string): never => {
+    throw new EndpointConfigError(pattern, message);
+  };
+  if (!isPlainObject(entry)) return fail('an entry is an object (or false to remove a default endpoint)');
+  for (const key of Object.keys(entry)) if (!ENDPOINT_KEYS.has(key)) fail(`unknown field ${JSON.stringify(key)} (fields: ${[...ENDPOINT_KEYS].join(', ')})`);
+  const e = entry as EndpointConfig;
+  const auth = e.auth ?? 'optional';
+  if (!AUTH_VALUES.includes(auth)) fail(`auth ${JSON.stringify(auth)}: use ${AUTH_VALUES.map((a) => `"${a}"`).join(', ')}`);
+  const optionalName = (field: keyof EndpointConfig): string | null => {
+    const v = e[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string' || v.length === 0) return fail(`${field}: the name of a parameter of the pattern`);
+    return v;
+  };
+  const protocol = e.protocol ?? SWITCHBOARD_PROTOCOL;
+  if (typeof protocol !== 'string' || protocol.length === 0) fail('protocol: "switchboard" or the name of a registered handler');
+  const join = e.join ?? [];
+  if (!Array.isArray(join) || join.some((j) => typeof j !== 'string')) fail('join: a list of channel templates, e.g. ["room:{room_id}"]');
+
+  let credentials: CredentialSource[] | null = null;
+  if (e.credentials !== undefined) {
+    if (!Array.isArray(e.credentials)) fail(`credentials: a list of ${CREDENTIAL_SOURCES.map((c) => `"${c}"`).join(', ')}`);
+    credentials = [...new Set(e.credentials)];
+    const sources = config.auth.sources;
+    for (const c of credentials) {
+      if (!CREDENTIAL_SOURCES.includes(c)) continue; // named by the transport's check
+      const enabled = c === 'header' ? sources.header : c === 'subprotocol' ? sources.subprotocol : c === 'query' ? sources.query !== false : sources.cookie !== false;
+      if (!enabled) fail(`credentials: "${c}" is disabled in auth.sources.${c}`);
+      if (caps.customAuthenticator) continue;
+      if (c === 'cookie' && !caps.cookies) fail('credentials: "cookie" needs a session check: the validateSession hook (SwitchboardOptions.authHooks) or auth.jwt');
+      if (c !== 'cookie' && !caps.tokens) fail(`credentials: "${c}" carries a bearer token, which needs auth.jwt`);
+    }
+  }
+
+  if (e.inbox !== undefined) {
+    if (e.inbox !== true) fail('inbox: only true (every identified connection receives its offline inbox on connect when a store is configured; it cannot be turned off per endpoint)');
+    if (protocol !== SWITCHBOARD_PROTOCOL) fail(`inbox: the offline inbox is a feature of the "${SWITCHBOARD_PROTOCOL}" protocol`);
+    if (auth === 'none') fail('inbox: needs identified connections (auth "required", "optional" or "ed25519"), not auth "none"');
+    if (!caps.inbox) fail('inbox: needs a store with an offline inbox (store.driver "sqlite" or "postgres")');
+  }
+
+  return {
+    pattern,
+    auth,
+    credentials,
+    clientId: optionalName('clientId'),
+    userParam: optionalName('userParam'),
+    collectiveParam: auth === 'ed25519' ? (optionalName('collectiveParam') ?? 'collective_id') : optionalName('collectiveParam'),
+    join,
+    protocol,
+  };
 }
 
 /** Hub options derived from a server config. */

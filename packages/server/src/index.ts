@@ -10,7 +10,10 @@ export type { Broker, BrokerHandler, Publication, PublishOptions, HistoryQuery, 
 export type { PresenceStore, OnlineUsersPage } from './core/ports/presence-store.js';
 export type { HubHooks, NodeHooks, ChannelAction, Decision, ConnectionInfo } from './core/ports/hooks.js';
 export type { SessionIdentity, SessionInit, SessionPort, SessionHandle, SessionRejection, SlotReservation } from './core/ports/session-port.js';
-export type { HandshakeAuthenticator, AuthOutcome, Endpoint } from './core/ports/handshake.js';
+export type { HandshakeAuthenticator, AuthOutcome, Endpoint, CredentialSource } from './core/ports/handshake.js';
+export type { WsProtocolHandler, WsProtocolContext } from './core/ports/wire-protocol.js';
+export type { EndpointConfig, EndpointsSection } from './config.js';
+export { EndpointConfigError, RESERVED_CLIENT_IDS, type EndpointAuth } from './transport/endpoints.js';
 export { SseTransport } from './transport/sse-transport.js';
 export type { AuthHooks } from './auth/hooks.js';
 export { MemoryBroker } from './broker/memory/memory-broker.js';

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { MemoryBroker } from './broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
-import { DEFAULT_CONFIG, nodeOptionsFrom, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { DEFAULT_CONFIG, nodeOptionsFrom, mergeConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
@@ -25,6 +25,7 @@ import type { AuthHooks } from './auth/hooks.js';
 import { selectSubprotocol } from './auth/token-source.js';
 import { wireAuth, type AuthWiring } from './auth-wiring.js';
 import type { HandshakeAuthenticator, OriginCheck } from './core/ports/handshake.js';
+import type { WsProtocolHandler } from './core/ports/wire-protocol.js';
 import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
@@ -47,6 +48,12 @@ export interface SwitchboardOptions {
   nodeRegistry?: NodeRegistry;
   /** Register Node's default process metrics (default true). */
   defaultMetrics?: boolean;
+  /**
+   * Wire-protocol handlers by name (e.g. `"y-websocket"`), served on the endpoints whose `protocol` names them
+   * (config `endpoints`; docs/configuration.md, "Endpoints"). An endpoint naming a protocol not registered here
+   * is a start-up error.
+   */
+  protocols?: Record<string, WsProtocolHandler>;
 }
 
 /**
@@ -102,8 +109,18 @@ export class Switchboard {
     });
     const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
     const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
+    const protocols = options.protocols ?? {};
+    const endpoints = resolveEndpoints(this.config, {
+      protocols: Object.keys(protocols),
+      tokens: this.auth.verifies.tokens,
+      cookies: this.auth.verifies.cookies,
+      inbox: options.stores !== undefined ? options.stores.inbox !== null : this.config.store.driver !== 'none',
+      customAuthenticator: options.authenticate !== undefined,
+    });
     this.ws = new WebSocketTransport(this.node, {
       path: this.config.http.wsPath,
+      endpoints,
+      protocols,
       maxMessageBytes: this.config.limits.maxMessageBytes,
       maxQueuedBytes: this.config.limits.maxQueuedBytes,
       authenticate,
@@ -111,7 +128,7 @@ export class Switchboard {
       selectSubprotocol,
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
-      challenge: { path: this.config.http.ed25519Path, handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
+      challenge: { handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -241,12 +258,15 @@ export class Switchboard {
   }
 
   /**
-   * Route WebSocket upgrades of `server` to Switchboard; other upgrade paths are refused. For SSE on a bare
-   * server, call `sb.sse.handler(req, res)` first in your request listener (it returns false for other paths).
+   * Route WebSocket upgrades of `server` to Switchboard; upgrades to a path that is no endpoint are answered
+   * with HTTP 404 (`NOT_FOUND`). For SSE on a bare server, call `sb.sse.handler(req, res)` first in your
+   * request listener (it returns false for other paths). To share the server's upgrades with another
+   * WebSocket library, call `sb.ws.handleUpgrade(req, socket, head)` yourself instead: it returns false for
+   * paths that are not Switchboard's.
    */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (!this.ws.handleUpgrade(req, socket, head)) socket.destroy();
+      if (!this.ws.handleUpgrade(req, socket, head)) this.ws.notFound(socket);
     });
   }
 

@@ -13,8 +13,9 @@
  * `authenticate` never throws and never hangs longer than `hookTimeoutMs` (+ the JWKS fetch timeout).
  */
 import type { IncomingMessage } from 'node:http';
+import type { CredentialSource } from '../core/ports/handshake.js';
 import { createChannelAuthorizer, type ChannelAuthorizer } from './channel-rules.js';
-import { AuthConfigError, resolveAuthConfig, type AuthConfig, type AuthConfigInput } from './config.js';
+import { AuthConfigError, resolveAuthConfig, type AuthConfig, type AuthConfigInput, type TokenSourcesConfig } from './config.js';
 import { Ed25519Authenticator } from './ed25519.js';
 import {
   authUnavailable, invalidToken, originNotAllowed, tokenExpired, unauthorized, withRejectAt, type AuthFailure,
@@ -28,6 +29,13 @@ import { extractCredential } from './token-source.js';
 export interface AuthenticateOptions {
   /** Refuse anonymous connections on this endpoint (e.g. `/ws/authenticated`), whatever `auth.required` says. */
   required?: boolean;
+  /**
+   * Look only at these credential sources (an endpoint's `credentials`): the others are treated as absent,
+   * so a credential there neither authenticates nor fails the request. Each source still needs to be
+   * enabled in `auth.sources` (its parameter or cookie name comes from there). Default: every enabled source.
+   * Empty: no credential is read (the request is anonymous, or 4001 when `required`).
+   */
+  sources?: readonly CredentialSource[];
 }
 
 export type AuthResult =
@@ -109,7 +117,7 @@ export function createAuth(input: AuthConfigInput | AuthConfig = {}, hooks: Auth
     const o = origins.check(req.headers.origin);
     if (!o.ok) return { ok: false, failure: originNotAllowed(o.reason), subprotocol: null };
 
-    const ex = extractCredential(req, url, config.sources);
+    const ex = extractCredential(req, url, opts.sources === undefined ? config.sources : narrowSources(config.sources, opts.sources));
     if (!ex.ok) return { ok: false, failure: withRejectAt(ex.failure, rejectAt), subprotocol: null };
     const subprotocol = ex.subprotocol;
     const fail = (failure: AuthFailure): AuthResult => ({ ok: false, failure: withRejectAt(failure, rejectAt), subprotocol });
@@ -159,6 +167,17 @@ export function createAuth(input: AuthConfigInput | AuthConfig = {}, hooks: Auth
         return { ok: false, failure: authUnavailable('refresh failed') };
       }
     },
+  };
+}
+
+/** `sources` with only the listed credential sources left enabled. */
+function narrowSources(sources: TokenSourcesConfig, only: readonly CredentialSource[]): TokenSourcesConfig {
+  return {
+    ...sources,
+    header: sources.header && only.includes('header'),
+    subprotocol: sources.subprotocol && only.includes('subprotocol'),
+    query: only.includes('query') ? sources.query : false,
+    cookie: only.includes('cookie') ? sources.cookie : false,
   };
 }
 

@@ -27,10 +27,13 @@ export function toSessionIdentity(identity: Identity): AuthSessionIdentity {
   return s;
 }
 
-/** `HandshakeAuthenticator` backed by `auth.authenticate` (endpoint.requireAuth -> `required`). */
+/**
+ * `HandshakeAuthenticator` backed by `auth.authenticate` (endpoint.requireAuth -> `required`, the endpoint's
+ * accepted credential sources -> `sources`).
+ */
 export function toHandshakeAuthenticator(auth: Auth): HandshakeAuthenticator {
   return async (req, url, endpoint) => {
-    const r = await auth.authenticate(req, url, { required: endpoint.requireAuth });
+    const r = await auth.authenticate(req, url, endpoint.credentials === undefined ? { required: endpoint.requireAuth } : { required: endpoint.requireAuth, sources: endpoint.credentials });
     if (!r.ok) {
       const f = r.failure;
       return { ok: false, closeCode: f.closeCode, httpStatus: f.httpStatus, code: f.code, message: f.message };

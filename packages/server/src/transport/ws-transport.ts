@@ -4,8 +4,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode, isTemporaryError } from '@switchboard/protocol';
 import type { SessionHandle, SessionIdentity, SessionPort, SessionRejection } from '../core/ports/session-port.js';
 import type { Logger } from '../core/ports/observability.js';
-import type { ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import type { AuthOutcome, ChallengeHandshake, Endpoint, HandshakeAuthenticator, OriginCheck } from '../core/ports/handshake.js';
+import type { WsProtocolContext, WsProtocolHandler } from '../core/ports/wire-protocol.js';
 import { USERS_CHANNEL } from '../core/namespaces.js';
+import { defaultEndpoints, EndpointConfigError, EndpointTable, fillTemplate, SWITCHBOARD_PROTOCOL, type EndpointMatch, type EndpointSpec } from './endpoints.js';
 import { wantsBatches, wantsUserEvents } from './query.js';
 import { remoteAddress } from './remote-address.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -15,8 +17,20 @@ const kSession = Symbol('switchboard.session');
 type TaggedSocket = WebSocket & { [kSession]?: SessionHandle };
 
 export interface WsTransportOptions {
-  /** Path prefix of the WebSocket endpoints (default `/ws`). */
+  /** Path prefix of the default WebSocket endpoints (default `/ws`); used when `endpoints` is not given. */
   path: string;
+  /**
+   * The endpoint table (config `endpoints`, see endpoints.ts). Default: `defaultEndpoints(path,
+   * challenge?.path)`, i.e. `/ws`, `/ws/{client_id}`, `/ws/authenticated` and the Ed25519 challenge endpoint.
+   * Compiled in the constructor: an invalid table throws EndpointConfigError.
+   */
+  endpoints?: readonly EndpointSpec[];
+  /**
+   * Wire-protocol handlers by name, for the endpoints whose `protocol` names one (an endpoint naming an
+   * unregistered protocol is a configuration error). `switchboard` is the built-in protocol and cannot be
+   * registered.
+   */
+  protocols?: Readonly<Record<string, WsProtocolHandler>>;
   maxMessageBytes: number;
   maxQueuedBytes: number;
   authenticate: HandshakeAuthenticator;
@@ -26,18 +40,28 @@ export interface WsTransportOptions {
    * none. Must never echo an offer that carries a credential (`bearer.<token>`): the auth layer decides.
    */
   selectSubprotocol: (offers: Set<string>) => string | false;
-  /** Every WebSocket endpoint requires authentication. */
+  /** auth.required: every WebSocket endpoint requires authentication (`auth: "optional"` ones included). */
   requireAuth: boolean;
   /** Answer auth failures with an HTTP status at the handshake instead of accept + close code. */
   rejectAuthAtHandshake: boolean;
   trustProxy: boolean;
   logger: Logger;
   /**
-   * Challenge handshake endpoints `{path}/{collective_id}` (the Ed25519 challenge-response, seed 001).
-   * `timeoutMs` (auth.handshakeTimeoutMs) bounds the whole challenge phase, whatever deadline the strategy
-   * gives; the connection then closes with the strategy's timeout failure (4004).
+   * The challenge handshake of `auth: "ed25519"` endpoints (the Ed25519 challenge-response, seed 001); `path`
+   * adds the default endpoint `{path}/{collective_id}` when `endpoints` is not given. `timeoutMs`
+   * (auth.handshakeTimeoutMs) bounds the whole challenge phase, whatever deadline the strategy gives; the
+   * connection then closes with the strategy's timeout failure (4004).
    */
-  challenge?: { path: string; handshake: ChallengeHandshake; timeoutMs: number };
+  challenge?: { path?: string; handshake: ChallengeHandshake; timeoutMs: number };
+}
+
+/** A refusal after authentication succeeded: the user id does not match the endpoint's `userParam`. */
+const WRONG_USER = { ok: false, closeCode: 4031, httpStatus: 403, code: ErrorCode.FORBIDDEN, message: 'this endpoint belongs to another user' } as const;
+
+/** A matched upgrade: the endpoint as the authenticator sees it, and the table entry with its parameters. */
+interface Resolved {
+  endpoint: Endpoint;
+  match: EndpointMatch;
 }
 
 /**
@@ -47,15 +71,20 @@ export interface WsTransportOptions {
 const HANDSHAKE_CLOSE_GRACE_MS = 1000;
 
 /**
- * WebSocket endpoints (`/ws`, `/ws/authenticated`, `/ws/{client_id}`) on top of `ws` in noServer mode.
- * Per-connection listeners are shared functions created once per transport (no closures per connection);
- * they reach the session through a symbol on the socket.
+ * WebSocket endpoints (the endpoint table: by default `/ws`, `/ws/authenticated`, `/ws/{client_id}` and the
+ * Ed25519 challenge endpoint) on top of `ws` in noServer mode. Per-connection listeners are shared functions
+ * created once per transport (no closures per connection); they reach the session through a symbol on the
+ * socket.
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly batcher = new WriteBatcher();
+  /** The endpoint table (throws EndpointConfigError from the constructor when invalid). */
+  readonly endpoints: EndpointTable;
   /** Sockets accepted and not yet closed (for shutdown: wait until the last close handshake is done). */
   private readonly open = new Set<WebSocket>();
+  /** Sockets handed to a wire-protocol handler and not yet closed (closed with 1001 on shutdown). */
+  private readonly foreign = new Set<WebSocket>();
   private readonly onMessage: (this: TaggedSocket, data: Buffer, isBinary: boolean) => void;
   private readonly onClose: (this: TaggedSocket, code: number) => void;
   private readonly onPong: (this: TaggedSocket) => void;
@@ -65,6 +94,12 @@ export class WebSocketTransport {
     private readonly sessions: SessionPort,
     private readonly opts: WsTransportOptions,
   ) {
+    const protocols = Object.keys(opts.protocols ?? {});
+    if (protocols.includes(SWITCHBOARD_PROTOCOL)) throw new EndpointConfigError(SWITCHBOARD_PROTOCOL, `"${SWITCHBOARD_PROTOCOL}" is the built-in protocol and cannot be registered as a handler`);
+    this.endpoints = new EndpointTable(opts.endpoints ?? defaultEndpoints(opts.path, opts.challenge?.path ?? null), { protocols, requireAuth: opts.requireAuth });
+    for (const e of this.endpoints.all) {
+      if (e.auth === 'ed25519' && opts.challenge === undefined) throw new EndpointConfigError(e.pattern, 'auth "ed25519" needs the challenge handshake (transport option `challenge`)');
+    }
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: opts.maxMessageBytes,
@@ -97,35 +132,45 @@ export class WebSocketTransport {
 
   /** Match a request path to an endpoint, or null if it is not a WebSocket endpoint of this transport. */
   matchEndpoint(pathname: string): Endpoint | null {
-    const base = this.opts.path;
-    const challenge = this.opts.challenge;
-    if (challenge !== undefined && pathname.startsWith(challenge.path + '/')) {
-      const id = decodeURIComponent(pathname.slice(challenge.path.length + 1));
-      if (id.length === 0 || id.length > 128 || id.includes('/')) return null;
-      return { transport: 'ws', path: pathname, clientId: null, requireAuth: true, collectiveId: id };
-    }
-    if (pathname === base) return { transport: 'ws', path: base, clientId: null, requireAuth: this.opts.requireAuth };
-    if (!pathname.startsWith(base + '/')) return null;
-    const rest = decodeURIComponent(pathname.slice(base.length + 1));
-    if (rest === 'authenticated') return { transport: 'ws', path: pathname, clientId: null, requireAuth: true };
-    if (rest.length === 0 || rest.length > 128 || rest.includes('/')) return null;
-    return { transport: 'ws', path: pathname, clientId: rest, requireAuth: this.opts.requireAuth };
+    return this.resolve(pathname)?.endpoint ?? null;
+  }
+
+  private resolve(pathname: string): Resolved | null {
+    const match = this.endpoints.match(pathname);
+    if (match === null) return null;
+    const e = match.endpoint;
+    const params = match.params;
+    const endpoint: Endpoint = {
+      transport: 'ws',
+      path: pathname,
+      clientId: e.clientId === null ? null : params[e.clientId]!,
+      requireAuth: e.auth === 'required' || e.auth === 'ed25519' || (e.auth === 'optional' && this.opts.requireAuth),
+      pattern: e.pattern,
+      params,
+    };
+    if (e.auth === 'none') endpoint.credentials = [];
+    else if (e.credentials !== null) endpoint.credentials = e.credentials;
+    if (e.collectiveParam !== null) endpoint.collectiveId = params[e.collectiveParam]!;
+    return { endpoint, match };
   }
 
   /**
-   * Handle an HTTP upgrade. Returns false (and leaves the socket alone) if the path is not ours.
+   * Handle an HTTP upgrade. Returns false (and leaves the socket alone) if the path is no endpoint of the
+   * table; answer those with `notFound(socket)` unless another handler takes them (`Switchboard.attach` does).
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     let url: URL;
-    let endpoint: Endpoint | null;
+    let resolved: Resolved | null;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
-      endpoint = this.matchEndpoint(url.pathname);
+      resolved = this.resolve(url.pathname);
     } catch {
-      endpoint = null;
+      resolved = null;
       url = new URL('http://localhost/');
     }
-    if (endpoint === null) return false;
+    if (resolved === null) return false;
+    const r: Resolved = resolved;
+    const { endpoint, match } = r;
     socket.on('error', swallow);
     if (this.sessions.draining) {
       rejectHandshake(socket, 503, ErrorCode.DRAINING, 'The server is draining; connect to another node');
@@ -136,24 +181,27 @@ export class WebSocketTransport {
       return true;
     }
     const challenge = this.opts.challenge;
-    if (endpoint.collectiveId !== undefined && challenge !== undefined) {
-      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, endpoint, challenge.handshake, challenge.timeoutMs));
+    if (match.endpoint.auth === 'ed25519' && challenge !== undefined) {
+      this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => this.challenge(ws, req, r, challenge.handshake, challenge.timeoutMs));
       return true;
     }
     this.opts.authenticate(req, url, endpoint).then(
       (outcome) => {
         if (socket.destroyed) return;
-        if (!outcome.ok && this.opts.rejectAuthAtHandshake) {
-          rejectHandshake(socket, outcome.httpStatus, outcome.code, outcome.message);
+        const refusal = outcome.ok ? this.userMismatch(r, outcome) : outcome;
+        if (refusal !== null && this.opts.rejectAuthAtHandshake) {
+          rejectHandshake(socket, refusal.httpStatus, refusal.code, refusal.message);
           return;
         }
         if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
         this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
-          if (!outcome.ok) {
-            ws.close(outcome.closeCode, outcome.message.slice(0, 120));
+          if (refusal !== null) {
+            ws.close(refusal.closeCode, refusal.message.slice(0, 120));
             return;
           }
-          this.accept(ws, req, outcome.identity, endpoint, url);
+          if (!outcome.ok) return; // (refusal covers it)
+          if (match.endpoint.protocol !== SWITCHBOARD_PROTOCOL) this.handOver(ws, req, outcome.identity, r, url);
+          else this.accept(ws, req, outcome.identity, r, url);
         });
       },
       (err: unknown) => {
@@ -172,7 +220,8 @@ export class WebSocketTransport {
    * challenge: the strategy's deadline or `timeoutMs`, whichever comes first, until the verdict; then close
    * with its timeout failure (4004). Every close of this phase drops a client that does not answer it.
    */
-  private challenge(ws: TaggedSocket, req: IncomingMessage, endpoint: Endpoint, handshake: ChallengeHandshake, timeoutMs: number): void {
+  private challenge(ws: TaggedSocket, req: IncomingMessage, resolved: Resolved, handshake: ChallengeHandshake, timeoutMs: number): void {
+    const endpoint = resolved.endpoint;
     ws.on('error', this.onError);
     const slot = this.sessions.reserveSlot(remoteAddress(req, this.opts.trustProxy));
     if ('rejected' in slot) {
@@ -206,7 +255,7 @@ export class WebSocketTransport {
             return;
           }
           slot.release(); // the session counts from here on
-          this.accept(ws, req, outcome.identity, endpoint, null);
+          this.accept(ws, req, outcome.identity, resolved, null);
         },
         () => {
           if (ws.readyState !== ws.OPEN) return;
@@ -217,7 +266,53 @@ export class WebSocketTransport {
     });
   }
 
-  private accept(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, endpoint: Endpoint, url: URL | null): void {
+  /**
+   * The `userParam` rule: `/ws/notifications/{user_id}` only for the user whose id is that parameter. Any other
+   * identity (another user; anonymous cannot occur, userParam endpoints require authentication) is refused
+   * with 4031 (HTTP 403 FORBIDDEN with auth.rejectAt "handshake").
+   */
+  private userMismatch(resolved: Resolved, outcome: AuthOutcome & { ok: true }): typeof WRONG_USER | null {
+    const param = resolved.match.endpoint.userParam;
+    if (param === null) return null;
+    const id = outcome.identity;
+    return !id.anonymous && id.userId !== null && id.userId === resolved.match.params[param] ? null : WRONG_USER;
+  }
+
+  /**
+   * A wire-protocol endpoint: hold a connection slot of the client address while the socket is open (refused:
+   * 4022), then hand the socket to the handler (see WsProtocolHandler).
+   */
+  private handOver(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, resolved: Resolved, url: URL): void {
+    ws.on('error', this.onError);
+    const address = remoteAddress(req, this.opts.trustProxy);
+    const slot = this.sessions.reserveSlot(address);
+    if ('rejected' in slot) {
+      ws.close(slot.closeCode, slot.reason);
+      return;
+    }
+    const name = resolved.match.endpoint.protocol;
+    const handler = this.opts.protocols?.[name];
+    this.open.add(ws);
+    this.foreign.add(ws);
+    ws.on('close', this.onClose);
+    const foreign = this.foreign;
+    ws.once('close', () => {
+      foreign.delete(ws);
+      slot.release();
+    });
+    const ctx: WsProtocolContext = { identity, params: { ...resolved.match.params }, url, remoteAddress: address, path: resolved.endpoint.path };
+    try {
+      handler!.accept(ws, ctx);
+    } catch (err) {
+      this.opts.logger.error({ err, protocol: name }, 'wire-protocol handler failed');
+      ws.close(1011, 'internal error');
+    }
+  }
+
+  private accept(ws: TaggedSocket, req: IncomingMessage, identity: SessionIdentity, resolved: Resolved, url: URL | null): void {
+    const endpoint = resolved.endpoint;
+    const e = resolved.match.endpoint;
+    const joins = e.join.length === 0 ? null : e.join.map((t) => fillTemplate(t, resolved.match.params));
     const sink = new WsSink(this.sessions, ws, this.batcher, this.opts.maxQueuedBytes, url !== null && wantsBatches(url));
     if (ws.listenerCount('error') === 0) ws.on('error', this.onError);
     this.open.add(ws);
@@ -230,7 +325,7 @@ export class WebSocketTransport {
       metadata: { user_agent: req.headers['user-agent'] ?? null, endpoint: endpoint.path },
     };
     if (endpoint.clientId === null) {
-      this.attach(ws, sink, this.sessions.openSession(init), url);
+      this.attach(ws, sink, this.sessions.openSession(init), url, joins);
       return;
     }
     // `/ws/{client_id}`: the node claims the id cluster-wide first (one engine round trip). Frames the client
@@ -241,7 +336,7 @@ export class WebSocketTransport {
       if (!('rejected' in result) && ws.readyState !== ws.OPEN) {
         this.sessions.closeSession(result, 1006); // gone while claiming: releases the claim
       } else {
-        this.attach(ws, sink, result, url);
+        this.attach(ws, sink, result, url, joins);
       }
       ws.resume();
     }, (err: unknown) => {
@@ -251,7 +346,11 @@ export class WebSocketTransport {
     });
   }
 
-  private attach(ws: TaggedSocket, sink: WsSink, result: SessionHandle | SessionRejection, url: URL | null): void {
+  /**
+   * Hand an opened session its socket, then the server-side joins: the endpoint's `join` channels, then
+   * `?channels=` (not on challenge endpoints, `url` null), each exactly like a client `join_channel`.
+   */
+  private attach(ws: TaggedSocket, sink: WsSink, result: SessionHandle | SessionRejection, url: URL | null, joins: readonly string[] | null): void {
     if ('rejected' in result) {
       ws.close(result.closeCode, result.reason);
       return;
@@ -260,11 +359,25 @@ export class WebSocketTransport {
     sink.session = result;
     ws.on('message', this.onMessage);
     ws.on('pong', this.onPong);
+    if (joins !== null) for (const channel of joins) this.sessions.subscribe(result, channel);
     if (url !== null) subscribeFromQuery(this.sessions, result, url);
   }
 
-  /** Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. */
+  /**
+   * Answer an upgrade whose path is no endpoint: HTTP 404 with the JSON error body (`NOT_FOUND`), never a
+   * silent drop.
+   */
+  notFound(socket: Duplex): void {
+    socket.on('error', swallow);
+    rejectHandshake(socket, 404, ErrorCode.NOT_FOUND, 'no WebSocket endpoint at this path');
+  }
+
+  /**
+   * Wait until every accepted socket finished closing, up to `deadlineMs`; then terminate the rest. Sockets of
+   * wire-protocol handlers (no session the node could close) are closed here with 1001 first.
+   */
   async drain(deadlineMs: number): Promise<void> {
+    for (const ws of this.foreign) ws.close(1001, 'server shutting down');
     const deadline = Date.now() + deadlineMs;
     while (this.open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     for (const ws of this.open) ws.terminate();
@@ -303,7 +416,7 @@ function closeHandshake(ws: WebSocket, code: number, reason: string): void {
   ws.once('close', () => clearTimeout(drop));
 }
 
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
 /**
  * Refuse an upgrade with an HTTP status and the JSON error body of the HTTP API and the SSE endpoint:

@@ -1,17 +1,33 @@
 import type { IncomingMessage } from 'node:http';
 import type { SessionIdentity } from './session-port.js';
 
+/**
+ * Where a credential can come from (docs/security.md, "Token sources"): `Authorization: Bearer` header, the
+ * `bearer.<token>` subprotocol, the token query parameter, the session cookie. An endpoint may accept only
+ * some of them (config `endpoints`, `credentials`).
+ */
+export type CredentialSource = 'header' | 'subprotocol' | 'query' | 'cookie';
+
 /** Which endpoint a connection came in on. */
 export interface Endpoint {
   transport: 'ws' | 'sse';
-  /** `/ws`, `/ws/authenticated`, `/ws/{client_id}` or `/events`. */
+  /** The request path: `/ws`, `/ws/authenticated`, `/ws/device-7`, `/ws/room/lobby`, `/events`, ... */
   path: string;
-  /** The `{client_id}` path segment, if any. */
+  /** The client id taken from the path (`/ws/{client_id}`, or the endpoint's `clientId` parameter), if any. */
   clientId: string | null;
-  /** The endpoint requires authentication (`/ws/authenticated`, or auth.required in config). */
+  /** The endpoint requires authentication (`auth: "required"`, or auth.required with `auth: "optional"`). */
   requireAuth: boolean;
   /** Ed25519 challenge endpoint (`{ed25519Path}/{collective_id}`): the collective to authenticate. */
   collectiveId?: string;
+  /** The endpoint table entry that matched (WebSocket), e.g. `/ws/room/{room_id}`. */
+  pattern?: string;
+  /** The named path parameters of `pattern`, percent-decoded (e.g. `{room_id: "lobby"}`). */
+  params?: Readonly<Record<string, string>>;
+  /**
+   * The credential sources this endpoint accepts; others are not looked at (as if absent). Undefined: every
+   * source enabled in auth.sources. Empty: none (`auth: "none"`, every connection is anonymous).
+   */
+  credentials?: readonly CredentialSource[];
 }
 
 export type AuthOutcome =
@@ -81,3 +97,6 @@ export interface ChallengeHandshake<Handle = unknown> {
   /** Forgets a pending challenge (timed out, or the socket closed). Idempotent. */
   cancel(handle: Handle): void;
 }
+
+/** Wire-protocol handlers (other protocols on configured endpoints) are declared in wire-protocol.ts. */
+export type { WsProtocolContext, WsProtocolHandler } from './wire-protocol.js';
