@@ -62,7 +62,9 @@ export class ServerProc {
 
   constructor(script: string, args: string[], cwd: string, cpus: string | null) {
     const probe = new URL('./probe.js', import.meta.url).href;
-    this.child = spawnNode(['--expose-gc', '--import', probe, script, ...args], cpus, {
+    // BENCH_CPU_PROF=<dir>: each server under test writes a V8 CPU profile there when it exits (docs/benchmarks.md).
+    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+    this.child = spawnNode([...prof, '--expose-gc', '--import', probe, script, ...args], cpus, {
       cwd, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'production' },
     });
     children.add(this.child);

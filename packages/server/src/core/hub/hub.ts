@@ -156,26 +156,39 @@ export class Hub<M extends Member = Member> {
         }
       }
     }
-    if (patterns) delivered += this.deliverToPatterns(pub, out);
+    if (patterns) delivered += this.deliverToPatterns(pub, out, set !== undefined);
     this.metrics.messagesOut('message', delivered);
   }
 
-  private deliverToPatterns(pub: Publication, out: Outbound): number {
-    const mark = ++this.deliveryMark;
+  /**
+   * Pattern members get the publication once per connection: a connection in the channel itself got it above
+   * (checked only when the channel has local members), one holding several matching patterns gets it once
+   * (marked only when several patterns match). Authorization is asked once per publication (`allows`).
+   */
+  private deliverToPatterns(pub: Publication, out: Outbound, channelHasMembers: boolean): number {
+    const sets = this.patterns.matching(pub.channel);
+    if (sets.length === 0) return 0;
+    const mark = sets.length > 1 ? ++this.deliveryMark : 0;
+    const channel = pub.channel;
+    const exclude = pub.excludeConnectionId;
+    const allows = this.patternAudience(channel);
     let delivered = 0;
-    let allows: ((c: Member) => boolean) | null = null;
-    this.patterns.forEachMatch(pub.channel, (c, state) => {
-      if (c.deliveryMark === mark || c.id === pub.excludeConnectionId) return;
-      c.deliveryMark = mark;
-      if (c.channels !== null && c.channels.has(pub.channel)) return; // a member of the channel got it above
-      if (!(allows ??= this.patternAudience(pub.channel))(c)) return;
+    const visit = (state: ChannelState, c: M): void => {
+      if (c.id === exclude) return;
+      if (mark !== 0) {
+        if (c.deliveryMark === mark) return;
+        c.deliveryMark = mark;
+      }
+      if (channelHasMembers && c.channels !== null && c.channels.has(channel)) return;
+      if (!allows(c)) return;
       if (state === null) {
         c.sink.send(out);
         delivered++;
       } else {
         state.push(pub);
       }
-    });
+    };
+    for (let i = 0; i < sets.length; i++) sets[i]!.forEach(visit);
     return delivered;
   }
 

@@ -7,7 +7,9 @@ import { forEachPrefix } from '../patterns.js';
  * channel is by its prefixes: O(number of `:` in the name), never a scan.
  */
 export class PatternIndex<M extends Member> {
-  private readonly byPrefix = new Map<string, Set<M>>();
+  /** Members of each prefix with their state (the same state as `member.patterns`, kept here for delivery). */
+  private readonly byPrefix = new Map<string, Map<M, ChannelState>>();
+  private readonly scratch: Array<Map<M, ChannelState>> = [];
   private count = 0;
 
   /** Add a member's pattern; true if the prefix had no local member before. */
@@ -17,13 +19,15 @@ export class PatternIndex<M extends Member> {
     this.count += 1;
     let set = this.byPrefix.get(prefix);
     const first = set === undefined;
-    if (set === undefined) this.byPrefix.set(prefix, (set = new Set()));
-    set.add(c);
+    if (set === undefined) this.byPrefix.set(prefix, (set = new Map()));
+    set.set(c, state);
     return first;
   }
 
   markLive(c: M, prefix: string): void {
-    c.patterns?.set(prefix, null);
+    if (c.patterns === null || !c.patterns.has(prefix)) return;
+    c.patterns.set(prefix, null);
+    this.byPrefix.get(prefix)?.set(c, null);
   }
 
   /** Remove a member's pattern: 'absent', 'left', or 'empty' (no local member of the prefix is left). */
@@ -58,17 +62,22 @@ export class PatternIndex<M extends Member> {
     return found;
   }
 
-  /** Calls `fn(member, state, prefix)` for every member of every pattern matching the channel. */
-  forEachMatch(channel: string, fn: (c: M, state: ChannelState, prefix: string) => void): void {
+  /**
+   * The members (with their states) of every pattern matching the channel: one map per matching prefix. The
+   * array is reused by the next call; use it before calling again.
+   */
+  matching(channel: string): ReadonlyArray<ReadonlyMap<M, ChannelState>> {
+    const out = this.scratch;
+    out.length = 0;
     forEachPrefix(channel, (p) => {
       const set = this.byPrefix.get(p);
-      if (set === undefined) return;
-      for (const c of set) fn(c, c.patterns!.get(p)!, p);
+      if (set !== undefined) out.push(set);
     });
+    return out;
   }
 
   /** Members of one pattern prefix. */
-  membersOf(prefix: string): ReadonlySet<M> | undefined {
+  membersOf(prefix: string): ReadonlyMap<M, ChannelState> | undefined {
     return this.byPrefix.get(prefix);
   }
 }
