@@ -85,7 +85,7 @@ export const CONFIG_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "channels.defaults.maxAnnouncedMembers": "above this many members (cluster-wide) announcements stop and only counts are pushed; `0` = no cap",
   "channels.defaults.countIntervalMs": "member counts (`presence_count`) are pushed when they changed, at most once per this many ms per channel; `0` = never",
   "channels.defaults.publishRequiresMembership": "only members may publish (`NOT_SUBSCRIBED`)",
-  "channels.namespaces": "per-namespace overrides, e.g. `{\"ticker\": {\"snapshot\": true, \"presence\": false}}`",
+  "channels.namespaces": "per-namespace overrides, e.g",
   "channels.idempotencyWindowMs": "a publish repeating an `idempotency_key` inside this window is a no-op",
   "channels.maxRecoveryPublications": "a recovery needing more than this is answered `recovered: false`",
   "channels.presenceBatchMs": "presence announcements and user events of a channel go out at the end of the event-loop turn; while the channel keeps changing, at most once per this many ms (one coalesced diff per channel per node per batch)",

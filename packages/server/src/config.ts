@@ -150,7 +150,8 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   typing: { timeoutMs: DEFAULT_NODE_OPTIONS.typingTimeoutMs },
   channels: {
     defaults: { ...DEFAULT_NODE_OPTIONS.channelDefaults },
-    namespaces: {},
+    // The demo chat's rooms (and the README's examples) keep their history across restarts in the store.
+    namespaces: { chat: { persist: true } },
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
     presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
