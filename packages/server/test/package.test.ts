@@ -1,14 +1,17 @@
 /**
- * The packages as a user gets them: `npm pack` of @switchboard/protocol, client and server (compiled output only:
- * no tests, sources or source maps; LICENSE; exports with types; engines; repository), installed from the
- * tarballs into an empty folder (third-party dependencies from the npm registry or cache), then used from there:
- * the `switchboard` command (--version, genconfig, checkconfig, serve: demo chat, SDK bundles, test page, admin
- * page, health, server API, WebSocket), the in-process API from a script, and the type declarations with tsc.
+ * The packages as a user gets them, installed by the commands of docs/operations.md, "Installation", run as
+ * written (temporary folders instead of /tmp/sb and /tmp/sb-app): `npm pack` of @switchboard/protocol, client
+ * and server (compiled output only: no tests, sources or source maps; LICENSE; exports with types; engines;
+ * repository), installed from the tarballs into an empty project (third-party dependencies from the npm
+ * registry or cache), then `npx switchboard` --version, genconfig, checkconfig from there. Then used from
+ * there: `switchboard serve --config` (demo chat, SDK bundles, test page, admin page, health, server API,
+ * WebSocket), the in-process API from a script, and the type declarations with tsc.
  * Needs `npm run build` first (it packs what dist/ holds) and npm with registry or cache access.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +21,17 @@ import { REPO_ROOT } from './redis/redis-process.js';
 
 const run = promisify(execFile);
 const PACKAGES = ['protocol', 'client', 'server'] as const;
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-interface PackResult { filename: string; files: Array<{ path: string }> }
+
+/** The shell block of docs/operations.md, "Installation", as command lines (comments dropped). */
+function installationCommands(): string[] {
+  const ops = readFileSync(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+  const start = ops.indexOf('\n## Installation\n');
+  const section = ops.slice(start, ops.indexOf('\n## ', start + 1));
+  const block = /```sh\n([\s\S]*?)```/.exec(section);
+  assert.ok(block, 'docs/operations.md has an Installation section with a shell block');
+  return block[1]!.split('\n').map((l) => l.replace(/\s+#\s.*$/, '').trim()).filter((l) => l !== '');
+}
 
 async function sh(cmd: string, args: string[], cwd: string, timeout = 240_000): Promise<string> {
   try {
@@ -32,23 +43,29 @@ async function sh(cmd: string, args: string[], cwd: string, timeout = 240_000): 
   }
 }
 
-describe('the packages installed from their tarballs', () => {
+describe('the packages installed from their tarballs, as docs/operations.md says', () => {
   let work: string;
   let project: string;
-  const packed = new Map<string, PackResult>();
+  let installOutput: string;
+  const files = new Map<string, string[]>();
   let server: ChildProcess | null = null;
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'sb-pack-'));
     project = join(work, 'app');
+    const lines = installationCommands();
+    assert.equal(lines[0], 'npm install && npm run build', 'the first documented step: build in the repository (done before the tests)');
+    assert.match(lines.at(-1)!, /^npx switchboard serve --config switchboard\.jsonc$/, 'the last documented step: serve (run below with a free port)');
+    // The documented steps in between, in one shell (the `cd` carries over), from the repository.
+    const documented = ['set -e', ...lines.slice(1, -1)].join('\n');
+    assert.ok(documented.includes('/tmp/sb-app') && documented.includes('/tmp/sb/'), documented);
+    const script = documented.replaceAll('/tmp/sb-app', '@APP@').replaceAll('/tmp/sb', '@WORK@').replaceAll('@APP@', project).replaceAll('@WORK@', work);
+    installOutput = await sh('bash', ['-c', script], REPO_ROOT, 480_000);
     for (const name of PACKAGES) {
-      const out = await sh(NPM, ['pack', '--json', '--pack-destination', work], join(REPO_ROOT, 'packages', name));
-      const [result] = JSON.parse(out) as PackResult[];
-      packed.set(name, result!);
+      const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'packages', name, 'package.json'), 'utf8')) as { version: string };
+      const listing = await sh('tar', ['-tzf', join(work, `switchboard-${name}-${version}.tgz`)], work);
+      files.set(name, listing.split('\n').filter((l) => l !== '').map((l) => l.replace(/^package\//, '')));
     }
-    await sh('mkdir', ['-p', project], work);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'sb-install-check', private: true, type: 'module' }, null, 2));
-    await sh(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...PACKAGES.map((n) => join(work, packed.get(n)!.filename))], project, 480_000);
   });
 
   after(() => {
@@ -58,21 +75,22 @@ describe('the packages installed from their tarballs', () => {
 
   it('each tarball holds the compiled package only: no tests, sources or maps; LICENSE; exports with types; engines; repository', () => {
     for (const name of PACKAGES) {
-      const files = packed.get(name)!.files.map((f) => f.path);
-      assert.ok(files.includes('LICENSE'), `${name}: LICENSE`);
-      assert.ok(files.includes('package.json'));
-      const offenders = files.filter((f) => /(^|\/)test\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.endsWith('.map') || f.endsWith('.tsbuildinfo'));
+      const list = files.get(name)!;
+      assert.ok(list.includes('LICENSE'), `${name}: LICENSE`);
+      assert.ok(list.includes('package.json'));
+      const offenders = list.filter((f) => /(^|\/)test\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')) || f.endsWith('.map') || f.endsWith('.tsbuildinfo'));
       assert.deepEqual(offenders, [], `${name}: tests, sources or maps in the tarball`);
       const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'packages', name, 'package.json'), 'utf8')) as Record<string, any>;
       assert.equal(pkg.license, 'MIT');
       assert.ok(pkg.repository?.url && pkg.repository.directory === `packages/${name}`, `${name}: repository`);
       assert.equal(pkg.engines?.node, '>=20', `${name}: engines`);
-      assert.ok(pkg.exports['.'].types && files.includes(pkg.exports['.'].types.replace(/^\.\//, '')), `${name}: exports types in the tarball`);
-      assert.ok(files.includes(pkg.exports['.'].default.replace(/^\.\//, '')), `${name}: exports default in the tarball`);
+      assert.equal(pkg.publishConfig?.access, 'public', `${name}: a scoped package published public`);
+      assert.ok(pkg.exports['.'].types && list.includes(pkg.exports['.'].types.replace(/^\.\//, '')), `${name}: exports types in the tarball`);
+      assert.ok(list.includes(pkg.exports['.'].default.replace(/^\.\//, '')), `${name}: exports default in the tarball`);
     }
-    const server = packed.get('server')!.files.map((f) => f.path);
+    const server = files.get('server')!;
     for (const f of ['bin/switchboard.js', 'dist/src/cli.js', 'dist/apps/chat/index.html', 'dist/apps/admin/admin.js']) assert.ok(server.includes(f), `server: ${f}`);
-    const client = packed.get('client')!.files.map((f) => f.path);
+    const client = files.get('client')!;
     assert.ok(client.includes('dist/switchboard.browser.js') && client.includes('dist/switchboard.browser.iife.js'));
     // The server's dependencies include the client (whose bundles it serves); every engines range is met by ours.
     const serverPkg = JSON.parse(readFileSync(join(REPO_ROOT, 'packages', 'server', 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
@@ -84,21 +102,22 @@ describe('the packages installed from their tarballs', () => {
     }
   });
 
-  it('switchboard --version, genconfig and checkconfig work from the installed package', async () => {
-    const bin = join(project, 'node_modules', '.bin', 'switchboard');
-    assert.equal((await sh(bin, ['--version'], project)).trim(), '0.1.0');
-    await sh(bin, ['genconfig', 'switchboard.jsonc'], project);
+  it('the documented npx switchboard --version, genconfig and checkconfig worked in the new project; a bad file is refused', async () => {
+    const out = installOutput.split('\n').map((l) => l.trim());
+    assert.ok(out.includes('0.1.0'), `--version printed the version:\n${installOutput}`);
+    assert.ok(out.includes('switchboard.jsonc: OK'), `checkconfig accepted the generated file:\n${installOutput}`);
     const text = readFileSync(join(project, 'switchboard.jsonc'), 'utf8');
     assert.match(text, /^\/\/ Switchboard configuration/);
     assert.match(text, /\/\/ listen port/);
-    assert.match(await sh(bin, ['checkconfig', 'switchboard.jsonc'], project), /switchboard\.jsonc: OK/);
+    const bin = join(project, 'node_modules', '.bin', 'switchboard');
     writeFileSync(join(project, 'bad.json'), JSON.stringify({ auth: { privateMessages: 'nobody-knows' } }));
     await assert.rejects(sh(bin, ['checkconfig', 'bad.json'], project), /invalid configuration[\s\S]*privateMessages/);
   });
 
-  it('switchboard serve from the install: demo chat, SDK bundles, test page, admin, health, server API, WebSocket', async () => {
+  it('switchboard serve --config from the install: demo chat, SDK bundles, test page, admin, health, server API, WebSocket', async () => {
     const bin = join(project, 'node_modules', '@switchboard', 'server', 'bin', 'switchboard.js');
-    server = spawn(process.execPath, [bin, 'serve', '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--admin-token', 'tok', '--set', 'store.sqlitePath=data/test.db'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    // The documented `serve --config switchboard.jsonc` (the generated file), on a free loopback port.
+    server = spawn(process.execPath, [bin, 'serve', '--config', 'switchboard.jsonc', '--port', '0', '--host', '127.0.0.1', '--log-level', 'warn', '--admin-token', 'tok'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     let output = '';
     server.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     server.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -133,20 +152,32 @@ describe('the packages installed from their tarballs', () => {
 
     const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
     const frames: Array<{ type: string; data: Record<string, unknown> }> = [];
-    ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+    const waiters: Array<() => void> = [];
+    ws.on('message', (d) => {
+      frames.push(JSON.parse(String(d)));
+      for (const w of waiters.splice(0)) w();
+    });
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    /** Resolves when a frame `pred` accepts has arrived (checked on every frame, no polling). */
+    const until = (pred: () => boolean, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${what}: ${JSON.stringify(frames)}`)), 10_000);
+        const check = () => {
+          if (pred()) {
+            clearTimeout(timer);
+            resolve();
+          } else waiters.push(check);
+        };
+        check();
+      });
     ws.send(JSON.stringify({ type: 'join_channel', data: { channel: 'chat:lobby' } }));
-    const until = async (pred: () => boolean, what: string) => {
-      for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
-      assert.ok(pred(), `${what}: ${JSON.stringify(frames)}`);
-    };
     await until(() => frames.some((f) => f.type === 'subscribed'), 'subscribed');
     const published = await fetch(`${base}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'chat:lobby', data: { content: 'hi' } }) });
     assert.equal(published.status, 200);
     await until(() => frames.some((f) => f.type === 'message' && f.data.content === 'hi'), 'the publication over the WebSocket');
     ws.close();
     server.kill('SIGTERM');
-    assert.equal(await new Promise((r) => server!.once('exit', r)), 0);
+    assert.deepEqual(await once(server, 'exit'), [0, null]);
     server = null;
   });
 
@@ -165,7 +196,7 @@ await sb.close();
     assert.ok(out.port > 0 && out.offset === 1, JSON.stringify(out));
 
     writeFileSync(
-      join(project, 'types.ts'),
+      join(project, 'types.mts'),
       `import { Switchboard, CloseCode, type SwitchboardConfig } from '@switchboard/server';
 import { SwitchboardClient } from '@switchboard/client';
 import { ErrorCode } from '@switchboard/protocol';
@@ -182,6 +213,6 @@ export async function main(): Promise<void> {
 `,
     );
     const tsc = join(REPO_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    await sh(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--typeRoots', join(REPO_ROOT, 'node_modules', '@types'), 'types.ts'], project);
+    await sh(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck', '--types', 'node', '--typeRoots', join(REPO_ROOT, 'node_modules', '@types'), 'types.mts'], project);
   });
 });
