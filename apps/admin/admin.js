@@ -205,6 +205,12 @@ function buildPlots() {
     series.push({ label: `${id} received`, stroke: colorOf(i), width: 1, dash: [6, 4], spanGaps: true });
   });
   state.plots.messages = new uPlot({ ...plotSize('plot-messages'), scales, axes, series }, messageData(ids), $('plot-messages'));
+  markPoints();
+}
+
+/** The number of seconds plotted, on the plot's element (`data-points`): what the page shows, for tests. */
+function markPoints() {
+  $('plot-connections').dataset.points = String(state.plots.connections?.data[0].length ?? 0);
 }
 
 /** uPlot data: x = every second seen in the window, one array per node (null where a node has no sample). */
@@ -238,6 +244,7 @@ function updatePlots() {
   }
   state.plots.connections.setData(plotData(ids, (v) => v[0]));
   state.plots.messages.setData(messageData(ids));
+  markPoints();
 }
 
 window.addEventListener('resize', () => {

@@ -222,7 +222,7 @@ test('demo chat: empty state, connection controls, messages from the README exam
 
   // Phone width (390 x 844): one column, nothing wider than the screen, the composer on screen and usable.
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.waitForTimeout(200);
+  await page.waitForFunction('window.innerWidth === 390', undefined, { timeout: TIMEOUT });
   const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
   assert.ok(overflow <= 1, `page wider than the phone by ${overflow}px`);
   assert.equal(await page.locator('aside').isVisible(), false, 'the member list is left out on phones');

@@ -182,8 +182,8 @@ describe('admin dashboard on a two-node cluster', () => {
       await page.locator('#publish-form button').click();
       await page.locator('#publish-result', { hasText: 'offset' }).waitFor({ timeout: TIMEOUT });
       await alice.next((f) => f.type === 'message' && f.data.content === 'published from the dashboard');
-      // Let a few samples accumulate so the plots show lines, then the desktop screenshot.
-      await page.waitForTimeout(2500);
+      // Three seconds plotted (the page marks the count on the plot), so the plots show lines; then the screenshot.
+      await page.waitForFunction("Number(document.getElementById('plot-connections').dataset.points) >= 3", undefined, { timeout: TIMEOUT });
       await page.screenshot({ path: join(ARTIFACTS, 'admin-desktop.png'), fullPage: true });
 
       // Search and disconnect bob (this node's connection).
@@ -197,9 +197,10 @@ describe('admin dashboard on a two-node cluster', () => {
 
       // Phone width: one column, nothing wider than the screen.
       await page.setViewportSize({ width: 390, height: 844 });
-      await page.waitForTimeout(300);
+      // The plots follow the resize event; wait for the page to fit (or report by how much it does not).
+      const fits = await page.waitForFunction('window.innerWidth === 390 && document.documentElement.scrollWidth - window.innerWidth <= 1', undefined, { timeout: 5000 }).then(() => true, () => false);
       const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
-      assert.ok(overflow <= 1, `page wider than the phone screen by ${overflow}px`);
+      assert.ok(fits, `page wider than the phone screen by ${overflow}px`);
       await page.screenshot({ path: join(ARTIFACTS, 'admin-phone.png'), fullPage: true });
       assert.deepEqual(pageErrors, []);
     } finally {
