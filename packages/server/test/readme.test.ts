@@ -3,11 +3,12 @@
  * is true"). The commands are read from README.md itself, so a changed README is tested as changed; the only
  * substitution is the port (the documented 8080 and 9000 become free ports, since other servers may hold
  * them). What runs:
- * - `npm start -- --port 9000 --set ...` from the repository root: demo chat at /, raw test client at /test;
+ * - `npm start -- --port 9000 --set ...` from the repository root: demo chat at /, raw test client at /test,
+ *   /admin off (404 saying how to turn it on) without a token;
  * - the `npx switchboard` block: --version, genconfig, checkconfig, and `serve --admin-token` (the admin
  *   dashboard at /admin, its API behind the token); against that server the wscat frames (a WebSocket client
  *   sends them), the curl publish line (run by the shell), the SQLite file and the chat rooms' history across
- *   a restart;
+ *   a restart; then `--set store.driver=none` (no SQLite file);
  * - the in-process quick start (the `ts` block, as an ES module), with a WebSocket client of user `alice`
  *   connected after `sb.listen()`: it receives the publication, the notification and `shutdown`.
  * `npm install` and `npm test` are not run here (this test runs inside the second). That the wscat message
@@ -185,6 +186,10 @@ describe('README commands and examples', () => {
     assert.equal(home.status, 200);
     assert.match(await home.text(), /<title>Switchboard chat<\/title>/);
     assert.match(await (await fetch(`http://localhost:${port}/test`)).text(), /Switchboard test client/);
+    // No admin token: /admin is off and says how to turn it on (docs/operations.md, "Admin dashboard").
+    const off = await fetch(`http://localhost:${port}/admin`);
+    assert.equal(off.status, 404);
+    assert.match(await off.text(), /--admin-token/);
     await server.stop();
   });
 
@@ -254,6 +259,19 @@ describe('README commands and examples', () => {
     assert.deepEqual(contents, ['hi', 'hello'], JSON.stringify(history));
     again.ws.close();
     await server.stop();
+
+    // `--set store.driver=none` for a purely in-memory server: no data/ folder, even after a publication.
+    const [memory] = inline('--set store.driver=none');
+    assert.ok(memory);
+    const memoryCwd = join(work, 'memory');
+    mkdirSync(memoryCwd, { recursive: true });
+    server = new ShellServer(`npx switchboard serve --port ${port} ${memory}`, memoryCwd);
+    servers.push(server);
+    await server.listening();
+    const inMemory = await run('bash', ['-c', withPort(inline('curl ')[0]!, port)], { cwd, timeout: 30_000 });
+    assert.equal(JSON.parse(inMemory.stdout).offset, 1, inMemory.stdout);
+    await server.stop();
+    assert.ok(!existsSync(join(memoryCwd, 'data')), 'no SQLite file with store.driver=none');
   });
 
   it('the in-process example: publish, sendToUser and a graceful close reach a connected client', async () => {
