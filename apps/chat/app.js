@@ -1,11 +1,15 @@
 // Switchboard demo chat. Uses only the browser SDK served by the server at /sdk/switchboard.js.
 // Rooms (member counts, unread), messages with sender and time, history on join, presence, typing,
 // private messages, online users, connection status; survives reconnects (missed messages are recovered).
+// A room `lobby` is the channel `chat:lobby`: the server's default config stores the `chat` namespace
+// (persist), so rooms keep their history across restarts. Messages show `text` or `content` (the README's
+// examples publish `{"content": ...}`), whoever sent them (this page, wscat, the HTTP API, a backend).
 // Scale: the online list is fetched once per connection and then kept from user_online / user_offline
 // events (option userEvents); room member lists load one page, counts come from subscription.members.
 import { SwitchboardClient } from '/sdk/switchboard.js';
 
-const DEFAULT_ROOMS = ['general', 'random', 'help'];
+const DEFAULT_ROOMS = ['lobby', 'general', 'random'];
+const ROOM_PREFIX = 'chat:'; // the rooms' namespace (persisted by default)
 const TYPING_IDLE_MS = 2000;
 const MEMBER_PAGE = 100; // members listed per room (the count covers everyone)
 
@@ -31,7 +35,8 @@ const state = {
   onlineLoad: 0, // generation of the online list fetch in flight
   onlinePending: null, // user events received while that fetch is in flight, applied after it
   names: new Map(), // actor id -> username
-  active: { kind: 'room', id: 'general' },
+  active: { kind: 'room', id: 'lobby' },
+  status: 'disconnected',
   typingTimer: null,
   typingOn: false,
 };
@@ -57,7 +62,9 @@ function connect(username, token) {
   state.client = client;
   window.chatClient = client; // handy in the console
 
-  client.on('status', ({ status }) => renderStatus(status));
+  client.on('status', ({ status }) => {
+    if (state.client === client) renderStatus(status);
+  });
   // The online list is loaded each time the server confirms the $users join (once per connection: events
   // missed while disconnected are not replayed), then kept from user events. If the join is refused, the
   // list is a snapshot taken at each connect.
@@ -73,10 +80,8 @@ function connect(username, token) {
   client.on('error', (err) => console.warn('[chat]', err.code, err.message));
 
   for (const room of roomNames()) joinRoom(room);
+  renderStatus('connecting');
   client.connect().catch((err) => showNotice(`Could not connect: ${err.message}`));
-  $('disconnect').disabled = false;
-  $('message').disabled = false;
-  $('send').disabled = false;
   render();
 }
 
@@ -94,7 +99,7 @@ function joinRoom(name) {
     state.rooms.set(name, room);
   }
   if (!client) return room;
-  const sub = client.subscribe(name);
+  const sub = client.subscribe(ROOM_PREFIX + name);
   room.sub = sub;
   sub.on('subscribed', async (ev) => {
     if (!ev.resubscribed) await loadHistory(name);
@@ -133,7 +138,7 @@ function joinRoom(name) {
 
 async function loadHistory(name) {
   try {
-    const { publications } = await state.client.history(name, { limit: 50 });
+    const { publications } = await state.client.history(ROOM_PREFIX + name, { limit: 50 });
     for (const pub of publications) addRoomMessage(name, pub);
   } catch (err) {
     console.warn('[chat] history', err);
@@ -144,7 +149,7 @@ async function loadMembers(name) {
   const room = state.rooms.get(name);
   try {
     // First page only; presence events keep it current, `sub.members` counts everyone.
-    const { members } = await state.client.presencePage(name, { limit: MEMBER_PAGE });
+    const { members } = await state.client.presencePage(ROOM_PREFIX + name, { limit: MEMBER_PAGE });
     room.members = new Map(members.map((m) => [m.connection_id, m]));
     for (const m of members) if (m.user_id && m.username) state.names.set(m.user_id, m.username);
   } catch (err) {
@@ -196,19 +201,28 @@ function addRoomMessage(name, pub) {
   room.messages.set(key, {
     key,
     seq: pub.seq ?? Number.MAX_SAFE_INTEGER,
-    text: String(pub.data.text ?? ''),
-    sender: String(pub.data.username ?? state.names.get(pub.senderId) ?? pub.senderId ?? 'anonymous'),
+    text: messageText(pub.data),
+    sender: String(pub.data.username ?? state.names.get(pub.senderId) ?? pub.senderId ?? 'server'),
     senderId: pub.senderId,
     time: pub.timestamp,
     replayed: pub.replayed,
   });
 }
 
+/** The text of a message, whichever field its sender used: `text` (this page), `content` (the README's
+ * examples, the test page), `message`; anything else is shown as JSON. */
+function messageText(data) {
+  for (const field of ['text', 'content', 'message', 'body']) {
+    if (typeof data?.[field] === 'string') return data[field];
+  }
+  return JSON.stringify(data ?? null);
+}
+
 function onPrivate(pm) {
   const mine = pm.from === state.me.userId;
   const peer = mine ? pm.to : pm.from;
   const dm = dmFor(peer, mine ? undefined : pm.data.username);
-  dm.messages.push({ key: pm.messageId, text: String(pm.data.text ?? ''), sender: mine ? state.me.username : String(pm.data.username ?? peer), senderId: pm.from, time: pm.timestamp });
+  dm.messages.push({ key: pm.messageId, text: messageText(pm.data), sender: mine ? state.me.username : String(pm.data.username ?? peer), senderId: pm.from, time: pm.timestamp });
   if (!isActive('dm', peer)) dm.unread++;
   render();
 }
@@ -228,7 +242,7 @@ async function send(text) {
   const { kind, id } = state.active;
   try {
     if (kind === 'room') {
-      await client.publish(id, { text, username: state.me.username });
+      await client.publish(ROOM_PREFIX + id, { text, username: state.me.username });
     } else {
       await client.sendPrivate(id, { text, username: state.me.username });
       dmFor(id).messages.push({ key: `local-${Date.now()}-${Math.random()}`, text, sender: state.me.username, senderId: state.me.userId, time: new Date().toISOString() });
@@ -244,7 +258,7 @@ function setTyping(on) {
   if (on) state.typingTimer = setTimeout(() => setTyping(false), TYPING_IDLE_MS);
   if (state.typingOn === on || state.active.kind !== 'room' || !state.client) return;
   state.typingOn = on;
-  state.client.typing(state.active.id, on);
+  state.client.typing(ROOM_PREFIX + state.active.id, on);
 }
 
 function select(kind, id) {
@@ -271,15 +285,29 @@ function showNotice(text) {
 
 // ---------------------------------------------------------------- rendering
 
+const STATUS_TEXT = { disconnected: 'offline', connecting: 'connecting…', connected: 'connected', reconnecting: 'reconnecting…', closed: 'offline' };
+
+// The connection controls follow the client's status: Connect only while offline (the name is locked while
+// a connection is open or being made), Disconnect while connecting, connected or retrying, the composer only
+// while connected.
 function renderStatus(status) {
+  state.status = status;
   const s = $('status');
-  s.textContent = status;
+  s.textContent = STATUS_TEXT[status] ?? status;
   s.className = `status ${status}`;
   s.dataset.status = status;
-  const usable = status !== 'closed' && status !== 'disconnected';
-  $('message').disabled = !usable;
-  $('send').disabled = !usable;
-  $('disconnect').disabled = !usable;
+  const offline = status === 'closed' || status === 'disconnected';
+  $('connect').disabled = !offline;
+  $('connect').textContent = offline && state.client ? 'Reconnect' : 'Connect';
+  $('username').readOnly = !offline;
+  $('token').readOnly = !offline;
+  $('disconnect').disabled = offline;
+  $('disconnect').textContent = status === 'reconnecting' || status === 'connecting' ? 'Cancel' : 'Disconnect';
+  $('message').disabled = status !== 'connected';
+  $('send').disabled = status !== 'connected';
+  $('message').placeholder = status === 'connected' ? 'Write a message' : status === 'reconnecting' ? 'Reconnecting… messages will be recovered' : 'Connect to write';
+  document.body.dataset.status = status;
+  render();
 }
 
 function fmtTime(iso) {
@@ -326,6 +354,7 @@ function render() {
   if (kind === 'room') {
     const room = state.rooms.get(id);
     $('conversation-title').textContent = state.client ? `# ${id}` : 'Connect to start chatting';
+  document.body.dataset.view = kind;
     messages = room ? [...room.messages.values()].sort((a, b) => a.seq - b.seq) : [];
     const typers = (room?.typing ?? []).map((u) => state.names.get(u) ?? u);
     $('typing').textContent = typers.length === 0 ? '' : `${typers.join(', ')} ${typers.length === 1 ? 'is' : 'are'} typing…`;
@@ -345,6 +374,10 @@ function render() {
   }
   const list = $('messages');
   const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 20;
+  if (messages.length === 0) {
+    list.replaceChildren(emptyState(kind, id));
+    return;
+  }
   list.replaceChildren(
     ...messages.map((m) =>
       el(
@@ -360,6 +393,26 @@ function render() {
   if (atBottom) list.scrollTop = list.scrollHeight;
 }
 
+/** What the conversation shows while it has no message. */
+function emptyState(kind, id) {
+  let title;
+  let hint;
+  if (!state.client) {
+    title = 'Welcome to the Switchboard demo chat';
+    hint = 'Pick a name and press Connect. Open this page in a second window to chat with yourself.';
+  } else if (kind === 'dm') {
+    title = 'No private messages yet';
+    hint = 'Messages you send here reach only this user.';
+  } else if (state.status !== 'connected') {
+    title = `# ${id}`;
+    hint = 'Connecting…';
+  } else {
+    title = `No messages in # ${id} yet`;
+    hint = 'Say hello! Everyone in the room sees it, and it stays in the history.';
+  }
+  return el('li', { class: 'empty-state', id: 'empty-state' }, el('strong', {}, title), el('span', {}, hint));
+}
+
 // ---------------------------------------------------------------- wiring
 
 const params = new URLSearchParams(location.search);
@@ -371,7 +424,10 @@ $('login').addEventListener('submit', (e) => {
   localStorage.setItem('sb-chat-username', username);
   connect(username, $('token').value.trim());
 });
-$('disconnect').addEventListener('click', () => state.client?.close());
+$('disconnect').addEventListener('click', () => {
+  state.client?.close();
+  renderStatus('closed');
+});
 $('composer').addEventListener('submit', (e) => {
   e.preventDefault();
   const input = $('message');
@@ -389,4 +445,4 @@ $('add-room').addEventListener('submit', (e) => {
   select('room', name);
 });
 for (const name of DEFAULT_ROOMS) joinRoom(name);
-render();
+renderStatus('disconnected');

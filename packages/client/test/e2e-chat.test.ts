@@ -44,7 +44,7 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   const staticAssets = (await import(new URL('../../../server/dist/src/api/static-assets.js', import.meta.url).href)) as StaticAssets;
   const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, shutdown: { deadlineMs: 2000 }, store: { sqlitePath: ':memory:' } }, { defaultMetrics: false });
   const app = Fastify({ logger: false, forceCloseConnections: true });
-  await app.register(sb.fastifyPlugin);
+  await app.register(sb.fastifyPlugin, { demo: true });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const port = (app.server.address() as { port: number }).port;
   const proxy = new TcpProxy(port);
@@ -108,8 +108,8 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   await bob.locator('#dms li[data-dm="u-alice"] .unread', { hasText: '1' }).waitFor({ timeout: TIMEOUT });
   await bob.locator('#dms li[data-dm="u-alice"]').click();
   await message(bob, 'a secret for bob').waitFor({ timeout: TIMEOUT });
-  await bob.locator('#rooms li[data-room="general"]').click();
-  await alice.locator('#rooms li[data-room="general"]').click();
+  await bob.locator('#rooms li[data-room="lobby"]').click();
+  await alice.locator('#rooms li[data-room="lobby"]').click();
 
   // History on join: a third page joining later sees the earlier messages. Alice's online list follows
   // carol's user_online / user_offline events.
@@ -149,4 +149,126 @@ test('demo chat in Chromium: two users, presence, typing, private message, recon
   await bob.screenshot({ path: join(ARTIFACTS, 'chat-e2e-bob.png') });
   await alice.screenshot({ path: join(ARTIFACTS, 'chat-e2e-alice.png') });
   assert.deepEqual(pageErrors, []);
+});
+
+/** A headless Chromium with its own profile; closed (and the profile removed) by the test's teardown. */
+async function launch(t: { after(fn: () => unknown): void }, viewport: { width: number; height: number }): Promise<BrowserContext> {
+  const executablePath = process.env.CHROMIUM_PATH;
+  assert.ok(executablePath, 'CHROMIUM_PATH is not set: run eval "$(bash scripts/provision/chromium.sh)" first');
+  const userDataDir = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    viewport,
+  });
+  t.after(async () => {
+    await context.close();
+    rmSync(userDataDir, { recursive: true, force: true });
+  });
+  return context;
+}
+
+/** The standalone server as `npm start` runs it (demo served, SQLite store), on a free loopback port. */
+async function standalone(sqlitePath: string): Promise<{ sb: Switchboard; base: string }> {
+  const sb = await Switchboard.create({ host: '127.0.0.1', port: 0, log: { level: 'silent' }, shutdown: { deadlineMs: 1000 }, store: { sqlitePath } }, { defaultMetrics: false });
+  const port = await sb.listen();
+  return { sb, base: `http://127.0.0.1:${port}` };
+}
+
+test('demo chat: empty state, connection controls, messages from the README examples (content), desktop and phone', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-chat-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { sb, base } = await standalone(join(dir, 'chat.db'));
+  t.after(() => sb.close());
+  const context = await launch(t, { width: 1100, height: 700 });
+  const page = await context.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  mkdirSync(ARTIFACTS, { recursive: true });
+
+  // Before connecting: a welcome, Connect enabled, Disconnect and the composer disabled.
+  await page.goto(`${base}/?username=dora`);
+  await page.locator('#empty-state', { hasText: 'Welcome' }).waitFor({ timeout: TIMEOUT });
+  assert.equal(await page.locator('#status').textContent(), 'offline');
+  assert.equal(await page.locator('#connect').isEnabled(), true);
+  assert.equal(await page.locator('#disconnect').isEnabled(), false);
+  assert.equal(await page.locator('#message').isEnabled(), false);
+
+  // Connected: the name is locked, Connect is off, Disconnect and the composer on; an empty room says so.
+  await page.locator('#connect').click();
+  await page.locator('#status[data-status="connected"]').waitFor({ timeout: TIMEOUT });
+  assert.equal(await page.locator('#connect').isEnabled(), false);
+  assert.equal(await page.locator('#username').getAttribute('readonly'), '');
+  assert.equal(await page.locator('#disconnect').isEnabled(), true);
+  assert.equal(await page.locator('#message').isEnabled(), true);
+  await page.locator('#empty-state', { hasText: 'No messages in # lobby yet' }).waitFor({ timeout: TIMEOUT });
+  await page.screenshot({ path: join(ARTIFACTS, 'chat-empty-desktop.png') });
+
+  // The README's three ways of sending, all with `content`: the in-process API, the HTTP API, a raw frame.
+  await sb.node.publish('chat:lobby', { content: 'from the backend' });
+  const http = await fetch(`${base}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'chat:lobby', data: { content: 'hi' } }) });
+  assert.equal(http.status, 200);
+  const { default: WebSocket } = await import('ws');
+  const raw = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+  await new Promise((resolve, reject) => raw.once('open', resolve).once('error', reject));
+  raw.send(JSON.stringify({ type: 'join_channel', data: { channel: 'chat:lobby' } }));
+  raw.send(JSON.stringify({ type: 'message', data: { channel: 'chat:lobby', content: 'hello' } }));
+  for (const text of ['from the backend', 'hi', 'hello']) await page.locator('#messages .msg .text', { hasText: new RegExp(`^${text}$`) }).waitFor({ timeout: TIMEOUT });
+  raw.close();
+  await say(page, 'typed in the page');
+  await message(page, 'typed in the page').waitFor({ timeout: TIMEOUT });
+  await page.screenshot({ path: join(ARTIFACTS, 'chat-desktop.png') });
+
+  // Phone width (390 x 844): one column, nothing wider than the screen, the composer on screen and usable.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForFunction('window.innerWidth === 390', undefined, { timeout: TIMEOUT });
+  const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+  assert.ok(overflow <= 1, `page wider than the phone by ${overflow}px`);
+  assert.equal(await page.locator('aside').isVisible(), false, 'the member list is left out on phones');
+  for (const sel of ['#rooms li[data-room="lobby"]', '#message', '#send', '#status', '#disconnect']) {
+    const box = await page.locator(sel).boundingBox();
+    assert.ok(box !== null && box.x >= 0 && box.x + box.width <= 391 && box.y + box.height <= 845, `${sel} on screen: ${JSON.stringify(box)}`);
+  }
+  await say(page, 'sent from a phone');
+  await message(page, 'sent from a phone').waitFor({ timeout: TIMEOUT });
+  await page.locator('#rooms li[data-room="random"]').click();
+  await page.locator('#empty-state', { hasText: 'No messages in # random yet' }).waitFor({ timeout: TIMEOUT });
+  await page.locator('#rooms li[data-room="lobby"]').click();
+  await page.screenshot({ path: join(ARTIFACTS, 'chat-phone.png') });
+
+  // Disconnect: offline, Connect offered again, composer off.
+  await page.locator('#disconnect').click();
+  await page.locator('#status[data-status="closed"]').waitFor({ timeout: TIMEOUT });
+  assert.equal(await page.locator('#connect').isEnabled(), true);
+  assert.equal(await page.locator('#message').isEnabled(), false);
+  assert.equal(await page.locator('#disconnect').isEnabled(), false);
+  await page.screenshot({ path: join(ARTIFACTS, 'chat-phone-offline.png') });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('demo chat: rooms keep their history across a server restart (embedded default: SQLite store, chat namespace persisted)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sb-chat-restart-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const db = join(dir, 'switchboard.db');
+  const context = await launch(t, { width: 1000, height: 650 });
+
+  const first = await standalone(db);
+  const before = await context.newPage();
+  await connectAs(before, first.base, 'erin');
+  await say(before, 'said before the restart');
+  await message(before, 'said before the restart').waitFor({ timeout: TIMEOUT });
+  await before.close();
+  await first.sb.close();
+
+  const second = await standalone(db);
+  t.after(() => second.sb.close());
+  const after = await context.newPage();
+  await connectAs(after, second.base, 'frank');
+  await message(after, 'said before the restart').waitFor({ timeout: TIMEOUT });
+  assert.equal(await message(after, 'said before the restart').locator('.sender').textContent(), 'erin');
+  await say(after, 'said after the restart');
+  await message(after, 'said after the restart').waitFor({ timeout: TIMEOUT });
+  const texts = await after.locator('#messages .msg .text').allTextContents();
+  assert.deepEqual(texts, ['said before the restart', 'said after the restart']);
 });

@@ -1,27 +1,38 @@
 #!/usr/bin/env node
+import { existsSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { configFromEnv, mergeConfig, readConfigFile, setPath, DEFAULT_CONFIG, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { commentedConfig, validateConfig } from './config-file.js';
 import { Switchboard } from './server.js';
+import { VERSION } from './version.js';
 
 /** Collect repeated `--set key=value` options. */
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+/** Print the problems of a configuration and exit 1. */
+function refuse(source: string, errors: string[]): never {
+  console.error(`switchboard: invalid configuration (${source}):`);
+  for (const e of errors) console.error(`  - ${e}`);
+  process.exit(1);
+}
+
 const program = new Command();
-program.name('switchboard').description('Switchboard real-time server');
+program.name('switchboard').description('Switchboard real-time server').version(VERSION, '-v, --version', 'print the version');
 
 program
   .command('serve')
   .description('Start a server (embedded default: in-memory engine, no Redis or database needed)')
-  .option('-c, --config <file>', 'JSON config file (also SWITCHBOARD_CONFIG)')
+  .option('-c, --config <file>', 'JSON config file, comments allowed (also SWITCHBOARD_CONFIG)')
   .option('-p, --port <port>', 'listen port (also SWITCHBOARD_PORT, PORT)')
   .option('-H, --host <host>', 'listen address (also SWITCHBOARD_HOST)')
   .addOption(new Option('--broker <type>', 'engine (also SWITCHBOARD_BROKER)').choices(['memory', 'redis']))
   .option('--redis-url <url>', 'Redis URL for --broker redis (also SWITCHBOARD_REDIS_URL)')
   .option('--node-id <id>', 'node id (default random)')
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
-  .option('--api-key <key>', 'bearer key for the /api/* server API')
+  .option('--api-key <key>', 'bearer key for the /api/* server API (also SWITCHBOARD_API_KEY)')
+  .option('--admin-token <token>', 'bearer token of the admin dashboard at /admin (also SWITCHBOARD_ADMIN_TOKEN; empty: off)')
   .option('--set <key=value>', 'any config field by path, e.g. --set limits.rateLimit.perSecond=100 (repeatable)', collect, [])
   .action(async (opts: Record<string, unknown>) => {
     const fromFlags: Record<string, unknown> = {};
@@ -35,21 +46,25 @@ program
     flag('nodeId', 'nodeId');
     flag('logLevel', 'log.level');
     flag('apiKey', 'http.apiKey');
+    flag('adminToken', 'http.adminToken');
     for (const kv of opts.set as string[]) {
       const eq = kv.indexOf('=');
       if (eq <= 0) throw new Error(`--set expects key=value, got "${kv}"`);
       setPath(fromFlags, kv.slice(0, eq), kv.slice(eq + 1));
     }
     const file = (opts.config as string | undefined) ?? process.env.SWITCHBOARD_CONFIG;
-    const config: SwitchboardConfig = mergeConfig(
+    const merged = mergeConfig(
       DEFAULT_CONFIG,
       file !== undefined ? readConfigFile(file) : undefined,
       configFromEnv(process.env),
       fromFlags as DeepPartial<SwitchboardConfig>,
     );
+    const check = validateConfig(merged);
+    if (!check.ok) refuse(file !== undefined ? `${file}, environment and flags` : 'environment and flags', check.errors);
+    const config = check.config;
     const sb = await Switchboard.create(config);
     const port = await sb.listen();
-    sb.logger.info({ port, host: config.host, broker: config.broker.type }, `switchboard listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`);
+    sb.logger.info({ port, host: config.host, broker: config.broker.type, version: VERSION }, `switchboard listening on http://${config.host === '0.0.0.0' ? 'localhost' : config.host}:${port}`);
     if (process.send !== undefined) process.send({ type: 'listening', port });
     let stopping = false;
     const stop = (signal: string) => {
@@ -68,6 +83,32 @@ program
     };
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program
+  .command('genconfig')
+  .description('Write a complete configuration file (every setting with its default and a comment) to FILE or stdout')
+  .argument('[file]', 'where to write it (default: stdout)')
+  .option('-f, --force', 'overwrite FILE if it exists')
+  .action((file: string | undefined, opts: { force?: boolean }) => {
+    const text = commentedConfig(DEFAULT_CONFIG, VERSION);
+    if (file === undefined || file === '-') {
+      process.stdout.write(text);
+      return;
+    }
+    if (existsSync(file) && opts.force !== true) throw new Error(`${file} exists (use --force to overwrite it)`);
+    writeFileSync(file, text);
+    console.error(`switchboard: wrote ${file}; check it with \`switchboard checkconfig ${file}\`, use it with \`switchboard serve --config ${file}\``);
+  });
+
+program
+  .command('checkconfig')
+  .description('Check a configuration file the way `serve` would at start-up; exits 1 with the problems found')
+  .argument('<file>', 'JSON config file (comments allowed)')
+  .action((file: string) => {
+    const check = validateConfig(readConfigFile(file));
+    if (!check.ok) refuse(file, check.errors);
+    console.log(`${file}: OK`);
   });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

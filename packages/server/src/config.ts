@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
+import { parseJsonc } from './jsonc.js';
 import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
 import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
@@ -72,6 +73,8 @@ export interface SwitchboardConfig {
     trustProxy: boolean;
     /** Bearer key required by the /api/* server API (empty: API open — bind to localhost or set it). */
     apiKey: string;
+    /** Bearer token of the admin dashboard `/admin` and its API `/admin/api/*` (empty: the dashboard is off). */
+    adminToken: string;
     /** Serve the test page and demo at `/`. */
     serveDemo: boolean;
     /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
@@ -138,7 +141,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   port: 8080,
   nodeId: null,
   broker: { type: 'memory', redisUrl: 'redis://127.0.0.1:6379', keyPrefix: 'sb:', commandTimeoutMs: 2000, presenceTtlMs: 30_000, nodeTimeoutMs: 3000, sharded: false, sentinels: [], sentinelName: 'mymaster', nodeReportIntervalMs: 10_000 },
-  http: { wsPath: '/ws', trustProxy: false, apiKey: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
+  http: { wsPath: '/ws', trustProxy: false, apiKey: '', adminToken: '', serveDemo: true, publicUrl: '', ed25519Path: '/ws/collective' },
   sse: { enabled: true, path: '/events', retryMs: 3000, maxEventIdBytes: 4096 },
   endpoints: {},
   auth: { ...defaultAuthConfig(), messages: { broadcast: 'permission:admin:broadcast' }, trustClientIds: true },
@@ -147,7 +150,8 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   typing: { timeoutMs: DEFAULT_NODE_OPTIONS.typingTimeoutMs },
   channels: {
     defaults: { ...DEFAULT_NODE_OPTIONS.channelDefaults },
-    namespaces: {},
+    // The demo chat's rooms (and the README's examples) keep their history across restarts in the store.
+    namespaces: { chat: { persist: true } },
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
     presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
@@ -192,10 +196,13 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** Read a JSON config file. Throws with the path in the message on a missing file or bad JSON. */
+/**
+ * Read a JSON config file (comments and trailing commas allowed, as `switchboard genconfig` writes them).
+ * Throws with the path in the message on a missing file or bad JSON.
+ */
 export function readConfigFile(path: string): DeepPartial<SwitchboardConfig> {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as DeepPartial<SwitchboardConfig>;
+    return parseJsonc(readFileSync(path, 'utf8')) as DeepPartial<SwitchboardConfig>;
   } catch (err) {
     throw new Error(`cannot read config file ${path}: ${(err as Error).message}`);
   }
@@ -211,6 +218,7 @@ const ENV_SHORTHANDS: Record<string, string> = {
   SWITCHBOARD_REDIS_URL: 'broker.redisUrl',
   SWITCHBOARD_LOG_LEVEL: 'log.level',
   SWITCHBOARD_API_KEY: 'http.apiKey',
+  SWITCHBOARD_ADMIN_TOKEN: 'http.adminToken',
   SWITCHBOARD_ALLOWED_ORIGINS: 'auth.origins.allow',
   SWITCHBOARD_JWT_SECRET: 'auth.jwt.secret',
   SWITCHBOARD_STORE: 'store.driver',

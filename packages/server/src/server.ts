@@ -14,10 +14,13 @@ import type { NodeRegistry } from './core/ports/node-registry.js';
 import { LocalNodeRegistry } from './broker/memory/local-node-registry.js';
 import type { Logger } from './core/ports/observability.js';
 import type { PresenceStore } from './core/ports/presence-store.js';
-import { PromMetrics } from './api/metrics.js';
-import { apiRoutes, isLoopback } from './api/routes.js';
+import { PromMetrics, type BrokerStatusName } from './api/metrics.js';
+import { apiRoutes, brokerStatusOf, isLoopback } from './api/routes.js';
+import { adminRoutes } from './api/admin.js';
+import { NodeFigures } from './api/figures.js';
 import { sseRoute } from './api/sse-route.js';
-import { registerStaticAssets } from './api/static-assets.js';
+import { APPS_DIR, packageDir, registerStaticAssets } from './api/static-assets.js';
+import { VERSION } from './version.js';
 import { createLogger } from './logger.js';
 import { createStores, type Stores } from './store/factory.js';
 import { startRetention, type Retention } from './store/retention.js';
@@ -56,6 +59,13 @@ export interface SwitchboardOptions {
   protocols?: Record<string, WsProtocolHandler>;
 }
 
+/** Options of `sb.fastifyPlugin` (`app.register(sb.fastifyPlugin, { demo: true })`). */
+export interface SwitchboardPluginOptions {
+  /** Serve the demo chat at `/` and `/chat/`, the test page at `/test` and the browser SDK at `/sdk/` (default
+   * false: an application's own `/` stays its own). The standalone server (`listen()`) follows `http.serveDemo`. */
+  demo?: boolean;
+}
+
 /**
  * The composition root: builds engine, node, transports, metrics and HTTP routes from a config.
  *
@@ -81,6 +91,11 @@ export class Switchboard {
   readonly nodes: NodeRegistry;
   /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
   readonly auth: AuthWiring;
+  /** This node's figures for the admin dashboard (per-second samples, recent errors), reported to the registry. */
+  readonly figures: NodeFigures;
+  /** The engine's status as `/health` and `/metrics` report it (one shared probe). */
+  readonly brokerStatus: () => Promise<BrokerStatusName>;
+  private readonly customAuthenticate: boolean;
   private reportTimer: NodeJS.Timeout | null = null;
   private stores: Stores | null;
   private retention: Retention | null = null;
@@ -88,17 +103,25 @@ export class Switchboard {
   private lastCpuAt = Date.now();
   private app: FastifyInstance | null = null;
   private started: Promise<void> | null = null;
+  private isStarted = false;
+  private stopping: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
   constructor(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}) {
     this.config = mergeConfig(DEFAULT_CONFIG, config);
     const broker = options.broker ?? new MemoryBroker(this.config.nodeId !== null ? { nodeId: this.config.nodeId } : {});
     const nodeId = broker.nodeId ?? shortId();
-    this.logger = options.logger ?? createLogger(this.config, nodeId);
+    // Warnings and errors logged are also kept for the admin dashboard's "recent errors".
+    this.logger = recordingLogger(options.logger ?? createLogger(this.config, nodeId), (e) => this.figures.recordError(e));
     this.nodes = options.nodeRegistry ?? new LocalNodeRegistry(nodeId);
     this.stores = options.stores ?? null;
-    this.metrics = new PromMetrics(() => this.node.stats(), { defaultMetrics: options.defaultMetrics });
+    this.metrics = new PromMetrics(() => this.node.stats(), {
+      defaultMetrics: options.defaultMetrics,
+      brokerStatus: () => this.brokerStatus(),
+      info: { nodeId, broker: this.config.broker.type, version: VERSION },
+    });
     this.auth = wireAuth(this.config.auth, options.authHooks);
+    this.customAuthenticate = options.authenticate !== undefined;
     this.node = new Node({
       broker,
       presence: options.presence ?? new MemoryPresenceStore(),
@@ -107,6 +130,7 @@ export class Switchboard {
       logger: this.logger,
       metrics: this.metrics,
     });
+    this.brokerStatus = brokerStatusOf(this.node);
     const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
     const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
     const protocols = options.protocols ?? {};
@@ -144,6 +168,15 @@ export class Switchboard {
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
+    this.figures = new NodeFigures({
+      version: VERSION,
+      broker: this.config.broker.type,
+      stats: () => this.node.stats(),
+      brokerUp: () => this.node.isBrokerUp,
+      totals: () => this.metrics.totals(),
+      channelSizes: (limit) => this.node.channelSizes(limit),
+    });
+    this.metrics.onErrorSent = (code) => this.figures.recordError({ kind: 'error_frame', code, message: `error frame ${code} sent to a client` });
   }
 
   /**
@@ -192,9 +225,11 @@ export class Switchboard {
       await this.openStores();
       await this.node.start();
       await this.nodes.start();
+      this.figures.start();
       await this.reportLoad();
       this.reportTimer = setInterval(() => void this.reportLoad(), this.config.broker.nodeReportIntervalMs);
       this.reportTimer.unref();
+      this.isStarted = true;
     })();
     return this.started;
   }
@@ -251,6 +286,7 @@ export class Switchboard {
         memoryRss: process.memoryUsage.rss(),
         draining: stats.draining,
         ...(this.config.http.publicUrl !== '' ? { address: this.config.http.publicUrl } : {}),
+        details: this.figures.details(),
       });
     } catch (err) {
       this.logger.warn({ err }, 'node report failed');
@@ -258,24 +294,49 @@ export class Switchboard {
   }
 
   /**
-   * Route WebSocket upgrades of `server` to Switchboard; upgrades to a path that is no endpoint are answered
-   * with HTTP 404 (`NOT_FOUND`). For SSE on a bare server, call `sb.sse.handler(req, res)` first in your
-   * request listener (it returns false for other paths). To share the server's upgrades with another
-   * WebSocket library, call `sb.ws.handleUpgrade(req, socket, head)` yourself instead: it returns false for
-   * paths that are not Switchboard's.
+   * Route WebSocket upgrades of `server` to Switchboard (a path that is no endpoint is answered with HTTP 404,
+   * `NOT_FOUND`) and start the node
+   * (engine, stores, registry) if it is not started yet: upgrades arriving before it is ready wait for it. If
+   * starting fails, the error is logged and every upgrade is answered 503; the returned promise (resolved once
+   * the node runs) rejects with that error. For SSE on a bare server, call `sb.sse.handler(req, res)` first in
+   * your request listener (it returns false for other paths). `sb.close()` stops it all (not `server.close()`).
    */
-  attach(server: Server): void {
-    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (!this.ws.handleUpgrade(req, socket, head)) this.ws.notFound(socket);
+  attach(server: Server): Promise<void> {
+    const ready = this.start();
+    let failed = false;
+    ready.catch((err: unknown) => {
+      failed = true;
+      this.logger.error({ err }, 'switchboard failed to start: WebSocket upgrades are refused with 503');
     });
+    const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!this.ws.handleUpgrade(req, socket, head)) this.ws.notFound(socket);
+    };
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.isStarted) upgrade(req, socket, head);
+      else if (failed) refuseUpgrade(socket);
+      else ready.then(() => upgrade(req, socket, head), () => refuseUpgrade(socket));
+    });
+    if (server.listening) this.warnOnListen(server.address());
+    else server.once('listening', () => this.warnOnListen(server.address()));
+    return ready;
   }
 
-  /** Fastify plugin: routes (health, metrics, API, test page) plus WebSocket upgrades on app.server. */
-  readonly fastifyPlugin: FastifyPluginAsync = fp(async (app: FastifyInstance) => {
-    await this.start();
-    this.attach(app.server);
-    if (this.config.http.apiKey === '') app.addHook('onListen', async () => this.warnKeylessApi(app.server.address()));
-    if (this.config.http.serveDemo) await registerStaticAssets(app);
+  /**
+   * Fastify plugin: health, metrics, the server API, SSE, the admin dashboard (when `http.adminToken` is set) and
+   * WebSocket upgrades on app.server; the demo pages only with `{ demo: true }`. The node starts when the plugin
+   * is registered and shuts down gracefully with the app (`app.close()`: every WebSocket and SSE connection gets
+   * `shutdown` and 4091 first, so the close does not wait for them).
+   */
+  readonly fastifyPlugin: FastifyPluginAsync<SwitchboardPluginOptions> = fp(async (app: FastifyInstance, options: SwitchboardPluginOptions) => {
+    await this.registerOn(app, options.demo === true, false);
+  }, { name: 'switchboard' });
+
+  private async registerOn(app: FastifyInstance, demo: boolean, standalone: boolean): Promise<void> {
+    await this.attach(app.server);
+    // Before the HTTP server stops: open WebSocket and SSE connections would otherwise keep app.close() waiting.
+    app.addHook('preClose', async () => this.stop());
+    app.addHook('onClose', async () => this.stop());
+    if (demo) await registerStaticAssets(app);
     await app.register(apiRoutes, {
       node: this.node,
       metrics: this.metrics.registry,
@@ -283,18 +344,44 @@ export class Switchboard {
       reportLoad: () => this.reportLoad(),
       brokerType: this.config.broker.type,
       apiKey: this.config.http.apiKey,
-      serveDemo: this.config.http.serveDemo,
+      serveDemo: demo,
+      brokerStatus: this.brokerStatus,
     });
     if (this.config.sse.enabled) await app.register(sseRoute, { path: this.sse.path, handle: this.sse.handler });
-  }, { name: 'switchboard' });
+    // The dashboard: when a token is set; a standalone server also says at /admin how to turn it on.
+    if (this.config.http.adminToken !== '' || standalone) {
+      const uplot = packageDir('uplot');
+      await app.register(adminRoutes, {
+        token: this.config.http.adminToken,
+        node: this.node,
+        nodes: this.nodes,
+        figures: (full) => this.figures.details(full),
+        appDir: `${APPS_DIR}admin`,
+        uplotDir: uplot === null ? null : `${uplot}/dist`,
+      });
+    }
+  }
+
+  /** Warnings worth a line once the server listens on a non-loopback address. */
+  private warnOnListen(address: ReturnType<Server['address']>): void {
+    if (address === null || typeof address === 'string' || isLoopback(address.address)) return;
+    if (this.config.http.apiKey === '') this.warnKeylessApi(address);
+    if (this.auth.trustClientIds && !this.customAuthenticate) {
+      this.logger.warn(
+        { address: address.address, port: address.port },
+        'development identities are trusted and the server listens on a non-loopback address: any client can claim any ' +
+          'user id with ?user_id= (auth.trustClientIds, on while no credential method is configured). Configure auth.jwt or ' +
+          'a session hook, or set auth.trustClientIds=false (docs/security.md)',
+      );
+    }
+  }
 
   /**
    * Logged once the server listens: the server API has no key (http.apiKey) and the address is reachable from
    * other machines. The key-less API answers only loopback callers with a loopback Host header, but a reverse
    * proxy on this host that adds no forwarding header and rewrites Host makes every caller look local.
    */
-  private warnKeylessApi(address: ReturnType<Server['address']>): void {
-    if (address === null || typeof address === 'string' || isLoopback(address.address)) return;
+  private warnKeylessApi(address: { address: string; port: number }): void {
     this.logger.warn(
       { address: address.address, port: address.port },
       'http.apiKey is empty and the server listens on a non-loopback address: /api/* answers loopback callers only, ' +
@@ -306,7 +393,7 @@ export class Switchboard {
   async listen(): Promise<number> {
     const app = Fastify({ logger: false, bodyLimit: this.config.limits.maxMessageBytes, forceCloseConnections: true });
     this.app = app;
-    await app.register(this.fastifyPlugin);
+    await app.register(fp(async (instance: FastifyInstance) => this.registerOn(instance, this.config.http.serveDemo, true), { name: 'switchboard' }));
     await app.listen({ host: this.config.host, port: this.config.port });
     const address = app.server.address();
     return typeof address === 'object' && address !== null ? address.port : this.config.port;
@@ -323,8 +410,18 @@ export class Switchboard {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.start();
+      await this.stop();
+      if (this.app !== null) await this.app.close();
+    })();
+    return this.closing;
+  }
+
+  /** close() without the standalone HTTP server: what an embedding app's close runs (preClose hook). */
+  private stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.start().catch(() => undefined);
       if (this.reportTimer !== null) clearInterval(this.reportTimer);
+      this.figures.stop();
       const started = Date.now();
       const deadline = this.config.shutdown.deadlineMs;
       await this.node.shutdown(deadline);
@@ -335,10 +432,40 @@ export class Switchboard {
       await this.nodes.close().catch(() => undefined);
       this.retention?.stop();
       await this.stores?.close();
-      if (this.app !== null) await this.app.close();
     })();
-    return this.closing;
+    return this.stopping;
   }
+}
+
+/** Answer an upgrade request with 503 (the node could not start) and close the socket. */
+function refuseUpgrade(socket: Duplex): void {
+  socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+}
+
+/** A Logger that also hands every warning and error to `record` (the admin dashboard's recent errors). */
+function recordingLogger(base: Logger, record: (e: { kind: 'log'; level: string; code?: string; message: string }) => void): Logger {
+  const keep = (level: string, fields: object, msg: string) => {
+    const f = fields as { context?: unknown; err?: { code?: unknown; message?: unknown } };
+    const code = typeof f.context === 'string' ? f.context : typeof f.err?.code === 'string' ? f.err.code : undefined;
+    const detail = typeof f.err?.message === 'string' ? `: ${f.err.message}` : '';
+    try {
+      record({ kind: 'log', level, ...(code !== undefined ? { code } : {}), message: `${msg}${detail}`.slice(0, 500) });
+    } catch {
+      // Logging never fails because of the dashboard.
+    }
+  };
+  return {
+    debug: (fields, msg) => base.debug(fields, msg),
+    info: (fields, msg) => base.info(fields, msg),
+    warn: (fields, msg) => {
+      keep('warn', fields, msg);
+      base.warn(fields, msg);
+    },
+    error: (fields, msg) => {
+      keep('error', fields, msg);
+      base.error(fields, msg);
+    },
+  };
 }
 
 /** The shortest positive history ttl of the channel defaults and every namespace (no expiry anywhere: unbounded). */

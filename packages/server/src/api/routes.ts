@@ -46,6 +46,9 @@ export interface ApiRoutesOptions {
   apiKey: string;
   /** `http.serveDemo`: serve the test page at `/test` (and at `/` unless a route holds it). */
   serveDemo: boolean;
+  /** The engine's status for `/health` (default: `brokerProbe(node.broker)` and `node.isBrokerUp`); pass the
+   * same function to the metrics so both share one probe. */
+  brokerStatus?: () => Promise<'up' | 'down' | 'unresponsive'>;
 }
 
 /** Send a JSON error body with a registry code. */
@@ -75,7 +78,7 @@ const HEALTH_PROBE_INTERVAL_MS = 1000;
  * The broker probe behind `/health`: `Broker.ping` at most once per HEALTH_PROBE_INTERVAL_MS (concurrent
  * checks share the probe in flight), resolving true when the broker answered in time.
  */
-function brokerProbe(broker: NodeApi['broker']): () => Promise<boolean> {
+export function brokerProbe(broker: NodeApi['broker']): () => Promise<boolean> {
   let last: { ok: boolean; at: number } | null = null;
   let running: Promise<boolean> | null = null;
   return () => {
@@ -91,6 +94,15 @@ function brokerProbe(broker: NodeApi['broker']): () => Promise<boolean> {
 }
 
 /**
+ * The engine's status as `/health` reports it: `down` while a connection is lost, `unresponsive` while connected
+ * but a PING gets no answer in time (probed at most once per second), else `up`.
+ */
+export function brokerStatusOf(node: Pick<NodeApi, 'broker' | 'isBrokerUp'>): () => Promise<'up' | 'down' | 'unresponsive'> {
+  const probe = brokerProbe(node.broker);
+  return async () => (!node.isBrokerUp ? 'down' : (await probe()) ? 'up' : 'unresponsive');
+}
+
+/**
  * HTTP routes: health, metrics, the test page, and the server API a backend uses (publish, broadcast,
  * send to user, disconnect, list channels/presence/stats). `/api/*` requires `Authorization: Bearer <apiKey>`
  * when `apiKey` is set (compared in constant time); without a key it answers local callers only
@@ -103,9 +115,9 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
   const keyMatches = apiKeyCheck(apiKey);
 
   // Connected is not enough: a stalled Redis keeps its connections open while every command times out.
-  const probeBroker = brokerProbe(node.broker);
+  const brokerStatusNow = opts.brokerStatus ?? brokerStatusOf(node);
   app.get('/health', async (_req, reply) => {
-    const brokerStatus = !node.isBrokerUp ? 'down' : (await probeBroker()) ? 'up' : 'unresponsive';
+    const brokerStatus = await brokerStatusNow();
     const stats = node.stats();
     const status = stats.draining ? 'draining' : brokerStatus === 'up' ? 'healthy' : 'degraded';
     return reply.code(status === 'healthy' ? 200 : 503).send({
@@ -207,7 +219,14 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
       return { channel: req.params.channel, members: page.members, next_cursor: page.nextCursor };
     });
     api.get('/api/connections', async () => ({ connections: node.listSessions() }));
-    api.get('/api/nodes', async () => ({ nodes: await opts.nodes.list() }));
+    // Each node's load and figures (without the per-second samples, channel list and errors the admin API shows).
+    api.get('/api/nodes', async () => ({
+      nodes: (await opts.nodes.list()).map(({ details, ...n }) => {
+        if (details === undefined) return n;
+        const { series: _s, topChannels: _c, recentErrors: _e, ...figures } = details;
+        return { ...n, details: figures };
+      }),
+    }));
     api.get<{ Querystring: { cursor?: string; limit?: string } }>('/api/users/online', async (req) => {
       const page = await node.onlineUsersPage(req.query.cursor || null, pageLimit(req.query.limit));
       return { users: page.users, next_cursor: page.nextCursor };
@@ -225,7 +244,7 @@ export const apiRoutes = fp<ApiRoutesOptions>(async (app: FastifyInstance, opts:
  * `Authorization` header check against `Bearer <apiKey>` in constant time: both sides are hashed to 32 bytes
  * first, so the comparison takes the same time whatever the header holds, its length included.
  */
-function apiKeyCheck(apiKey: string): (header: string | undefined) => boolean {
+export function apiKeyCheck(apiKey: string): (header: string | undefined) => boolean {
   const expected = sha256(`Bearer ${apiKey}`);
   return (header) => timingSafeEqual(sha256(header ?? ''), expected);
 }

@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { ErrorCode } from '@switchboard/protocol';
@@ -13,9 +14,10 @@ export const SDK_IIFE_ROUTE = '/sdk/switchboard.iife.js';
 export const CHAT_PREFIX = '/chat/';
 
 export interface StaticAssetsOptions {
-  /** Demo chat folder (index.html, app.js, style.css). Default: `<repo>/apps/chat`. */
+  /** Demo chat folder (index.html, app.js, style.css). Default: the copy inside this package, `dist/apps/chat`. */
   chatDir?: string;
-  /** Folder holding switchboard.browser.js / switchboard.browser.iife.js. Default: `<repo>/packages/client/dist`. */
+  /** Folder holding switchboard.browser.js / switchboard.browser.iife.js. Default: the installed
+   * `@switchboard/client` package's `dist/` (a dependency of this package). */
   sdkDir?: string;
   /** Also serve the chat's index.html at `/` (default true). */
   chatAtRoot?: boolean;
@@ -30,8 +32,35 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-// This file compiles to packages/server/dist/src/api/static-assets.js.
-const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
+// This file compiles to <package>/dist/src/api/static-assets.js; the build copies the repository's apps/ folder
+// to <package>/dist/apps/ (scripts/copy-apps.mjs), so the same paths hold in the repository and once installed.
+/** Folder of the browser apps shipped in this package (chat, admin). */
+export const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * Folder of an installed package (its package.json's folder) as Node resolves it from this package, or null
+ * when it is not installed.
+ */
+export function packageDir(name: string): string | null {
+  try {
+    return dirname(requireHere.resolve(`${name}/package.json`));
+  } catch {
+    return null;
+  }
+}
+
+/** The browser bundles' folder of the installed @switchboard/client (null when it is not installed). */
+export function defaultSdkDir(): string | null {
+  const dir = packageDir('@switchboard/client');
+  return dir === null ? null : join(dir, 'dist');
+}
+
+/** Content type of a served file by extension. */
+export function contentType(path: string): string {
+  return TYPES[extname(path)] ?? 'application/octet-stream';
+}
 
 /**
  * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE and the demo chat at CHAT_PREFIX (and `/`).
@@ -40,8 +69,8 @@ const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
  * served (no path traversal). A missing SDK bundle answers 503 UNAVAILABLE naming the build command.
  */
 export async function registerStaticAssets(app: FastifyInstance, options: StaticAssetsOptions = {}): Promise<void> {
-  const chatDir = options.chatDir ?? join(REPO_ROOT, 'apps', 'chat');
-  const sdkDir = options.sdkDir ?? join(REPO_ROOT, 'packages', 'client', 'dist');
+  const chatDir = options.chatDir ?? join(APPS_DIR, 'chat');
+  const sdkDir = options.sdkDir ?? defaultSdkDir();
 
   const sendFile = async (reply: FastifyReply, path: string, missing: string): Promise<FastifyReply> => {
     let body: Buffer;
@@ -50,12 +79,15 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
     } catch {
       return reply.code(503).send({ error: { code: ErrorCode.UNAVAILABLE, message: missing } });
     }
-    return reply.header('cache-control', 'no-cache').type(TYPES[extname(path)] ?? 'application/octet-stream').send(body);
+    return reply.header('cache-control', 'no-cache').type(contentType(path)).send(body);
   };
 
-  const noSdk = 'The browser SDK is not built: run `npm run build -w @switchboard/client`';
-  app.get(SDK_ROUTE, (_req, reply) => sendFile(reply, join(sdkDir, 'switchboard.browser.js'), noSdk));
-  app.get(SDK_IIFE_ROUTE, (_req, reply) => sendFile(reply, join(sdkDir, 'switchboard.browser.iife.js'), noSdk));
+  const noSdk = sdkDir === null
+    ? 'The browser SDK is missing: @switchboard/client is not installed next to @switchboard/server'
+    : 'The browser SDK is not built: run `npm run build` (in the repository)';
+  const sdkFile = (name: string) => (sdkDir === null ? '' : join(sdkDir, name));
+  app.get(SDK_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.js'), noSdk));
+  app.get(SDK_IIFE_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.iife.js'), noSdk));
 
   let files: string[] = [];
   try {

@@ -17,7 +17,7 @@ export class BrokerEvents implements BrokerHandler {
   private up = true;
 
   constructor(
-    private readonly ctx: Pick<CoreContext, 'hub' | 'log'>,
+    private readonly ctx: Pick<CoreContext, 'hub' | 'log' | 'metrics' | 'now'>,
     private readonly continuity: ChannelContinuity,
     private readonly typing: Typing,
     private readonly announcer: PresenceAnnouncer,
@@ -37,6 +37,7 @@ export class BrokerEvents implements BrokerHandler {
       return;
     }
     hub.deliver(pub, false);
+    this.ctx.metrics.publicationDelivered?.(this.ctx.now() - pub.time);
   }
 
   onEphemeral(channel: string, frame: string, exclude: string | undefined): void {

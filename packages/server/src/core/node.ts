@@ -269,6 +269,14 @@ export class Node implements SessionPort {
     return this.hub.channelNames();
   }
 
+  /** Local members (live and joining) per channel, largest first, at most `limit` channels (admin figures). */
+  channelSizes(limit = Number.POSITIVE_INFINITY): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const name of this.hub.channelNames()) out.push([name, this.hub.membersOf(name)?.size ?? 0]);
+    out.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    return out.length > limit ? out.slice(0, limit) : out;
+  }
+
   /** Snapshot of local connections (admin API). */
   listSessions(): ConnectionSummary[] {
     return this.hub.summaries();

@@ -67,6 +67,7 @@ export class RedisNodeRegistry implements NodeRegistry {
       updatedAt: String(Date.now()),
     };
     if (stats.address !== undefined) fields.address = stats.address;
+    if (stats.details !== undefined) fields.details = JSON.stringify(stats.details);
     try {
       const res = await this.cmd.multi().del(key).hset(key, fields).pexpire(key, this.ttlMs).sadd(this.keys.nodeSet(), this.nodeId).exec();
       for (const [err] of res ?? []) if (err) throw err;
@@ -102,6 +103,13 @@ export class RedisNodeRegistry implements NodeRegistry {
           updatedAt: Number(h.updatedAt),
         };
         if (h.address !== undefined) info.address = h.address;
+        if (h.details !== undefined) {
+          try {
+            info.details = JSON.parse(h.details) as NodeInfo['details'];
+          } catch {
+            // A foreign or truncated value: the node is listed without its figures.
+          }
+        }
         out.push(info);
       });
       if (stale.length) this.cmd.srem(this.keys.nodeSet(), ...stale).catch((err: unknown) => this.onError(err, 'registry_prune'));

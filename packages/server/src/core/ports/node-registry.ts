@@ -7,6 +7,43 @@ export interface NodeStats {
   draining: boolean;
   /** Public address clients should use for this node (http.publicUrl), if configured. */
   address?: string;
+  /** Figures for the admin dashboard and `/api/nodes` (absent from nodes that report none). */
+  details?: NodeDetails;
+}
+
+/** One entry of a node's recent errors: an error frame sent to a client, or a warning/error it logged. */
+export interface RecentError {
+  /** Epoch ms. */
+  time: number;
+  kind: 'error_frame' | 'log';
+  /** Error code of an error frame, or the log entry's `context` / error code when it has one. */
+  code?: string;
+  /** `warn` or `error` for log entries. */
+  level?: string;
+  message: string;
+}
+
+/** What a node reports about itself beyond its load (every `broker.nodeReportIntervalMs`). */
+export interface NodeDetails {
+  version: string;
+  /** Epoch ms at which the node started. */
+  startedAt: number;
+  /** `broker.type`, and whether the engine's connection is up. */
+  broker: string;
+  brokerUp: boolean;
+  channels: number;
+  subscriptions: number;
+  users: number;
+  /** Totals since start: frames received, frames delivered, error frames sent. */
+  messagesIn: number;
+  messagesOut: number;
+  errors: number;
+  /** One sample per second, oldest first: [epoch ms, connections, frames received per s, frames delivered per s]. */
+  series: Array<[number, number, number, number]>;
+  /** The channels with the most local members, largest first: [channel, local members]. */
+  topChannels: Array<[string, number]>;
+  /** Latest errors, newest last. */
+  recentErrors: RecentError[];
 }
 
 export interface NodeInfo extends NodeStats {

@@ -13,6 +13,9 @@ export interface NodeMetrics {
   messagesOut(type: string, count: number): void;
   connectionClosed(durationMs: number, code: number): void;
   errorSent(code: string): void;
+  /** A live publication was queued on this node's subscribers, `latencyMs` after the broker accepted it (its
+   * `time`): publish-to-delivery latency, once per publication per node (not per recipient). */
+  publicationDelivered?(latencyMs: number): void;
 }
 
 export const NOOP_METRICS: NodeMetrics = {
