@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
 import { parseJsonc } from './jsonc.js';
+import { coerceAt, configProblems, ConfigError } from './config-validate.js';
 import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
 import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
@@ -226,9 +227,9 @@ const ENV_SHORTHANDS: Record<string, string> = {
 };
 
 /**
- * Config from environment variables: the shorthands above, and `SWITCHBOARD__a__b=v` for `a.b`.
- * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings;
- * comma-separated strings become arrays where the default is an array.
+ * Config from environment variables: the shorthands above, and `SWITCHBOARD__a__b=v` for `a.b` (any depth,
+ * map entries included: `SWITCHBOARD__channels__namespaces__room__persist=true`). Each value is typed by the
+ * schema at its path (see setPath).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardConfig> {
   const out: Record<string, unknown> = {};
@@ -237,21 +238,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardCo
     let path: string | undefined = ENV_SHORTHANDS[name];
     if (path === undefined && name.startsWith('SWITCHBOARD__')) path = name.slice(13).split('__').join('.');
     if (path === undefined) continue;
-    if (path === 'auth.origins.allow') {
-      // "*" or a comma-separated list of exact origins
-      setPathValue(out, path, raw.trim() === '*' ? '*' : raw.split(',').map((o) => o.trim()).filter((o) => o.length > 0));
-      continue;
-    }
     setPath(out, path, raw);
   }
   return out as DeepPartial<SwitchboardConfig>;
 }
 
-/** Set `a.b.c` in an object from a string value, typed by the default config's field. */
+/**
+ * Set `a.b.c` in an object from a string value (`--set a.b.c=raw`, an environment variable), typed by the
+ * configuration schema at that path: numbers and booleans for such keys, JSON arrays and objects (or a
+ * comma-separated list for an array key), the raw text for string keys. A value that fits nothing is kept as
+ * given, for the validation to refuse with its path, expected type and value.
+ */
 export function setPath(target: Record<string, unknown>, path: string, raw: string): void {
-  let defaults: unknown = DEFAULT_CONFIG;
-  for (const key of path.split('.')) defaults = isPlainObject(defaults) ? defaults[key] : undefined;
-  setPathValue(target, path, coerce(raw, defaults));
+  setPathValue(target, path, coerceAt(path.split('.'), raw));
 }
 
 /** Set `a.b.c` in an object, creating intermediate objects; prototype keys are ignored. */
@@ -267,16 +266,68 @@ export function setPathValue(target: Record<string, unknown>, path: string, valu
   node[keys[keys.length - 1]!] = value;
 }
 
-function coerce(raw: string, like: unknown): unknown {
-  if (typeof like === 'string') return raw;
-  try {
-    const v: unknown = JSON.parse(raw);
-    if (Array.isArray(like) && !Array.isArray(v)) return [v];
-    return v;
-  } catch {
-    if (Array.isArray(like)) return raw.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
-    return raw;
+/**
+ * The defaults with `input` merged in, checked against the configuration schema (config-schema.ts). Throws a
+ * ConfigError listing every problem (path, expected type, offending value). Used by `new Switchboard`.
+ */
+export function resolveConfig(input: unknown = {}): SwitchboardConfig {
+  const merged: unknown = isPlainObject(input) ? mergeConfig(DEFAULT_CONFIG, input as DeepPartial<SwitchboardConfig>) : input;
+  const problems = configProblems(merged);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return merged as SwitchboardConfig;
+}
+
+/** Where `loadConfig` reads a configuration from; later sources win. */
+export interface ConfigSources {
+  /** A JSON config file (comments and trailing commas allowed). */
+  file?: string;
+  /** Environment variables (`process.env`): the shorthands and `SWITCHBOARD__a__b`. */
+  env?: NodeJS.ProcessEnv;
+  /** `path=value` settings, as `switchboard serve --set` takes them, applied in order. */
+  set?: readonly string[];
+}
+
+/**
+ * The configuration of `switchboard serve`: defaults < file < environment < `set`, typed and validated by the
+ * schema. Throws ConfigError (each problem's message says which source set the value) or, for an unreadable
+ * file or a `set` entry without `=`, an Error naming it.
+ */
+export function loadConfig(sources: ConfigSources): SwitchboardConfig {
+  const fromFile = sources.file !== undefined ? readConfigFile(sources.file) : {};
+  const fromEnv = sources.env !== undefined ? configFromEnv(sources.env) : {};
+  const fromSet: Record<string, unknown> = {};
+  for (const kv of sources.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--set expects key=value, got "${kv}"`);
+    setPath(fromSet, kv.slice(0, eq), kv.slice(eq + 1));
   }
+  if (!isPlainObject(fromFile)) {
+    throw new ConfigError(configProblems(fromFile).map((p) => ({ ...p, message: `${p.message} (in ${sources.file})` })));
+  }
+  try {
+    return resolveConfig(mergeConfig<Record<string, unknown>>(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>, fromSet));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const origin = (keys: string[]): string | undefined => {
+      if (hasPath(fromSet, keys)) return 'from --set or a flag';
+      if (hasPath(fromEnv, keys)) return 'from the environment';
+      if (hasPath(fromFile, keys)) return `in ${sources.file}`;
+      return undefined;
+    };
+    throw new ConfigError(err.problems.map((p) => {
+      const o = origin(p.keys);
+      return o === undefined ? p : { ...p, message: `${p.message} (${o})` };
+    }));
+  }
+}
+
+function hasPath(obj: unknown, keys: readonly string[]): boolean {
+  let node = obj;
+  for (const key of keys) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return true;
 }
 
 /** The default endpoint table in config form (today's endpoints), for the paths of `http`. */
