@@ -2,13 +2,16 @@
  * The JSON Schema of the whole server configuration (docs/configuration.md, "Validation"). One schema checks a
  * config at start-up (`new Switchboard`, `Switchboard.create`, `switchboard serve` and `checkconfig`) and types
  * the values of `--set` and environment variables (config-validate.ts). Every section is closed: a key the
- * schema does not name is refused. A test walks the schema and DEFAULT_CONFIG side by side, so a key added to
- * one and not the other fails the build's tests.
+ * schema does not name is refused. Each object's properties are typed as exactly the keys of its TypeScript
+ * type (config-types.ts, auth/config.ts, core/options.ts), so a key added to one and not the other does not
+ * compile; a test also walks the schema and DEFAULT_CONFIG side by side.
  *
  * Checks that need more than one key or code (channel rule patterns, JWT key material, endpoint parameters,
  * the channel name RegExp) stay with the parts that own them: they run when the server is built.
  */
-import { JWT_ALGORITHMS, REQUIREMENT_TERM } from './auth/config.js';
+import { JWT_ALGORITHMS, REQUIREMENT_TERM, type ChannelRule, type ChannelRulesConfig, type ClaimsConfig, type Ed25519Config, type Ed25519KeyEntry, type JwtConfig, type OriginConfig, type TokenSourcesConfig } from './auth/config.js';
+import type { AuthSection, EndpointConfig, SwitchboardConfig } from './config-types.js';
+import type { HeartbeatOptions, LimitOptions, NamespaceOptions } from './core/options.js';
 import { CREDENTIAL_SOURCES } from './transport/endpoints.js';
 
 /** The subset of JSON Schema (draft 07, as Ajv reads it) this file uses. `title` names a type in error messages. */
@@ -43,8 +46,11 @@ const oneOf = (...values: readonly unknown[]): Schema => ({ enum: values });
 const arrayOf = (items: Schema, title?: string): Schema => ({ type: 'array', items, ...(title !== undefined ? { title } : {}) });
 const nullable = (s: Schema): Schema => ({ ...s, type: [s.type as string, 'null'] });
 const path: Schema = { type: 'string', pattern: '^/', title: 'URL path starting with "/"' };
+/** A schema for each key of T, no other key (optional keys included: `Required`). */
+type Keys<T> = { [K in keyof Required<T>]: Schema };
+
 /** A section: every key present after the defaults are merged in, no other key. */
-const section = (properties: Record<string, Schema>, title?: string): Schema => ({
+const section = <T>(properties: Keys<T>, title?: string): Schema => ({
   type: 'object',
   properties,
   required: Object.keys(properties),
@@ -52,7 +58,7 @@ const section = (properties: Record<string, Schema>, title?: string): Schema => 
   ...(title !== undefined ? { title } : {}),
 });
 /** An object whose keys are all optional (overrides, entries). */
-const partial = (properties: Record<string, Schema>, title: string, required: string[] = []): Schema => ({
+const partial = <T>(properties: Keys<T>, title: string, required: Array<keyof T & string> = []): Schema => ({
   type: 'object',
   properties,
   additionalProperties: false,
@@ -66,13 +72,13 @@ const requirementTerm: Schema = { type: 'string', pattern: REQUIREMENT_TERM.sour
 const requirement: Schema = {
   anyOf: [requirementTerm, { type: 'array', items: requirementTerm, minItems: 1, title: 'list of requirements' }],
 };
-const channelRule = partial(
+const channelRule = partial<ChannelRule>(
   { '*': requirement, subscribe: requirement, publish: requirement, presence: requirement, history: requirement },
   'rule per action (*, subscribe, publish, presence, history)',
 );
 const stringOrList: Schema = { type: ['string', 'array'], items: str };
 
-const namespaceKeys: Record<string, Schema> = {
+const namespaceKeys: Keys<NamespaceOptions> = {
   historySize: int(0),
   historyTtlMs: ms1,
   snapshot: bool,
@@ -85,7 +91,7 @@ const namespaceKeys: Record<string, Schema> = {
 };
 
 const jwt: Schema = {
-  ...partial(
+  ...partial<JwtConfig>(
     {
       algorithms: { type: 'array', items: oneOf(...JWT_ALGORITHMS), minItems: 1 },
       secret: nullable(str),
@@ -106,7 +112,8 @@ const jwt: Schema = {
   type: ['object', 'null'],
 };
 
-const endpointEntry = partial(
+/** One entry of the `endpoints` table. */
+export const ENDPOINT_ENTRY_SCHEMA = partial<EndpointConfig>(
   {
     auth: oneOf('optional', 'required', 'none', 'ed25519'),
     credentials: arrayOf(oneOf(...CREDENTIAL_SOURCES)),
@@ -120,19 +127,19 @@ const endpointEntry = partial(
   'endpoint entry',
 );
 
-const auth = section({
+const auth = section<AuthSection>({
   required: bool,
   trustClientIds: bool,
   rejectAt: oneOf('close', 'handshake'),
   jwt,
-  sources: section({
+  sources: section<TokenSourcesConfig>({
     header: bool,
     subprotocol: bool,
     query: { anyOf: [nonEmpty, { const: false }] },
     cookie: { anyOf: [nonEmpty, { const: false }] },
     cookieVerify: oneOf('auto', 'hook', 'jwt'),
   }),
-  claims: section({
+  claims: section<ClaimsConfig>({
     username: { ...stringOrList, minItems: 1 },
     roles: nonEmpty,
     permissions: nonEmpty,
@@ -143,21 +150,21 @@ const auth = section({
   maxTokenBytes: int(1),
   hookTimeoutMs: ms1,
   handshakeTimeoutMs: ms1,
-  ed25519: section({
+  ed25519: section<Ed25519Config>({
     domain: { type: 'string', pattern: '^[^|\\r\\n]+$', title: 'non-empty string without "|" or line breaks' },
     challengeTtlMs: ms1,
     maxPendingChallenges: int(1),
     keys: mapOf(
-      { anyOf: [nonEmpty, partial({ publicKey: nonEmpty, username: str, roles: arrayOf(str), permissions: arrayOf(str) }, 'key entry {publicKey, username, roles, permissions}', ['publicKey'])] },
+      { anyOf: [nonEmpty, partial<Ed25519KeyEntry>({ publicKey: nonEmpty, username: str, roles: arrayOf(str), permissions: arrayOf(str) }, 'key entry {publicKey, username, roles, permissions}', ['publicKey'])] },
       'map of collective ids to public keys',
     ),
     keysFile: nullable(nonEmpty),
   }),
-  origins: section({
+  origins: section<OriginConfig>({
     allow: { anyOf: [{ const: '*' }, arrayOf(nonEmpty, 'list of origins')] },
     allowMissing: bool,
   }),
-  channels: section({
+  channels: section<ChannelRulesConfig>({
     default: { anyOf: [requirement, channelRule] },
     rules: mapOf(channelRule, 'map of channel patterns to rules'),
   }),
@@ -166,12 +173,12 @@ const auth = section({
 });
 
 /** The schema of a complete configuration (DEFAULT_CONFIG with the sources merged in). */
-export const CONFIG_SCHEMA: Schema = section(
+export const CONFIG_SCHEMA: Schema = section<SwitchboardConfig>(
   {
     host: nonEmpty,
     port: int(0, 65535),
     nodeId: nullable(nonEmpty),
-    broker: section({
+    broker: section<SwitchboardConfig['broker']>({
       type: oneOf('memory', 'redis'),
       redisUrl: nonEmpty,
       keyPrefix: str,
@@ -183,7 +190,7 @@ export const CONFIG_SCHEMA: Schema = section(
       sentinelName: nonEmpty,
       nodeReportIntervalMs: ms1,
     }),
-    http: section({
+    http: section<SwitchboardConfig['http']>({
       wsPath: path,
       trustProxy: bool,
       apiKey: str,
@@ -192,10 +199,10 @@ export const CONFIG_SCHEMA: Schema = section(
       publicUrl: str,
       ed25519Path: path,
     }),
-    sse: section({ enabled: bool, path, retryMs: ms0, maxEventIdBytes: int(1) }),
-    endpoints: mapOf({ anyOf: [endpointEntry, { const: false }, { type: 'null' }] }, 'map of URL patterns to endpoint entries'),
+    sse: section<SwitchboardConfig['sse']>({ enabled: bool, path, retryMs: ms0, maxEventIdBytes: int(1) }),
+    endpoints: mapOf({ anyOf: [ENDPOINT_ENTRY_SCHEMA, { const: false }, { type: 'null' }] }, 'map of URL patterns to endpoint entries'),
     auth,
-    limits: section({
+    limits: section<LimitOptions>({
       maxConnections: int(0),
       maxConnectionsPerUser: int(0),
       maxConnectionsPerIp: int(0),
@@ -206,21 +213,21 @@ export const CONFIG_SCHEMA: Schema = section(
       maxChannelNameLength: int(1),
       channelNamePattern: nonEmpty,
       maxQueuedBytes: int(1),
-      rateLimit: section({ perSecond: { type: 'number', minimum: 0 }, burst: int(1), closeAfterDropped: int(1) }),
-      subscribeRateLimit: section({ perSecond: { type: 'number', minimum: 0 }, burst: int(1) }),
+      rateLimit: section<LimitOptions['rateLimit']>({ perSecond: { type: 'number', minimum: 0 }, burst: int(1), closeAfterDropped: int(1) }),
+      subscribeRateLimit: section<LimitOptions['subscribeRateLimit']>({ perSecond: { type: 'number', minimum: 0 }, burst: int(1) }),
       maxPendingCommands: int(1),
     }),
-    heartbeat: section({ pingIntervalMs: ms0, pongTimeoutMs: ms1, idleTimeoutMs: ms0 }),
-    typing: section({ timeoutMs: ms1 }),
-    channels: section({
-      defaults: section(namespaceKeys),
-      namespaces: mapOf(partial(namespaceKeys, 'namespace overrides (keys of channels.defaults)'), 'map of namespace names to overrides'),
+    heartbeat: section<HeartbeatOptions>({ pingIntervalMs: ms0, pongTimeoutMs: ms1, idleTimeoutMs: ms0 }),
+    typing: section<SwitchboardConfig['typing']>({ timeoutMs: ms1 }),
+    channels: section<SwitchboardConfig['channels']>({
+      defaults: section<NamespaceOptions>(namespaceKeys),
+      namespaces: mapOf(partial<NamespaceOptions>(namespaceKeys, 'namespace overrides (keys of channels.defaults)'), 'map of namespace names to overrides'),
       idempotencyWindowMs: ms0,
       maxRecoveryPublications: int(0),
       presenceBatchMs: ms0,
       globalPattern: bool,
     }),
-    store: section({
+    store: section<SwitchboardConfig['store']>({
       driver: oneOf('sqlite', 'postgres', 'none'),
       sqlitePath: nonEmpty,
       postgresUrl: str,
@@ -234,8 +241,8 @@ export const CONFIG_SCHEMA: Schema = section(
       retentionMaxAgeMs: ms0,
       retentionKeepPerChannel: int(0),
     }),
-    shutdown: section({ deadlineMs: ms0 }),
-    log: section({ level: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') }),
+    shutdown: section<SwitchboardConfig['shutdown']>({ deadlineMs: ms0 }),
+    log: section<SwitchboardConfig['log']>({ level: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') }),
   },
   'configuration object',
 );

@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -307,6 +307,19 @@ describe('configuration schema: in step with the defaults, genconfig and the des
     const generated = parseJsonc(commentedConfig());
     assert.deepEqual(configProblems(generated), []);
     assert.equal(validateConfig(generated).ok, true);
+  });
+
+  it('docs/configuration.md lists exactly the keys the schema wants at least 1', () => {
+    const atLeastOne: string[] = [];
+    const walk = (schema: Schema, path: string): void => {
+      if (schema.minimum === 1) atLeastOne.push(path);
+      for (const [key, sub] of Object.entries(schema.properties ?? {})) walk(sub, path === '' ? key : `${path}.${key}`);
+    };
+    walk(CONFIG_SCHEMA, '');
+    const docs = readFileSync(join(REPO_ROOT, 'docs', 'configuration.md'), 'utf8');
+    const paragraph = /\*\*At least 1:\*\*([\s\S]*?)\n\n/.exec(docs)?.[1] ?? '';
+    const listed = [...paragraph.matchAll(/`([^`]+)`/g)].map((m) => m[1]!);
+    assert.deepEqual(listed.sort(), atLeastOne.sort());
   });
 
   it('every description of config-docs.ts is of a key the schema has', () => {
