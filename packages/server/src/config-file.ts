@@ -1,6 +1,7 @@
 import { CONFIG_DESCRIPTIONS } from './config-docs.js';
 import { DEFAULT_CONFIG, resolveConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
-import { ConfigError } from './config-validate.js';
+import { ConfigError, describe } from './config-validate.js';
+import { schemaAt } from './config-schema.js';
 import { Switchboard } from './server.js';
 
 /** Objects written as one value (`{}` maps of user entries), not as a section of keys. */
@@ -38,7 +39,8 @@ function wrap(text: string, width: number): string[] {
 }
 
 /**
- * A complete configuration file, every key with its value and a comment saying what it does (JSON with
+ * A complete configuration file, every key with its value, a comment saying what it does and the type the
+ * schema takes there (JSON with
  * comments: `--config` and `switchboard checkconfig` read it). Written by `switchboard genconfig`.
  */
 export function commentedConfig(config: SwitchboardConfig = DEFAULT_CONFIG, version = ''): string {
@@ -55,7 +57,9 @@ export function commentedConfig(config: SwitchboardConfig = DEFAULT_CONFIG, vers
       const comma = i < entries.length - 1 ? ',' : '';
       const section = isPlainObject(value) && Object.keys(value).length > 0 && !MAP_KEYS.has(path);
       const description = CONFIG_DESCRIPTIONS[path];
+      const schema = section ? undefined : schemaAt(path.split('.'));
       if (description !== undefined) for (const line of wrap(description, 110 - indent.length)) out.push(`${indent}// ${line}`);
+      if (schema !== undefined) for (const line of wrap(`type: ${describe(schema)}`, 110 - indent.length)) out.push(`${indent}// ${line}`);
       if (section) {
         out.push(`${indent}${JSON.stringify(key)}: {`);
         write(value, path, `${indent}  `);

@@ -150,11 +150,11 @@ function show(value: unknown): string {
 
 /** What a schema accepts, in words. */
 export function describe(s: Schema): string {
-  if (s.title !== undefined) return s.title;
+  const types = s.type === undefined ? [] : Array.isArray(s.type) ? s.type : [s.type];
+  if (s.title !== undefined) return types.includes('null') ? `${s.title} or null` : s.title;
   if (s.anyOf !== undefined) return s.anyOf.map(describe).join(' or ');
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (s.enum !== undefined) return `one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}`;
-  const types = s.type === undefined ? [] : Array.isArray(s.type) ? s.type : [s.type];
   return types.map((t) => describeType(t, s)).join(' or ') || 'any value';
 }
 

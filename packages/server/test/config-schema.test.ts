@@ -303,8 +303,11 @@ describe('configuration schema: in step with the defaults, genconfig and the des
     assert.deepEqual(resolveConfig({}), DEFAULT_CONFIG);
   });
 
-  it('the genconfig file passes the schema and validateConfig', () => {
-    const generated = parseJsonc(commentedConfig());
+  it('the genconfig file states each key\'s type and passes the schema and validateConfig', () => {
+    const text = commentedConfig();
+    assert.match(text, /\/\/ listen port \(`0`: any free port\)\n\s*\/\/ type: integer from 0 to 65535\n\s*"port": 8080,/, 'each key says its type');
+    assert.match(text, /\/\/ type: JWT settings object or null\n\s*"jwt": null,/);
+    const generated = parseJsonc(text);
     assert.deepEqual(configProblems(generated), []);
     assert.equal(validateConfig(generated).ok, true);
   });
