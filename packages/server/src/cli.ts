@@ -34,7 +34,7 @@ program
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
   .option('--api-key <key>', 'bearer key for the /api/* server API (also SWITCHBOARD_API_KEY)')
   .option('--admin-token <token>', 'bearer token of the admin dashboard at /admin (also SWITCHBOARD_ADMIN_TOKEN; empty: off)')
-  .option('--set <key=value>', 'any config field by path, e.g. --set limits.rateLimit.perSecond=100 (repeatable)', collect, [])
+  .option('--set <key=value>', 'any config key by path, typed by the schema (arrays and objects as JSON), e.g. --set limits.rateLimit.perSecond=100 (repeatable)', collect, [])
   .action(async (opts: Record<string, unknown>) => {
     // Named flags are shorthands for --set (typed by the schema the same way); --set comes after them and wins.
     const set: string[] = [];
