@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { existsSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { configFromEnv, mergeConfig, readConfigFile, setPath, DEFAULT_CONFIG, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { loadConfig, readConfigFile, DEFAULT_CONFIG, type SwitchboardConfig } from './config.js';
+import { ConfigError } from './config-validate.js';
 import { commentedConfig, validateConfig } from './config-file.js';
 import { Switchboard } from './server.js';
 import { VERSION } from './version.js';
@@ -33,11 +34,12 @@ program
   .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
   .option('--api-key <key>', 'bearer key for the /api/* server API (also SWITCHBOARD_API_KEY)')
   .option('--admin-token <token>', 'bearer token of the admin dashboard at /admin (also SWITCHBOARD_ADMIN_TOKEN; empty: off)')
-  .option('--set <key=value>', 'any config field by path, e.g. --set limits.rateLimit.perSecond=100 (repeatable)', collect, [])
+  .option('--set <key=value>', 'any config key by path, typed by the schema (arrays and objects as JSON), e.g. --set limits.rateLimit.perSecond=100 (repeatable)', collect, [])
   .action(async (opts: Record<string, unknown>) => {
-    const fromFlags: Record<string, unknown> = {};
+    // Named flags are shorthands for --set (typed by the schema the same way); --set comes after them and wins.
+    const set: string[] = [];
     const flag = (name: string, path: string) => {
-      if (typeof opts[name] === 'string') setPath(fromFlags, path, opts[name] as string);
+      if (typeof opts[name] === 'string') set.push(`${path}=${opts[name] as string}`);
     };
     flag('port', 'port');
     flag('host', 'host');
@@ -47,20 +49,18 @@ program
     flag('logLevel', 'log.level');
     flag('apiKey', 'http.apiKey');
     flag('adminToken', 'http.adminToken');
-    for (const kv of opts.set as string[]) {
-      const eq = kv.indexOf('=');
-      if (eq <= 0) throw new Error(`--set expects key=value, got "${kv}"`);
-      setPath(fromFlags, kv.slice(0, eq), kv.slice(eq + 1));
-    }
+    set.push(...(opts.set as string[]));
     const file = (opts.config as string | undefined) ?? process.env.SWITCHBOARD_CONFIG;
-    const merged = mergeConfig(
-      DEFAULT_CONFIG,
-      file !== undefined ? readConfigFile(file) : undefined,
-      configFromEnv(process.env),
-      fromFlags as DeepPartial<SwitchboardConfig>,
-    );
-    const check = validateConfig(merged);
-    if (!check.ok) refuse(file !== undefined ? `${file}, environment and flags` : 'environment and flags', check.errors);
+    const source = file !== undefined ? `${file}, environment and flags` : 'environment and flags';
+    let loaded: SwitchboardConfig;
+    try {
+      loaded = loadConfig({ file, env: process.env, set });
+    } catch (err) {
+      if (err instanceof ConfigError) refuse(source, err.problems.map((p) => p.message));
+      throw err;
+    }
+    const check = validateConfig(loaded);
+    if (!check.ok) refuse(source, check.errors);
     const config = check.config;
     const sb = await Switchboard.create(config);
     const port = await sb.listen();

@@ -1,5 +1,7 @@
 import { CONFIG_DESCRIPTIONS } from './config-docs.js';
-import { DEFAULT_CONFIG, mergeConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { DEFAULT_CONFIG, resolveConfig, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { ConfigError, describe } from './config-validate.js';
+import { schemaAt } from './config-schema.js';
 import { Switchboard } from './server.js';
 
 /** Objects written as one value (`{}` maps of user entries), not as a section of keys. */
@@ -37,7 +39,8 @@ function wrap(text: string, width: number): string[] {
 }
 
 /**
- * A complete configuration file, every key with its value and a comment saying what it does (JSON with
+ * A complete configuration file, every key with its value, a comment saying what it does and the type the
+ * schema takes there (JSON with
  * comments: `--config` and `switchboard checkconfig` read it). Written by `switchboard genconfig`.
  */
 export function commentedConfig(config: SwitchboardConfig = DEFAULT_CONFIG, version = ''): string {
@@ -54,7 +57,9 @@ export function commentedConfig(config: SwitchboardConfig = DEFAULT_CONFIG, vers
       const comma = i < entries.length - 1 ? ',' : '';
       const section = isPlainObject(value) && Object.keys(value).length > 0 && !MAP_KEYS.has(path);
       const description = CONFIG_DESCRIPTIONS[path];
+      const schema = section ? undefined : schemaAt(path.split('.'));
       if (description !== undefined) for (const line of wrap(description, 110 - indent.length)) out.push(`${indent}// ${line}`);
+      if (schema !== undefined) for (const line of wrap(`type: ${describe(schema)}`, 110 - indent.length)) out.push(`${indent}// ${line}`);
       if (section) {
         out.push(`${indent}${JSON.stringify(key)}: {`);
         write(value, path, `${indent}  `);
@@ -74,19 +79,20 @@ export function commentedConfig(config: SwitchboardConfig = DEFAULT_CONFIG, vers
 export type ConfigCheck = { ok: true; config: SwitchboardConfig } | { ok: false; errors: string[] };
 
 /**
- * Check a configuration (a parsed file, or the merged sources) the way the server would at start-up. The one
- * entry point `switchboard checkconfig` and the CLI use: today it builds the server's parts without starting them,
- * so it catches what their constructors check (the `auth` section: JWT settings, channel rules, requirements,
- * origins; the channel name pattern). Unknown keys, wrong types and ranges elsewhere are not checked yet: the
- * configuration schema (issue 14) replaces this function.
+ * Check a configuration (a parsed file, or the merged sources) the way the server does at start-up; the one
+ * entry point of `switchboard checkconfig` and `serve`. First the configuration schema (config-schema.ts): every
+ * unknown key, wrong type and out-of-range value, each with its path, the expected type and the value found.
+ * Then, when the schema passes, the server's parts are built without being started, which catches what their
+ * constructors check across keys: JWT key material, channel rules and requirements, origins, the endpoint
+ * table, the channel name pattern.
  */
 export function validateConfig(input: DeepPartial<SwitchboardConfig> | unknown): ConfigCheck {
-  if (!isPlainObject(input)) return { ok: false, errors: ['the configuration must be a JSON object'] };
   let config: SwitchboardConfig;
   try {
-    config = mergeConfig(DEFAULT_CONFIG, input as DeepPartial<SwitchboardConfig>);
+    config = resolveConfig(input);
   } catch (err) {
-    return { ok: false, errors: [(err as Error).message] };
+    if (err instanceof ConfigError) return { ok: false, errors: err.problems.map((p) => p.message) };
+    return { ok: false, errors: [(err as Error).message ?? String(err)] };
   }
   try {
     // Constructing wires auth (AuthConfigError on a bad section), the node (the channel name pattern is compiled)

@@ -1,140 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
+import { defaultAuthConfig } from './auth/config.js';
 import { parseJsonc } from './jsonc.js';
-import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
+import { coerceAt, configProblems, ConfigError } from './config-validate.js';
+import { ENDPOINT_ENTRY_SCHEMA } from './config-schema.js';
+import { DEFAULT_NODE_OPTIONS, type NodeOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
 import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
+import type { DeepPartial, EndpointConfig, SwitchboardConfig } from './config-types.js';
 
-/**
- * One WebSocket endpoint of the `endpoints` table (docs/configuration.md, "Endpoints"). Every field is
- * optional; an entry `{}` is an endpoint with the defaults.
- */
-export interface EndpointConfig {
-  /** `optional` (default: anonymous allowed unless auth.required), `required`, `none` (no credential is read;
-   * every connection is anonymous), `ed25519` (challenge-response after accept, seed 001). */
-  auth?: EndpointAuth;
-  /** Accepted credential sources (default: every source enabled in auth.sources): `header`, `subprotocol`,
-   * `query`, `cookie`. A credential in another source is ignored. */
-  credentials?: CredentialSource[];
-  /** The parameter that is the connection's client id (`"client_id"` for `/ws/{client_id}`). */
-  clientId?: string | null;
-  /** The parameter the authenticated user id must equal; another user is refused with 4031 (HTTP 403). */
-  userParam?: string | null;
-  /** `auth: "ed25519"`: the parameter holding the collective id (default `collective_id`). */
-  collectiveParam?: string | null;
-  /** Channels joined on connect, from templates over the parameters (`"room:{room_id}"`). */
-  join?: string[];
-  /** Declares that the endpoint delivers the user's offline inbox on connect (every identified connection of a
-   * server with a store does); checked at start-up: needs authentication and a store. Only `true`. */
-  inbox?: boolean;
-  /** `switchboard` (default) or the name of a wire-protocol handler in SwitchboardOptions.protocols. */
-  protocol?: string;
-}
-
-/** The `endpoints` section: patterns to entries, overlaid on the defaults; `false` (or null) removes one. */
-export type EndpointsSection = Record<string, EndpointConfig | false | null>;
-
-/** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
-export type AuthSection = AuthConfig & {
-  /** Anonymous connections may name their own `?user_id=` (forced off once a credential method exists). */
-  trustClientIds: boolean;
-};
-
-/** Complete server configuration. Every field is documented in docs/configuration.md with its default. */
-export interface SwitchboardConfig {
-  host: string;
-  port: number;
-  /** Unique node id (default: random per process). */
-  nodeId: string | null;
-  broker: {
-    type: 'memory' | 'redis';
-    redisUrl: string;
-    keyPrefix: string;
-    /** Operations fail with BROKER_UNAVAILABLE after this long when Redis is unreachable. */
-    commandTimeoutMs: number;
-    /** Presence entries of a dead node expire after this long. */
-    presenceTtlMs: number;
-    /** A node whose heartbeat (every nodeTimeoutMs / 3) is older than this is taken for dead: its presence is
-     * hidden from every reader and it leaves /api/nodes (bound ≈ nodeTimeoutMs × 4/3). 0: presenceTtlMs only. */
-    nodeTimeoutMs: number;
-    /** Use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7+) for channel publications. */
-    sharded: boolean;
-    /** Redis Sentinel addresses ("host:port"); when set, the primary is found through them. */
-    sentinels: string[];
-    /** Name of the primary the sentinels monitor. */
-    sentinelName: string;
-    /** How often this node reports its load to the node registry. */
-    nodeReportIntervalMs: number;
-  };
-  http: {
-    /** Path prefix of the WebSocket endpoints. */
-    wsPath: string;
-    /** Take the client address from X-Forwarded-For. */
-    trustProxy: boolean;
-    /** Bearer key required by the /api/* server API (empty: API open — bind to localhost or set it). */
-    apiKey: string;
-    /** Bearer token of the admin dashboard `/admin` and its API `/admin/api/*` (empty: the dashboard is off). */
-    adminToken: string;
-    /** Serve the test page and demo at `/`. */
-    serveDemo: boolean;
-    /** Address clients should use for this node (shown by /api/nodes and /api/best-node). */
-    publicUrl: string;
-    /** Ed25519 challenge endpoint prefix: `{ed25519Path}/{collective_id}` (seed 001). */
-    ed25519Path: string;
-  };
-  sse: {
-    /** Serve the Server-Sent Events endpoint. */
-    enabled: boolean;
-    /** Path of the SSE endpoint. */
-    path: string;
-    /** `retry:` hint: how long an EventSource waits before reconnecting. */
-    retryMs: number;
-    /** Largest SSE `id:` (the position vector of the stream's channels), in bytes. */
-    maxEventIdBytes: number;
-  };
-  /**
-   * WebSocket endpoints by URL pattern (docs/configuration.md, "Endpoints"), overlaid on the defaults
-   * (`{http.wsPath}`, `{http.wsPath}/{client_id}`, `{http.wsPath}/authenticated`, `{http.ed25519Path}/{collective_id}`).
-   */
-  endpoints: EndpointsSection;
-  /** Authentication and authorization (docs/security.md). */
-  auth: AuthSection;
-  limits: LimitOptions;
-  heartbeat: HeartbeatOptions;
-  typing: { timeoutMs: number };
-  channels: {
-    defaults: NamespaceOptions;
-    namespaces: Record<string, Partial<NamespaceOptions>>;
-    idempotencyWindowMs: number;
-    maxRecoveryPublications: number;
-    /** Presence announcements and user events: end of turn, then at most once per this many ms per channel. */
-    presenceBatchMs: number;
-    /** Allow the pattern subscription `*` (every channel). */
-    globalPattern: boolean;
-  };
-  store: {
-    /** `sqlite` (embedded default, a file), `postgres` (clusters), `none` (no archive, no offline inbox). */
-    driver: 'sqlite' | 'postgres' | 'none';
-    sqlitePath: string;
-    /** PostgreSQL URL (default: $DATABASE_URL). */
-    postgresUrl: string;
-    postgresPoolSize: number;
-    postgresConnectTimeoutMs: number;
-    postgresQueryTimeoutMs: number;
-    /** Offline inbox: items kept per user (oldest dropped beyond), lifetime, delivered per connect. */
-    inboxMaxPerUser: number;
-    inboxTtlMs: number;
-    inboxDeliverLimit: number;
-    /** Archive retention pass interval; age and per-channel bounds (0 = keep). */
-    retentionIntervalMs: number;
-    retentionMaxAgeMs: number;
-    retentionKeepPerChannel: number;
-  };
-  shutdown: { deadlineMs: number };
-  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
-}
-
-export type DeepPartial<T> = { [K in keyof T]?: T[K] extends Array<unknown> ? T[K] : T[K] extends object ? DeepPartial<T[K]> : T[K] };
+export type { AuthSection, DeepPartial, EndpointConfig, EndpointsSection, SwitchboardConfig } from './config-types.js';
 
 export const DEFAULT_CONFIG: SwitchboardConfig = {
   host: '0.0.0.0',
@@ -226,9 +100,9 @@ const ENV_SHORTHANDS: Record<string, string> = {
 };
 
 /**
- * Config from environment variables: the shorthands above, and `SWITCHBOARD__a__b=v` for `a.b`.
- * Values are parsed as JSON when they parse (numbers, booleans, arrays), else taken as strings;
- * comma-separated strings become arrays where the default is an array.
+ * Config from environment variables: the shorthands above, and `SWITCHBOARD__a__b=v` for `a.b` (any depth,
+ * map entries included: `SWITCHBOARD__channels__namespaces__room__persist=true`). Each value is typed by the
+ * schema at its path (see setPath).
  */
 export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardConfig> {
   const out: Record<string, unknown> = {};
@@ -237,21 +111,19 @@ export function configFromEnv(env: NodeJS.ProcessEnv): DeepPartial<SwitchboardCo
     let path: string | undefined = ENV_SHORTHANDS[name];
     if (path === undefined && name.startsWith('SWITCHBOARD__')) path = name.slice(13).split('__').join('.');
     if (path === undefined) continue;
-    if (path === 'auth.origins.allow') {
-      // "*" or a comma-separated list of exact origins
-      setPathValue(out, path, raw.trim() === '*' ? '*' : raw.split(',').map((o) => o.trim()).filter((o) => o.length > 0));
-      continue;
-    }
     setPath(out, path, raw);
   }
   return out as DeepPartial<SwitchboardConfig>;
 }
 
-/** Set `a.b.c` in an object from a string value, typed by the default config's field. */
+/**
+ * Set `a.b.c` in an object from a string value (`--set a.b.c=raw`, an environment variable), typed by the
+ * configuration schema at that path: numbers and booleans for such keys, JSON arrays and objects (or a
+ * comma-separated list for an array key), the raw text for string keys. A value that fits nothing is kept as
+ * given, for the validation to refuse with its path, expected type and value.
+ */
 export function setPath(target: Record<string, unknown>, path: string, raw: string): void {
-  let defaults: unknown = DEFAULT_CONFIG;
-  for (const key of path.split('.')) defaults = isPlainObject(defaults) ? defaults[key] : undefined;
-  setPathValue(target, path, coerce(raw, defaults));
+  setPathValue(target, path, coerceAt(path.split('.'), raw));
 }
 
 /** Set `a.b.c` in an object, creating intermediate objects; prototype keys are ignored. */
@@ -267,16 +139,68 @@ export function setPathValue(target: Record<string, unknown>, path: string, valu
   node[keys[keys.length - 1]!] = value;
 }
 
-function coerce(raw: string, like: unknown): unknown {
-  if (typeof like === 'string') return raw;
-  try {
-    const v: unknown = JSON.parse(raw);
-    if (Array.isArray(like) && !Array.isArray(v)) return [v];
-    return v;
-  } catch {
-    if (Array.isArray(like)) return raw.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
-    return raw;
+/**
+ * The defaults with `input` merged in, checked against the configuration schema (config-schema.ts). Throws a
+ * ConfigError listing every problem (path, expected type, offending value). Used by `new Switchboard`.
+ */
+export function resolveConfig(input: unknown = {}): SwitchboardConfig {
+  const merged: unknown = isPlainObject(input) ? mergeConfig(DEFAULT_CONFIG, input as DeepPartial<SwitchboardConfig>) : input;
+  const problems = configProblems(merged);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return merged as SwitchboardConfig;
+}
+
+/** Where `loadConfig` reads a configuration from; later sources win. */
+export interface ConfigSources {
+  /** A JSON config file (comments and trailing commas allowed). */
+  file?: string;
+  /** Environment variables (`process.env`): the shorthands and `SWITCHBOARD__a__b`. */
+  env?: NodeJS.ProcessEnv;
+  /** `path=value` settings, as `switchboard serve --set` takes them, applied in order. */
+  set?: readonly string[];
+}
+
+/**
+ * The configuration of `switchboard serve`: defaults < file < environment < `set`, typed and validated by the
+ * schema. Throws ConfigError (each problem's message says which source set the value) or, for an unreadable
+ * file or a `set` entry without `=`, an Error naming it.
+ */
+export function loadConfig(sources: ConfigSources): SwitchboardConfig {
+  const fromFile = sources.file !== undefined ? readConfigFile(sources.file) : {};
+  const fromEnv = sources.env !== undefined ? configFromEnv(sources.env) : {};
+  const fromSet: Record<string, unknown> = {};
+  for (const kv of sources.set ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new Error(`--set expects key=value, got "${kv}"`);
+    setPath(fromSet, kv.slice(0, eq), kv.slice(eq + 1));
   }
+  if (!isPlainObject(fromFile)) {
+    throw new ConfigError(configProblems(fromFile).map((p) => ({ ...p, message: `${p.message} (in ${sources.file})` })));
+  }
+  try {
+    return resolveConfig(mergeConfig<Record<string, unknown>>(fromFile as Record<string, unknown>, fromEnv as Record<string, unknown>, fromSet));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const origin = (keys: string[]): string | undefined => {
+      if (hasPath(fromSet, keys)) return 'from --set or a flag';
+      if (hasPath(fromEnv, keys)) return 'from the environment';
+      if (hasPath(fromFile, keys)) return `in ${sources.file}`;
+      return undefined;
+    };
+    throw new ConfigError(err.problems.map((p) => {
+      const o = origin(p.keys);
+      return o === undefined ? p : { ...p, message: `${p.message} (${o})` };
+    }));
+  }
+}
+
+function hasPath(obj: unknown, keys: readonly string[]): boolean {
+  let node = obj;
+  for (const key of keys) {
+    if (node === null || typeof node !== 'object' || !Object.hasOwn(node, key)) return false;
+    node = (node as Record<string, unknown>)[key];
+  }
+  return true;
 }
 
 /** The default endpoint table in config form (today's endpoints), for the paths of `http`. */
@@ -303,7 +227,7 @@ export interface EndpointCapabilities {
   customAuthenticator: boolean;
 }
 
-const ENDPOINT_KEYS = new Set(['auth', 'credentials', 'clientId', 'userParam', 'collectiveParam', 'join', 'inbox', 'protocol']);
+const ENDPOINT_KEYS = new Set(Object.keys(ENDPOINT_ENTRY_SCHEMA.properties ?? {}));
 const AUTH_VALUES: readonly EndpointAuth[] = ['required', 'optional', 'none', 'ed25519'];
 
 /**

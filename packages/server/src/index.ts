@@ -1,5 +1,7 @@
 export { Switchboard, type SwitchboardOptions } from './server.js';
-export { DEFAULT_CONFIG, mergeConfig, configFromEnv, readConfigFile, type SwitchboardConfig, type DeepPartial } from './config.js';
+export { DEFAULT_CONFIG, mergeConfig, configFromEnv, readConfigFile, resolveConfig, loadConfig, type ConfigSources, type SwitchboardConfig, type DeepPartial } from './config.js';
+export { ConfigError, type ConfigProblem } from './config-validate.js';
+export { CONFIG_SCHEMA } from './config-schema.js';
 export { Node, type NodeDeps, type NodeStats } from './core/node.js';
 export type { ConnectionSummary } from './core/hub/hub.js';
 export type { PublishRequest } from './core/features/publish.js';

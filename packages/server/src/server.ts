@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { MemoryBroker } from './broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
-import { DEFAULT_CONFIG, nodeOptionsFrom, mergeConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { nodeOptionsFrom, resolveConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
@@ -107,8 +107,14 @@ export class Switchboard {
   private stopping: Promise<void> | null = null;
   private closing: Promise<void> | null = null;
 
+  /**
+   * Build a server from a (partial) config, merged over the defaults and checked against the configuration
+   * schema: throws ConfigError (every problem with its path, expected type and value) for an unknown key, a
+   * wrong type or an out-of-range value, and AuthConfigError / EndpointConfigError for what the auth layer and
+   * the endpoint table refuse. Not started: call `listen()`, `start()` or register `fastifyPlugin`.
+   */
   constructor(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}) {
-    this.config = mergeConfig(DEFAULT_CONFIG, config);
+    this.config = resolveConfig(config);
     const broker = options.broker ?? new MemoryBroker(this.config.nodeId !== null ? { nodeId: this.config.nodeId } : {});
     const nodeId = broker.nodeId ?? shortId();
     // Warnings and errors logged are also kept for the admin dashboard's "recent errors".
@@ -184,7 +190,7 @@ export class Switchboard {
    * call `listen()`, `start()` or register `fastifyPlugin`.
    */
   static async create(config: DeepPartial<SwitchboardConfig> = {}, options: SwitchboardOptions = {}): Promise<Switchboard> {
-    const full = mergeConfig(DEFAULT_CONFIG, config);
+    const full = resolveConfig(config);
     // Engine errors no caller can receive: logged at warn and counted (switchboard_broker_errors_total). The
     // engines connect only on start(), after `sb` is assigned.
     let sb: Switchboard | undefined;

@@ -254,7 +254,8 @@ export class AuthConfigError extends Error {
   }
 }
 
-const REQUIREMENT_TERM = /^(any|allow|authenticated|none|deny|owner|hook|(role|permission|claim):[^\s]+)$/;
+/** One term of a requirement (see `Requirement`). */
+export const REQUIREMENT_TERM = /^(any|allow|authenticated|none|deny|owner|hook|(role|permission|claim):[^\s]+)$/;
 
 /** Throws AuthConfigError unless `req` is a valid requirement (see `Requirement`). */
 export function validateRequirement(req: unknown, path: string): asserts req is Requirement {

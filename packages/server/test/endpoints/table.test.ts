@@ -11,6 +11,7 @@ import { SignJWT } from 'jose';
 import { Switchboard } from '../../src/server.js';
 import { DEFAULT_CONFIG, mergeConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from '../../src/config.js';
 import { defaultEndpoints, EndpointConfigError, EndpointTable, type EndpointSpec } from '../../src/transport/endpoints.js';
+import { ConfigError } from '../../src/config-validate.js';
 import { startServer, TestClient } from '../helpers.js';
 import { notFound, tryUpgrade } from './helpers.js';
 
@@ -97,12 +98,9 @@ describe('endpoint table: start-up validation', () => {
     fails({ endpoints: { '/ws/doc/{doc}': { protocol: 'y-websocket' } } }, /endpoints\["\/ws\/doc\/\{doc\}"\]: protocol "y-websocket" is not registered/);
     fails({ endpoints: { '/ws/{id}': {} } }, /endpoints\["\/ws\/\{id\}"\]: matches the same paths as "\/ws\/\{client_id\}"/);
     fails({ endpoints: { '/ws/room/{room_id}': { join: ['room:{roomid}'] } } }, /join\[0\] "room:\{roomid\}": the pattern has no parameter \{roomid\}/);
-    fails({ endpoints: { '/ws/room/{room_id}': { joins: ['x'] } as never } }, /unknown field "joins"/);
     fails({ endpoints: { '/ws/n/{user_id}': { userParam: 'user_id' } } }, /userParam needs auth "required"/);
     fails({ endpoints: { '/ws/n/{user_id}': { auth: 'required', userParam: 'uid' } } }, /userParam: the pattern has no parameter \{uid\}/);
-    fails({ endpoints: { '/ws/x': { auth: 'sometimes' as never } } }, /auth "sometimes"/);
     fails({ endpoints: { '/ws/x': { auth: 'none' } }, auth: { required: true } }, /contradicts auth.required/);
-    fails({ ...jwt, endpoints: { '/ws/x': { credentials: ['carrier-pigeon' as never] } } }, /unknown source "carrier-pigeon"/);
     fails({ ...jwt, endpoints: { '/ws/x': { credentials: ['query'] } }, auth: { ...jwt.auth, sources: { query: false } } }, /"query" is disabled in auth.sources.query/);
     fails({ endpoints: { '/ws/x': { credentials: ['cookie'] } } }, /"cookie" needs a session check/);
     fails({ endpoints: { '/ws/x': { credentials: ['query'] } } }, /needs auth.jwt/);
@@ -113,6 +111,19 @@ describe('endpoint table: start-up validation', () => {
     fails({ endpoints: { '/ws/x': { clientId: 'x' } } }, /clientId: the pattern has no parameter \{x\}/);
     fails({ endpoints: { '/ws/e/{doc}': { protocol: 'echo', join: ['d:{doc}'] } } }, /join: channels are a feature of the "switchboard" protocol/, { protocols: { echo: { accept: () => {} } } });
     fails({}, /"switchboard" is the built-in protocol/, { protocols: { switchboard: { accept: () => {} } } });
+  });
+
+  it('unknown fields, auth values and credential sources are refused by the configuration schema first', () => {
+    const refused = (config: DeepPartial<SwitchboardConfig>, message: RegExp): void => {
+      assert.throws(() => build(config), (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `ConfigError, got ${String(err)}`);
+        assert.match(err.message, message);
+        return true;
+      });
+    };
+    refused({ endpoints: { '/ws/room/{room_id}': { joins: ['x'] } as never } }, /endpoints\["\/ws\/room\/\{room_id\}"\]\.joins: unknown key \(did you mean endpoints\["\/ws\/room\/\{room_id\}"\]\.join\?\)/);
+    refused({ endpoints: { '/ws/x': { auth: 'sometimes' as never } } }, /endpoints\["\/ws\/x"\]\.auth: expected one of "optional", "required", "none", "ed25519", got "sometimes"/);
+    refused({ ...jwt, endpoints: { '/ws/x': { credentials: ['carrier-pigeon' as never] } } }, /endpoints\["\/ws\/x"\]\.credentials\[0\]: expected one of "header", "subprotocol", "query", "cookie", got "carrier-pigeon"/);
   });
 
   it('resolveEndpoints overlays config on the defaults for http.wsPath / http.ed25519Path', () => {
