@@ -19,6 +19,9 @@ export interface PatternRun {
   deliveriesPerSec: Partial<Record<PatternPhase, number>>;
   cpuUsPerDelivery: Partial<Record<PatternPhase, number>>;
   p50Ms: Partial<Record<PatternPhase, number>>;
+  /** Server and load-generator CPU % during the phase (a load generator near 100 % limits the batching). */
+  serverCpuPct?: Partial<Record<PatternPhase, number>>;
+  loadCpuPct?: Partial<Record<PatternPhase, number>>;
   readyMs?: number;
   error?: string;
 }
@@ -50,6 +53,8 @@ export function patternMedian(runs: PatternRun[]): PatternRun {
     out.deliveriesPerSec[ph] = med(runs.map((r) => r.deliveriesPerSec[ph]));
     out.cpuUsPerDelivery[ph] = med(runs.map((r) => r.cpuUsPerDelivery[ph]));
     out.p50Ms[ph] = med(runs.map((r) => r.p50Ms[ph]));
+    (out.serverCpuPct ??= {})[ph] = med(runs.map((r) => r.serverCpuPct?.[ph]));
+    (out.loadCpuPct ??= {})[ph] = med(runs.map((r) => r.loadCpuPct?.[ph]));
   }
   out.readyMs = med(runs.map((r) => r.readyMs));
   const errors = runs.map((r) => r.error).filter((e): e is string => e !== undefined);
@@ -72,6 +77,7 @@ export function patternTable(p: PatternSection): string {
     const d = ratio(pattern.deliveriesPerSec[ph], plain.deliveriesPerSec[ph]);
     rows.push([`${ph} deliveries/s`, fmt(plain.deliveriesPerSec[ph]), fmt(pattern.deliveriesPerSec[ph]), d === undefined ? '-' : `${d.toFixed(2)}x`]);
     rows.push([`${ph} latency p50 ms`, fmt(plain.p50Ms[ph], 2), fmt(pattern.p50Ms[ph], 2), '']);
+    rows.push([`${ph} server / load-gen CPU %`, `${fmt(plain.serverCpuPct?.[ph])} / ${fmt(plain.loadCpuPct?.[ph])}`, `${fmt(pattern.serverCpuPct?.[ph])} / ${fmt(pattern.loadCpuPct?.[ph])}`, '']);
   }
   rows.push(['subscriber-ready ms', fmt(plain.readyMs), fmt(pattern.readyMs), '']);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));

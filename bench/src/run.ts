@@ -472,6 +472,8 @@ async function runPatterns(o: Options): Promise<PatternSection> {
         run.deliveriesPerSec[ph] = r[ph]?.deliveriesPerSec;
         run.cpuUsPerDelivery[ph] = r[ph]?.serverCpuUsPerDelivery;
         run.p50Ms[ph] = r[ph]?.latencyMs.p50;
+        (run.serverCpuPct ??= {})[ph] = r[ph]?.serverCpuPct;
+        (run.loadCpuPct ??= {})[ph] = r[ph]?.loadCpuPct;
       }
       run.readyMs = r.readyMs;
       p.runs[mode].push(run);
