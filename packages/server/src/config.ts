@@ -32,6 +32,7 @@ export interface EndpointConfig {
 
 /** The `endpoints` section: patterns to entries, overlaid on the defaults; `false` (or null) removes one. */
 export type EndpointsSection = Record<string, EndpointConfig | false | null>;
+import { DEFAULT_DOCUMENT_OPTIONS, type DocumentOptions } from './core/document-options.js';
 
 /** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
 export type AuthSection = AuthConfig & {
@@ -127,6 +128,11 @@ export interface SwitchboardConfig {
     retentionMaxAgeMs: number;
     retentionKeepPerChannel: number;
   };
+  /** Yjs document channels (namespaces with `documents: "yjs"`; docs/documents.md). */
+  documents: DocumentOptions & {
+    /** y-websocket endpoint: `{yWebsocketPath}/{document}` (empty: off). */
+    yWebsocketPath: string;
+  };
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -147,7 +153,8 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   typing: { timeoutMs: DEFAULT_NODE_OPTIONS.typingTimeoutMs },
   channels: {
     defaults: { ...DEFAULT_NODE_OPTIONS.channelDefaults },
-    namespaces: {},
+    // `doc:*` channels are Yjs documents (the demo editor at /editor uses them); configure others the same way.
+    namespaces: { doc: { documents: 'yjs' } },
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
     presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
@@ -167,6 +174,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     retentionMaxAgeMs: 0,
     retentionKeepPerChannel: 0,
   },
+  documents: { ...structuredClone(DEFAULT_DOCUMENT_OPTIONS), yWebsocketPath: '/yjs' },
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
 };
@@ -382,5 +390,6 @@ export function nodeOptionsFrom(config: SwitchboardConfig): NodeOptions {
     maxRecoveryPublications: config.channels.maxRecoveryPublications,
     presenceBatchMs: config.channels.presenceBatchMs,
     globalPattern: config.channels.globalPattern,
+    documents: config.documents,
   };
 }

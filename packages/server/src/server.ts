@@ -29,6 +29,8 @@ import type { WsProtocolHandler } from './core/ports/wire-protocol.js';
 import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
+import { ProtocolMount } from './transport/protocol-mount.js';
+import { YWebsocketHandler } from './protocols/y-websocket/index.js';
 
 export interface SwitchboardOptions {
   /** Replace the engine (default: memory, or per config.broker). */
@@ -81,6 +83,9 @@ export class Switchboard {
   readonly nodes: NodeRegistry;
   /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
   readonly auth: AuthWiring;
+  /** The y-websocket endpoint (`{documents.yWebsocketPath}/{document}`): the handler, and its temporary mount. */
+  readonly yWebsocket: YWebsocketHandler;
+  private readonly yWebsocketMount: ProtocolMount | null;
   private reportTimer: NodeJS.Timeout | null = null;
   private stores: Stores | null;
   private retention: Retention | null = null;
@@ -129,6 +134,24 @@ export class Switchboard {
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
       challenge: { handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
+      trustProxy: this.config.http.trustProxy,
+      logger: this.logger,
+    });
+    this.yWebsocket = new YWebsocketHandler({
+      documents: this.node.documents,
+      maxQueuedBytes: Math.max(this.config.limits.maxQueuedBytes, 4 * this.config.documents.maxUpdateBytes),
+      pingIntervalMs: this.config.heartbeat.pingIntervalMs,
+      logger: this.logger,
+    });
+    const yPath = this.config.documents.yWebsocketPath;
+    this.yWebsocketMount = yPath === '' ? null : new ProtocolMount(this.node, {
+      prefix: yPath.replace(/\/+$/, ''),
+      param: 'doc',
+      handler: this.yWebsocket,
+      maxPayload: this.config.documents.maxUpdateBytes + 1024,
+      authenticate,
+      checkOrigin,
+      requireAuth: this.config.auth.required,
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -225,11 +248,13 @@ export class Switchboard {
       inboxMaxPerUser: c.inboxMaxPerUser,
     });
     this.node.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.node.useDocumentStore(this.stores.documents ?? null);
     this.retention = startRetention(this.stores, {
       intervalMs: c.retentionIntervalMs,
       olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
       keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
       onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+      documentsKeep: this.config.documents.historyKeep,
     });
   }
 
@@ -266,6 +291,7 @@ export class Switchboard {
    */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (this.yWebsocketMount?.handleUpgrade(req, socket, head)) return;
       if (!this.ws.handleUpgrade(req, socket, head)) this.ws.notFound(socket);
     });
   }
@@ -328,6 +354,8 @@ export class Switchboard {
       const started = Date.now();
       const deadline = this.config.shutdown.deadlineMs;
       await this.node.shutdown(deadline);
+      this.yWebsocket.close();
+      await this.yWebsocketMount?.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();

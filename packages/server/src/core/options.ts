@@ -1,3 +1,5 @@
+import type { DocumentOptions } from './document-options.js';
+
 /** Limits enforced per connection and per node. Every field has a safe default in DEFAULT_NODE_OPTIONS. */
 export interface LimitOptions {
   /** Connections on this node (0 = unlimited). Excess closes with 4022. */
@@ -72,6 +74,11 @@ export interface NamespaceOptions {
   countIntervalMs: number;
   /** Publishing requires having joined the channel. */
   publishRequiresMembership: boolean;
+  /**
+   * `"yjs"`: every channel of the namespace is a Yjs document (docs/documents.md): opened with `doc_open` or
+   * the y-websocket endpoint, not joined or published to. Absent: a plain channel namespace.
+   */
+  documents?: 'yjs';
 }
 
 export interface NodeOptions {
@@ -93,6 +100,8 @@ export interface NodeOptions {
    * changing, at most once per this many ms (one coalesced diff per channel per batch per node).
    */
   presenceBatchMs: number;
+  /** Settings of document channels (defaults: DEFAULT_DOCUMENT_OPTIONS). */
+  documents?: Partial<DocumentOptions>;
 }
 
 export const DEFAULT_NODE_OPTIONS: NodeOptions = {

@@ -111,7 +111,7 @@ export class WebSocketTransport {
     this.onMessage = function (data, isBinary) {
       const s = this[kSession];
       if (s === undefined) return;
-      if (isBinary) sessions.handleBinary(s);
+      if (isBinary) sessions.handleBinary(s, data);
       else sessions.handleText(s, data.toString('utf8'));
     };
     const openSockets = this.open;

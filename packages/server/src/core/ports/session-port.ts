@@ -87,8 +87,8 @@ export interface SessionPort {
    * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
    */
   handleText(session: SessionHandle, text: string): void;
-  /** One binary frame from the client. */
-  handleBinary(session: SessionHandle): void;
+  /** One binary frame from the client (document frames, docs/documents.md; without `data`: refused). */
+  handleBinary(session: SessionHandle, data?: Uint8Array): void;
   /** Transport-level sign of life (a WebSocket pong). */
   markAlive(session: SessionHandle): void;
   /** The transport saw the connection end, for any reason. Idempotent. */
