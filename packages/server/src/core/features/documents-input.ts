@@ -102,15 +102,19 @@ export class DocumentInput {
       this.invalid(s, `malformed awareness update: ${(err as Error).message}`);
       return;
     }
+    // y-websocket providers echo every awareness change they apply, other clients' included: entries for
+    // clients this peer does not speak for are dropped silently. A peer speaks for a client id it announces
+    // first (with a state, newer than any the document knows of it), up to maxAwarenessClients; the same user
+    // may take over an id another of its sockets holds (a reconnect whose old socket is not closed yet).
     const accepted = entries.filter((e) => {
       if (s.awarenessIds.has(e.clientID)) return true;
+      if (e.clientID === state.ydoc.clientID || state.remote.has(e.clientID)) return false;
+      const meta = state.awareness.meta.get(e.clientID);
+      if (meta !== undefined && e.clock <= meta.clock) return false;
       const owner = state.owners.get(e.clientID);
-      // A client id another live peer speaks for: only the same user may take it over (a reconnect whose old
-      // socket is not closed yet); anyone else's entry for it is dropped.
-      if (e.clientID === state.ydoc.clientID || (owner !== undefined && owner.peer.actorId !== s.peer.actorId)) return false;
-      return s.awarenessIds.size < this.options.maxAwarenessClients;
+      if (owner !== undefined) return owner.peer.actorId === s.peer.actorId;
+      return e.json !== 'null' && s.awarenessIds.size < this.options.maxAwarenessClients;
     });
-    if (accepted.length < entries.length) this.invalid(s, 'awareness entries for clients this connection does not speak for were dropped');
     if (accepted.length === 0) return;
     for (const e of accepted) {
       const owner = state.owners.get(e.clientID);
