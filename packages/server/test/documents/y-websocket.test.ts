@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import * as Y from 'yjs';
 import { TestClient, startServer, within, type WatchedServer } from '../helpers.js';
 import { SECRET, hmacKey, mint } from '../auth/helpers.js';
-import { editor, synced, untilAwareness, untilText, type Editor } from './helpers.js';
+import { editor, synced, untilAwareness, untilSame, untilText, type Editor } from './helpers.js';
 
 describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
   let server: WatchedServer;
@@ -40,7 +40,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
       a.text.insert(a.text.length, 'a');
       b.text.insert(0, 'b');
     }
-    await untilDoc2(a, b, (x, y) => x.length === 40 && x === y);
+    await untilSame(a, b, (x) => x.length === 40);
     assert.equal(a.text.toString(), b.text.toString());
     assert.equal(a.text.toString().replace(/b/g, '').length, 20);
     // The server holds the same document.
@@ -62,7 +62,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     b.text.insert(b.text.length, ' (offline)');
     assert.equal(a.text.toString(), 'hello world');
     b.provider.connect();
-    await untilDoc2(a, b, (x, y) => x === y && x.includes('world') && x.includes('offline'));
+    await untilSame(a, b, (x) => x.includes('world') && x.includes('offline'));
     // Both sides' edits are in, in an order both agree on.
     const merged = a.text.toString();
     assert.ok(merged.startsWith('>> hello'), merged);
@@ -135,16 +135,4 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     assert.equal(replay.getText('t').toString(), 'one two');
   });
 });
-
-function untilDoc2(a: Editor, b: Editor, check: (x: string, y: string) => boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const test = (): boolean => check(a.text.toString(), b.text.toString());
-    if (test()) return resolve();
-    const timer = setTimeout(() => { done(); reject(new Error(`no convergence: ${JSON.stringify(a.text.toString())} vs ${JSON.stringify(b.text.toString())}`)); }, 5000);
-    const l = (): void => { if (test()) { done(); resolve(); } };
-    const done = (): void => { clearTimeout(timer); a.doc.off('update', l); b.doc.off('update', l); };
-    a.doc.on('update', l);
-    b.doc.on('update', l);
-  });
-}
 
