@@ -39,6 +39,11 @@ export abstract class DocumentHolder {
     this.store = store;
   }
 
+  /** Whether this node holds `channel` in memory (open, or idle and not yet dropped). */
+  holds(channel: string): boolean {
+    return this.docs.has(channel);
+  }
+
   /** Documents held in memory (open or idle). */
   get size(): number {
     return this.docs.size;

@@ -15,6 +15,11 @@ export interface DocumentPeer {
   readonly info: ConnectionInfo;
   /** Sender id of its updates in the operation log: the user id, or the connection id when anonymous. */
   readonly actorId: string;
+  /**
+   * True when the peer is a connection of its own (a y-websocket socket): shutdown closes it. False for a
+   * document of a Switchboard connection, which the node closes itself (after its shutdown notice).
+   */
+  readonly standalone: boolean;
   /** Queue a y-websocket message of the document. Never throws, never blocks. */
   send(frame: DocumentFrame): void;
   /**
