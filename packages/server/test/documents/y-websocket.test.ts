@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as Y from 'yjs';
+import { CloseCode } from '@switchboard/protocol';
 import { TestClient, startServer, within, type WatchedServer } from '../helpers.js';
 import { SECRET, hmacKey, mint } from '../auth/helpers.js';
 import { editor, synced, untilAwareness, untilSame, untilText, type Editor } from './helpers.js';
@@ -22,7 +23,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     server = await startServer({
       auth: {
         jwt: { algorithms: ['HS256'], secret: SECRET },
-        channels: { default: 'allow', rules: { 'doc:ro:*': { subscribe: 'any', publish: 'role:editor' } } },
+        channels: { default: 'allow', rules: { 'doc:ro:*': { subscribe: 'any', publish: 'role:editor' }, 'doc:secret:*': { subscribe: 'none' } } },
       },
     });
   });
@@ -102,6 +103,19 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     await synced(fresh);
     await untilText(fresh, 'from the writer!');
     assert.equal(writer.text.toString(), 'from the writer!');
+  });
+
+  it('a client channel rules do not let read the document is closed with 4403 and the provider stops', async () => {
+    const e = open('doc:secret:1');
+    const closed = new Promise<{ code: number }>((resolve) => e.provider.once('closed', (ev) => resolve(ev)));
+    const warn = console.warn;
+    console.warn = () => undefined; // the provider logs the permission-denied reason
+    try {
+      assert.equal((await within(closed, 5000, 'the provider to give up')).code, CloseCode.DOCUMENT_FORBIDDEN);
+    } finally {
+      console.warn = warn;
+    }
+    assert.equal(e.provider.shouldConnect, false);
   });
 
   it('awareness: a provider sees the other one\'s cursor, and it disappears when that one leaves', async () => {
