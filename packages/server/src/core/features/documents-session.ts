@@ -68,6 +68,9 @@ export class DocState {
   readonly sessions = new Set<DocumentSession>();
   /** Awareness client id -> the local session speaking for it. */
   readonly owners = new Map<number, DocumentSession>();
+  /** Awareness clients changed this event-loop turn (all; those of local peers), sent once per turn. */
+  readonly awarenessDirty = new Set<number>();
+  readonly awarenessLocalDirty = new Set<number>();
   /** Awareness client id -> the node (origin) it came from. */
   readonly remote = new Map<number, string>();
   ready: Promise<void> = Promise.resolve();
