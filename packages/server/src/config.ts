@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { defaultAuthConfig, type AuthConfig } from './auth/config.js';
 import { DEFAULT_NODE_OPTIONS, type HeartbeatOptions, type NodeOptions, type LimitOptions, type NamespaceOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
+import { DEFAULT_DOCUMENT_OPTIONS, type DocumentOptions } from './core/document-options.js';
 import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
 
 /**
@@ -32,7 +33,6 @@ export interface EndpointConfig {
 
 /** The `endpoints` section: patterns to entries, overlaid on the defaults; `false` (or null) removes one. */
 export type EndpointsSection = Record<string, EndpointConfig | false | null>;
-import { DEFAULT_DOCUMENT_OPTIONS, type DocumentOptions } from './core/document-options.js';
 
 /** The `auth` config section: the auth layer's schema (docs/security.md) plus the development switch. */
 export type AuthSection = AuthConfig & {
@@ -129,10 +129,7 @@ export interface SwitchboardConfig {
     retentionKeepPerChannel: number;
   };
   /** Yjs document channels (namespaces with `documents: "yjs"`; docs/documents.md). */
-  documents: DocumentOptions & {
-    /** y-websocket endpoint: `{yWebsocketPath}/{document}` (empty: off). */
-    yWebsocketPath: string;
-  };
+  documents: DocumentOptions;
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }
@@ -174,7 +171,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     retentionMaxAgeMs: 0,
     retentionKeepPerChannel: 0,
   },
-  documents: { ...structuredClone(DEFAULT_DOCUMENT_OPTIONS), yWebsocketPath: '/yjs' },
+  documents: structuredClone(DEFAULT_DOCUMENT_OPTIONS),
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
 };
@@ -289,6 +286,19 @@ export function defaultEndpointsConfig(http: Pick<SwitchboardConfig['http'], 'ws
   };
 }
 
+/** The protocol name of the y-websocket handler (protocols/y-websocket), registered by the Switchboard. */
+export const Y_WEBSOCKET_PROTOCOL = 'y-websocket';
+
+/**
+ * The default y-websocket endpoint (docs/documents.md): `/yjs/{doc}`, present when a namespace of
+ * `channels.namespaces` is a document namespace (`documents: "yjs"`). Remove it with
+ * `"endpoints": {"/yjs/{doc}": false}`; add others with `"protocol": "y-websocket"` and a `{doc}` parameter.
+ */
+export function defaultDocumentEndpoints(config: Pick<SwitchboardConfig, 'channels'>): Record<string, EndpointConfig> {
+  const documents = Object.values(config.channels.namespaces).some((ns) => ns?.documents === 'yjs');
+  return documents ? { '/yjs/{doc}': { protocol: Y_WEBSOCKET_PROTOCOL } } : {};
+}
+
 /** What the rest of the server offers that endpoint entries may ask for (checked by resolveEndpoints). */
 export interface EndpointCapabilities {
   /** Names of the registered wire-protocol handlers. */
@@ -313,7 +323,7 @@ const AUTH_VALUES: readonly EndpointAuth[] = ['required', 'optional', 'none', 'e
  * pattern syntax, parameters, ambiguity and protocols are checked when the transport compiles the table.
  */
 export function resolveEndpoints(config: SwitchboardConfig, caps: EndpointCapabilities): EndpointSpec[] {
-  const entries: Record<string, EndpointConfig | false | null> = { ...defaultEndpointsConfig(config.http) };
+  const entries: Record<string, EndpointConfig | false | null> = { ...defaultEndpointsConfig(config.http), ...defaultDocumentEndpoints(config) };
   if (!isPlainObject(config.endpoints)) throw new EndpointConfigError('', 'the endpoints section is an object of URL patterns to entries');
   for (const [pattern, entry] of Object.entries(config.endpoints)) entries[pattern] = entry;
   const specs: EndpointSpec[] = [];

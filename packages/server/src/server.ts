@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { MemoryBroker } from './broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
-import { DEFAULT_CONFIG, nodeOptionsFrom, mergeConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { DEFAULT_CONFIG, Y_WEBSOCKET_PROTOCOL, nodeOptionsFrom, mergeConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
@@ -29,7 +29,6 @@ import type { WsProtocolHandler } from './core/ports/wire-protocol.js';
 import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
-import { ProtocolMount } from './transport/protocol-mount.js';
 import { YWebsocketHandler } from './protocols/y-websocket/index.js';
 
 export interface SwitchboardOptions {
@@ -83,9 +82,12 @@ export class Switchboard {
   readonly nodes: NodeRegistry;
   /** The auth layer built from config.auth (JWT, cookies, Ed25519, channel rules, origins). */
   readonly auth: AuthWiring;
-  /** The y-websocket endpoint (`{documents.yWebsocketPath}/{document}`): the handler, and its temporary mount. */
+  /**
+   * The y-websocket protocol handler (Yjs documents, docs/documents.md), registered as protocol `"y-websocket"`
+   * unless `SwitchboardOptions.protocols` names another handler so; served on the endpoints naming it (by
+   * default `/yjs/{doc}` when a namespace is a document namespace).
+   */
   readonly yWebsocket: YWebsocketHandler;
-  private readonly yWebsocketMount: ProtocolMount | null;
   private reportTimer: NodeJS.Timeout | null = null;
   private stores: Stores | null;
   private retention: Retention | null = null;
@@ -114,7 +116,14 @@ export class Switchboard {
     });
     const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
     const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
-    const protocols = options.protocols ?? {};
+    this.yWebsocket = new YWebsocketHandler({
+      documents: this.node.documents,
+      maxPayload: this.config.documents.maxUpdateBytes + 1024,
+      maxQueuedBytes: Math.max(this.config.limits.maxQueuedBytes, 4 * this.config.documents.maxUpdateBytes),
+      pingIntervalMs: this.config.heartbeat.pingIntervalMs,
+      logger: this.logger,
+    });
+    const protocols: Record<string, WsProtocolHandler> = { [Y_WEBSOCKET_PROTOCOL]: this.yWebsocket, ...options.protocols };
     const endpoints = resolveEndpoints(this.config, {
       protocols: Object.keys(protocols),
       tokens: this.auth.verifies.tokens,
@@ -134,24 +143,6 @@ export class Switchboard {
       requireAuth: this.config.auth.required,
       rejectAuthAtHandshake: this.config.auth.rejectAt === 'handshake',
       challenge: { handshake: this.auth.challenge, timeoutMs: this.auth.auth.config.handshakeTimeoutMs },
-      trustProxy: this.config.http.trustProxy,
-      logger: this.logger,
-    });
-    this.yWebsocket = new YWebsocketHandler({
-      documents: this.node.documents,
-      maxQueuedBytes: Math.max(this.config.limits.maxQueuedBytes, 4 * this.config.documents.maxUpdateBytes),
-      pingIntervalMs: this.config.heartbeat.pingIntervalMs,
-      logger: this.logger,
-    });
-    const yPath = this.config.documents.yWebsocketPath;
-    this.yWebsocketMount = yPath === '' ? null : new ProtocolMount(this.node, {
-      prefix: yPath.replace(/\/+$/, ''),
-      param: 'doc',
-      handler: this.yWebsocket,
-      maxPayload: this.config.documents.maxUpdateBytes + 1024,
-      authenticate,
-      checkOrigin,
-      requireAuth: this.config.auth.required,
       trustProxy: this.config.http.trustProxy,
       logger: this.logger,
     });
@@ -291,7 +282,6 @@ export class Switchboard {
    */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (this.yWebsocketMount?.handleUpgrade(req, socket, head)) return;
       if (!this.ws.handleUpgrade(req, socket, head)) this.ws.notFound(socket);
     });
   }
@@ -355,7 +345,6 @@ export class Switchboard {
       const deadline = this.config.shutdown.deadlineMs;
       await this.node.shutdown(deadline);
       this.yWebsocket.close();
-      await this.yWebsocketMount?.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();

@@ -78,6 +78,8 @@ const HANDSHAKE_CLOSE_GRACE_MS = 1000;
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
+  /** Wire-protocol handlers with their own frame limit (WsProtocolHandler.maxPayload) get their own server. */
+  private readonly protocolWss = new Map<string, WebSocketServer>();
   private readonly batcher = new WriteBatcher();
   /** The endpoint table (throws EndpointConfigError from the constructor when invalid). */
   readonly endpoints: EndpointTable;
@@ -108,6 +110,16 @@ export class WebSocketTransport {
       // Echo only our protocol name, never an offered `bearer.<token>` entry (that would copy the token).
       handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
     });
+    for (const [name, handler] of Object.entries(opts.protocols ?? {})) {
+      if (handler.maxPayload === undefined || handler.maxPayload === opts.maxMessageBytes) continue;
+      this.protocolWss.set(name, new WebSocketServer({
+        noServer: true,
+        maxPayload: handler.maxPayload,
+        perMessageDeflate: false,
+        clientTracking: false,
+        handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
+      }));
+    }
     this.onMessage = function (data, isBinary) {
       const s = this[kSession];
       if (s === undefined) return;
@@ -194,7 +206,8 @@ export class WebSocketTransport {
           return;
         }
         if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
-        this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
+        const wss = this.protocolWss.get(match.endpoint.protocol) ?? this.wss;
+        wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
           if (refusal !== null) {
             ws.close(refusal.closeCode, refusal.message.slice(0, 120));
             return;
@@ -386,6 +399,7 @@ export class WebSocketTransport {
 
   close(): void {
     this.wss.close();
+    for (const wss of this.protocolWss.values()) wss.close();
   }
 }
 

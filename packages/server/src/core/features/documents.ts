@@ -1,19 +1,13 @@
 import * as Y from 'yjs';
 import * as awarenessProtocol from 'y-protocols/awareness';
 import { CloseCode, ErrorCode } from '@switchboard/protocol';
-import type { CoreContext } from '../context.js';
-import { documentOptions, type DocumentOptions } from '../document-options.js';
-import { newId } from '../ids.js';
-import type { DocumentHistoryPage, DocumentHistoryQuery, DocumentStore } from '../ports/document-store.js';
+import type { DocumentHistoryPage, DocumentHistoryQuery } from '../ports/document-store.js';
 import type { ConnectionInfo, Decision } from '../ports/hooks.js';
-import {
-  DocState, DocumentSession, LEFT_ORIGIN, LOAD_ORIGIN, NODE_GONE_ORIGIN, RemoteOrigin, SERVER_ORIGIN,
-  type DocumentPeer, type DocumentRouter,
-} from './documents-session.js';
-import {
-  DOCUMENT_NODES_CHANNEL, DocumentFrame, awarenessBytesMessage, awarenessMessage, decodeBus, encodeBus, readAwarenessEntries,
-  readClientMessage, syncStep1Message, syncStep2Message, updateMessage, writeAwarenessEntries, type BusKind, type ClientMessage,
-} from './documents-wire.js';
+import { DocumentCluster } from './documents-cluster.js';
+import type { DocumentsContext } from './documents-holder.js';
+import { DocumentInput } from './documents-input.js';
+import { DocState, DocumentSession, LEFT_ORIGIN, SERVER_ORIGIN, type DocumentPeer, type DocumentRouter } from './documents-session.js';
+import { DocumentFrame, awarenessMessage, readClientMessage, syncStep1Message, type ClientMessage } from './documents-wire.js';
 
 /** Why a peer cannot open a document: an error code (Switchboard connections) and a close code (y-websocket). */
 export interface DocumentRefusal {
@@ -24,8 +18,6 @@ export interface DocumentRefusal {
 }
 
 const ALLOWED: Decision = { allowed: true };
-/** An empty Yjs update (no structs, no deletions) is two zero bytes. */
-const EMPTY_UPDATE_LENGTH = 2;
 
 /**
  * Yjs documents (issue 13). A channel whose namespace says `documents: "yjs"` is a document: this node holds
@@ -46,40 +38,25 @@ const EMPTY_UPDATE_LENGTH = 2;
  * awareness updates, and a state vector query a node sends when it loads a document or after a broker outage,
  * which the other holders answer with what it lacks.
  */
-export class Documents implements DocumentRouter {
-  readonly options: DocumentOptions;
-  /** This process among the nodes (node id + a per-process instance, so a restarted node is a new origin). */
-  readonly origin: string;
-  private readonly docs = new Map<string, DocState>();
-  private store: DocumentStore | null = null;
-  /** Remote origins -> when last heard from. */
-  private readonly nodes = new Map<string, number>();
-  private readonly remoteOrigins = new Map<string, RemoteOrigin>();
-  private nodeChannel: Promise<void> | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private lastBeat = 0;
+export class Documents extends DocumentCluster implements DocumentRouter {
   private readonly channelName: RegExp;
-  private stopping = false;
+  private readonly input: DocumentInput;
 
-  constructor(private readonly ctx: Pick<CoreContext, 'broker' | 'namespaces' | 'hooks' | 'log' | 'metrics' | 'now' | 'options'>) {
-    this.options = documentOptions(ctx.options.documents);
-    this.origin = `${ctx.broker.nodeId}~${newId().slice(0, 8)}`;
+  constructor(ctx: DocumentsContext) {
+    super(ctx);
     this.channelName = new RegExp(`^(?:${ctx.options.limits.channelNamePattern})$`);
-  }
-
-  /** Give the documents their store (before the first document is opened). Null: memory only. */
-  useStore(store: DocumentStore | null): void {
-    this.store = store;
+    this.input = new DocumentInput({
+      options: this.options,
+      log: ctx.log,
+      send: (s, frame) => this.send(s, frame),
+      errorSent: (code) => ctx.metrics.errorSent(code),
+      whenStored: (state, fn) => this.whenStored(state, fn),
+    });
   }
 
   /** Whether `channel` is a document channel (its namespace says `documents: "yjs"`). */
   isDocument(channel: string): boolean {
     return this.ctx.namespaces.of(channel).documents === 'yjs';
-  }
-
-  /** Documents held in memory (open or idle). */
-  get size(): number {
-    return this.docs.size;
   }
 
   // ---------------------------------------------------------------- peers
@@ -129,7 +106,7 @@ export class Documents implements DocumentRouter {
     try {
       m = readClientMessage(message);
     } catch {
-      this.invalid(s, 'malformed or truncated document message');
+      this.input.invalid(s, 'malformed or truncated document message');
       return;
     }
     const now = this.ctx.now();
@@ -140,18 +117,18 @@ export class Documents implements DocumentRouter {
           s.peer.close(CloseCode.RATE_LIMITED, 'document update rate exceeded');
           return;
         }
-        this.clientUpdate(s, m.update, m.step2, now);
+        this.input.clientUpdate(s, m.update, m.step2, now);
         return;
       case 'step1':
         this.ctx.metrics.messageIn('doc_sync', message.length);
-        if (this.control(s, now)) this.answerStateVector(s, m.stateVector);
+        if (this.input.control(s, now)) this.input.answerStateVector(s, m.stateVector);
         return;
       case 'awareness':
         this.ctx.metrics.messageIn('doc_awareness', message.length);
-        if (this.control(s, now)) this.clientAwareness(s, m.update);
+        if (this.input.control(s, now)) this.input.clientAwareness(s, m.update);
         return;
       case 'query_awareness': {
-        if (!this.control(s, now)) return;
+        if (!this.input.control(s, now)) return;
         const ids = [...s.state.awareness.getStates().keys()];
         this.send(s, new DocumentFrame(s.channel, awarenessMessage(s.state.awareness, ids), 'doc_awareness'));
         return;
@@ -159,7 +136,7 @@ export class Documents implements DocumentRouter {
       case 'auth':
         return; // nothing a client says in it concerns the server
       case 'unknown':
-        this.invalid(s, `unknown document message type ${m.type}`);
+        this.input.invalid(s, `unknown document message type ${m.type}`);
         return;
     }
   }
@@ -205,59 +182,6 @@ export class Documents implements DocumentRouter {
     return this.store.history(channel, query);
   }
 
-  // ---------------------------------------------------------------- cluster
-
-  /** An ephemeral broker event that is document traffic (documents-wire.ts `isBusFrame`). */
-  receiveBus(channel: string, frame: string): void {
-    const m = decodeBus(frame);
-    if (m === null || m.origin === this.origin) return;
-    const now = this.ctx.now();
-    this.nodes.set(m.origin, now);
-    if (channel === DOCUMENT_NODES_CHANNEL) return; // a heartbeat
-    const state = this.docs.get(channel);
-    if (state === undefined || state.closed) return;
-    const origin = this.remoteOrigin(m.origin);
-    try {
-      if (m.kind === 'u') {
-        Y.applyUpdate(state.ydoc, m.payload, origin);
-      } else if (m.kind === 'a') {
-        // Entries of clients a local peer speaks for are this node's to say (a client that moved here from
-        // the other node must not lose its cursor to that node's late removal).
-        const entries = readAwarenessEntries(m.payload, 100_000);
-        const mine = entries.filter((e) => !state.owners.has(e.clientID));
-        if (mine.length > 0) awarenessProtocol.applyAwarenessUpdate(state.awareness, mine.length === entries.length ? m.payload : writeAwarenessEntries(mine), origin);
-      } else if (m.kind === 'q' && state.loaded) {
-        const diff = Y.encodeStateAsUpdate(state.ydoc, m.payload);
-        if (diff.length > EMPTY_UPDATE_LENGTH) this.publish(channel, 'u', diff);
-        this.publishLocalAwareness(state);
-      }
-    } catch (err) {
-      this.ctx.log.warn({ err, channel, origin: m.origin, kind: m.kind }, 'bad document message from another node dropped');
-    }
-  }
-
-  /**
-   * The broker is back after an outage: updates and awareness published meanwhile may be lost. Re-read each
-   * document's store (what other nodes stored meanwhile), ask the other holders for what this node lacks, and
-   * announce this node's awareness again.
-   */
-  brokerUp(): void {
-    for (const state of this.docs.values()) {
-      if (!state.loaded || state.closed) continue;
-      this.publish(state.name, 'q', Y.encodeStateVector(state.ydoc));
-      this.publishLocalAwareness(state);
-      const store = this.store;
-      if (store === null) continue;
-      store.load(state.name).then((stored) => {
-        if (state.closed) return;
-        const origin = this.remoteOrigin('store');
-        Y.transact(state.ydoc, () => {
-          for (const u of [stored.snapshot, ...stored.updates]) if (u !== null) Y.applyUpdate(state.ydoc, u, origin);
-        }, origin);
-      }).catch((err: unknown) => this.ctx.log.warn({ err, channel: state.name }, 'document re-read after broker outage failed'));
-    }
-  }
-
   // ---------------------------------------------------------------- lifecycle
 
   /**
@@ -288,267 +212,6 @@ export class Documents implements DocumentRouter {
     this.docs.clear();
   }
 
-  // ---------------------------------------------------------------- internals: peers' messages
-
-  /** A control message (state vector, awareness) within the peer's bucket; a flood closes it with 4021. */
-  private control(s: DocumentSession, now: number): boolean {
-    if (s.takeControlToken(now)) return true;
-    if (s.dropped >= this.options.awarenessRate.closeAfterDropped) s.peer.close(CloseCode.RATE_LIMITED, 'document message rate exceeded');
-    return false;
-  }
-
-  private invalid(s: DocumentSession, message: string): void {
-    this.ctx.metrics.errorSent(ErrorCode.INVALID_UPDATE);
-    s.peer.refused(s.channel, ErrorCode.INVALID_UPDATE, message);
-  }
-
-  private clientUpdate(s: DocumentSession, update: Uint8Array, step2: boolean, now: number): void {
-    if (!s.writable) {
-      if (s.noticeDue(now)) s.peer.refused(s.channel, ErrorCode.READ_ONLY, 'This document is read-only for you: your changes are not saved');
-      return;
-    }
-    if (update.length > this.options.maxUpdateBytes) {
-      this.invalid(s, `update of ${update.length} bytes (at most ${this.options.maxUpdateBytes})`);
-      return;
-    }
-    const state = s.state;
-    let structs: Array<{ id: { client: number; clock: number } }>;
-    try {
-      structs = Y.decodeUpdate(update).structs;
-    } catch {
-      this.invalid(s, 'malformed or truncated Yjs update');
-      return;
-    }
-    // An update continues each client's history where the document has it. One that starts past that depends
-    // on changes the document never saw: another document's update, or a client update that overtook the
-    // client's sync step 2 (which then brings everything): dropped either way, the document unchanged.
-    const first = new Map<number, number>();
-    for (const st of structs) if (!first.has(st.id.client)) first.set(st.id.client, st.id.clock);
-    for (const [client, clock] of first) {
-      if (clock > Y.getState(state.ydoc.store, client)) {
-        if (s.caughtUp || step2) this.invalid(s, 'update does not fit this document (it depends on changes the document does not have)');
-        return;
-      }
-    }
-    if (step2) s.caughtUp = true;
-    try {
-      Y.applyUpdate(state.ydoc, update, s);
-    } catch (err) {
-      this.ctx.log.warn({ err, channel: state.name, peer: s.peer.id }, 'document update could not be applied');
-      this.invalid(s, 'update could not be applied');
-    }
-  }
-
-  /** Sync step 1 from a peer: answer with what it lacks, once everything applied so far is stored. */
-  private answerStateVector(s: DocumentSession, stateVector: Uint8Array): void {
-    try {
-      Y.decodeStateVector(stateVector);
-    } catch {
-      this.invalid(s, 'malformed state vector');
-      return;
-    }
-    const state = s.state;
-    this.whenStored(state, () => {
-      if (!s.detached && !state.closed) this.send(s, new DocumentFrame(state.name, syncStep2Message(state.ydoc, stateVector), 'doc_sync'));
-    });
-  }
-
-  private clientAwareness(s: DocumentSession, update: Uint8Array): void {
-    if (update.length > this.options.maxAwarenessBytes) {
-      this.invalid(s, `awareness update of ${update.length} bytes (at most ${this.options.maxAwarenessBytes})`);
-      return;
-    }
-    const state = s.state;
-    let entries;
-    try {
-      entries = readAwarenessEntries(update, this.options.maxAwarenessClients);
-    } catch (err) {
-      this.invalid(s, `malformed awareness update: ${(err as Error).message}`);
-      return;
-    }
-    const accepted = entries.filter((e) => {
-      if (s.awarenessIds.has(e.clientID)) return true;
-      const owner = state.owners.get(e.clientID);
-      // A client id another live peer speaks for: only the same user may take it over (a reconnect whose old
-      // socket is not closed yet); anyone else's entry for it is dropped.
-      if (e.clientID === state.ydoc.clientID || (owner !== undefined && owner.peer.actorId !== s.peer.actorId)) return false;
-      return s.awarenessIds.size < this.options.maxAwarenessClients;
-    });
-    if (accepted.length < entries.length) this.invalid(s, 'awareness entries for clients this connection does not speak for were dropped');
-    if (accepted.length === 0) return;
-    for (const e of accepted) {
-      const owner = state.owners.get(e.clientID);
-      if (owner !== s) {
-        owner?.awarenessIds.delete(e.clientID);
-        s.awarenessIds.add(e.clientID);
-        state.owners.set(e.clientID, s);
-        state.remote.delete(e.clientID);
-      }
-    }
-    awarenessProtocol.applyAwarenessUpdate(state.awareness, accepted.length === entries.length ? update : writeAwarenessEntries(accepted), s);
-  }
-
-  // ---------------------------------------------------------------- internals: the document
-
-  /** The document, loaded (counted in `attaching` until the caller takes it over). */
-  private acquire(name: string): Promise<DocState> {
-    let state = this.docs.get(name);
-    if (state === undefined) {
-      state = new DocState(name);
-      this.docs.set(name, state);
-      state.ready = this.load(state);
-    }
-    const s = state;
-    s.attaching += 1;
-    return s.ready.then(() => s, (err: unknown) => {
-      s.attaching -= 1;
-      throw err;
-    });
-  }
-
-  private async load(state: DocState): Promise<void> {
-    state.ydoc.on('update', (update: Uint8Array, origin: unknown) => this.onUpdate(state, update, origin));
-    state.awareness.on('update', (changes: AwarenessChanges, origin: unknown) => this.onAwareness(state, changes, origin));
-    try {
-      await this.joinNodes();
-      // Subscribed before reading the store: an update stored after the read reaches us on the channel.
-      await this.ctx.broker.subscribe(state.name);
-      const store = this.store;
-      if (store !== null) {
-        const stored = await store.load(state.name);
-        Y.transact(state.ydoc, () => {
-          for (const u of [stored.snapshot, ...stored.updates]) {
-            if (u === null) continue;
-            try {
-              Y.applyUpdate(state.ydoc, u, LOAD_ORIGIN);
-            } catch (err) {
-              this.ctx.log.error({ err, channel: state.name }, 'a stored document update could not be applied');
-            }
-          }
-        }, LOAD_ORIGIN);
-        state.uncompacted = stored.updates.length;
-      }
-      state.loaded = true;
-      this.publish(state.name, 'q', Y.encodeStateVector(state.ydoc));
-      this.maybeCompact(state);
-    } catch (err) {
-      if (this.docs.get(state.name) === state) this.docs.delete(state.name);
-      state.destroy();
-      this.ctx.broker.unsubscribe(state.name).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** Every change of the Y.Doc, whatever made it (Yjs emits only effective changes). */
-  private onUpdate(state: DocState, update: Uint8Array, origin: unknown): void {
-    if (origin === LOAD_ORIGIN) return;
-    if (origin instanceof RemoteOrigin) {
-      this.relay(state, update, null); // stored by the node that took it
-      return;
-    }
-    const from = origin instanceof DocumentSession ? origin : null;
-    if (this.store === null) {
-      this.relay(state, update, from);
-      this.publish(state.name, 'u', update);
-      return;
-    }
-    state.applied += 1;
-    state.pending.push({ update, from, senderId: from === null ? null : from.peer.actorId, createdAt: this.ctx.now() });
-    if (!state.writing) void this.drain(state);
-  }
-
-  /** Store what is pending (a batch per round trip, in order), then relay and publish it. */
-  private async drain(state: DocState): Promise<void> {
-    state.writing = true;
-    while (state.pending.length > 0 && this.store !== null) {
-      const batch = state.pending;
-      state.pending = [];
-      try {
-        await this.store.append(state.name, batch.map((p) => ({ update: p.update, senderId: p.senderId, createdAt: p.createdAt })));
-      } catch (err) {
-        this.ctx.log.warn({ err, channel: state.name, updates: batch.length }, 'storing document updates failed; retrying (they are not relayed until stored)');
-        state.pending = batch.concat(state.pending);
-        await new Promise((r) => setTimeout(r, this.options.storeRetryMs).unref());
-        if (this.stopping && state.closed) break;
-        continue;
-      }
-      state.stored += batch.length;
-      state.uncompacted += batch.length;
-      for (const p of batch) this.relay(state, p.update, p.from);
-      this.publish(state.name, 'u', batch.length === 1 ? batch[0]!.update : Y.mergeUpdates(batch.map((p) => p.update)));
-      this.settleWaiting(state);
-      this.maybeCompact(state);
-    }
-    state.writing = false;
-    this.settleWaiting(state);
-  }
-
-  /** Run `fn` once every local update applied so far is stored (at once without a store or pending writes). */
-  private whenStored(state: DocState, fn: () => void): void {
-    if (state.stored >= state.applied) fn();
-    else state.waiting.push({ upTo: state.applied, run: fn });
-  }
-
-  private settleWaiting(state: DocState): void {
-    if (state.waiting.length === 0) return;
-    const due = state.waiting.filter((w) => state.stored >= w.upTo);
-    if (due.length === 0) return;
-    state.waiting = state.waiting.filter((w) => state.stored < w.upTo);
-    for (const w of due) w.run();
-  }
-
-  private onAwareness(state: DocState, changes: AwarenessChanges, origin: unknown): void {
-    const changed = changes.added.concat(changes.updated, changes.removed);
-    if (changed.length === 0 || state.closed) return;
-    if (origin instanceof RemoteOrigin) {
-      for (const id of changes.added) state.remote.set(id, origin.node);
-      for (const id of changes.updated) state.remote.set(id, origin.node);
-    }
-    for (const id of changes.removed) state.remote.delete(id);
-    const update = awarenessProtocol.encodeAwarenessUpdate(state.awareness, changed);
-    // To every local peer, the sender included: y-websocket providers take their own echo as a sign of life.
-    const frame = new DocumentFrame(state.name, awarenessBytesMessage(update), 'doc_awareness');
-    for (const s of state.sessions) this.send(s, frame);
-    if (origin instanceof DocumentSession || origin === LEFT_ORIGIN) this.publish(state.name, 'a', update);
-  }
-
-  /** Relay an update to the local peers (except its author). */
-  private relay(state: DocState, update: Uint8Array, except: DocumentSession | null): void {
-    if (state.sessions.size === 0 || (state.sessions.size === 1 && except !== null && state.sessions.has(except))) return;
-    const frame = new DocumentFrame(state.name, updateMessage(update), 'doc_update');
-    let n = 0;
-    for (const s of state.sessions) {
-      if (s === except) continue;
-      s.peer.send(frame);
-      n++;
-    }
-    this.ctx.metrics.messagesOut('doc_update', n);
-  }
-
-  private send(s: DocumentSession, frame: DocumentFrame): void {
-    s.peer.send(frame);
-    this.ctx.metrics.messagesOut(frame.kind, 1);
-  }
-
-  private publishLocalAwareness(state: DocState): void {
-    const ids = [...state.owners.keys()].filter((id) => state.awareness.getStates().has(id));
-    if (ids.length > 0) this.publish(state.name, 'a', awarenessProtocol.encodeAwarenessUpdate(state.awareness, ids));
-  }
-
-  private publish(channel: string, kind: BusKind, payload: Uint8Array | null): void {
-    this.ctx.broker.publishEphemeral(channel, encodeBus(kind, this.origin, payload)).catch((err: unknown) => {
-      this.ctx.log.warn({ err, channel, kind }, 'document message to the other nodes failed (resynced when the broker is back)');
-    });
-  }
-
-  private remoteOrigin(node: string): RemoteOrigin {
-    let o = this.remoteOrigins.get(node);
-    if (o === undefined) {
-      if (this.remoteOrigins.size > 1000) this.remoteOrigins.clear();
-      this.remoteOrigins.set(node, (o = new RemoteOrigin(node)));
-    }
-    return o;
-  }
 
   private decide(info: ConnectionInfo, action: 'subscribe' | 'publish', channel: string): Decision | Promise<Decision> {
     const hook = this.ctx.hooks.authorizeChannel;
@@ -564,103 +227,8 @@ export class Documents implements DocumentRouter {
       return failed(err);
     }
   }
-
-  // ---------------------------------------------------------------- internals: the nodes, the timer
-
-  /** Subscribe the heartbeat channel and start the timer (once, with the first document). */
-  private joinNodes(): Promise<void> {
-    if (this.nodeChannel === null) {
-      this.nodeChannel = this.ctx.broker.subscribe(DOCUMENT_NODES_CHANNEL);
-      this.nodeChannel.catch(() => {
-        this.nodeChannel = null;
-      });
-      const tick = Math.max(100, Math.floor(this.options.nodeTimeoutMs / 3));
-      this.timer = setInterval(() => this.tick(), tick);
-      this.timer.unref();
-    }
-    return this.nodeChannel;
-  }
-
-  /** Heartbeat, dead nodes' awareness, idle documents. */
-  private tick(): void {
-    const now = this.ctx.now();
-    if (this.docs.size > 0 && now - this.lastBeat >= this.options.nodeTimeoutMs / 3 - 50) {
-      this.lastBeat = now;
-      this.publish(DOCUMENT_NODES_CHANNEL, 'h', null);
-    }
-    for (const [node, seen] of this.nodes) {
-      if (now - seen <= this.options.nodeTimeoutMs) continue;
-      this.nodes.delete(node);
-      for (const state of this.docs.values()) {
-        const gone = [...state.remote].filter(([, owner]) => owner === node).map(([id]) => id);
-        if (gone.length > 0) awarenessProtocol.removeAwarenessStates(state.awareness, gone, NODE_GONE_ORIGIN);
-      }
-    }
-    this.evictIdle(now);
-  }
-
-  private evictIdle(now: number): void {
-    const idle = [...this.docs.values()]
-      .filter((d) => d.loaded && d.sessions.size === 0 && d.attaching === 0 && !d.writing && d.pending.length === 0)
-      .sort((a, b) => a.idleSince - b.idleSince);
-    let excess = idle.length - this.options.idleDocuments;
-    for (const d of idle) {
-      if (excess-- > 0 || now - d.idleSince >= this.options.idleTtlMs) this.evict(d);
-    }
-  }
-
-  private evict(state: DocState): void {
-    this.docs.delete(state.name);
-    this.ctx.broker.unsubscribe(state.name).catch((err: unknown) => this.ctx.log.warn({ err, channel: state.name }, 'document unsubscribe failed'));
-    if (state.uncompacted > 0) void this.compact(state);
-    state.destroy();
-  }
-
-  private maybeCompact(state: DocState): void {
-    if (state.uncompacted >= this.options.compactAfterUpdates) void this.compact(state);
-  }
-
-  /** Fold the stored updates into a snapshot (in the store's transaction; see DocumentStore.compact). */
-  private async compact(state: DocState): Promise<void> {
-    const store = this.store;
-    if (store === null || state.compacting) return;
-    state.compacting = true;
-    const before = state.uncompacted;
-    try {
-      await store.compact(state.name, mergeUpdates);
-      state.uncompacted = Math.max(0, state.uncompacted - before);
-    } catch (err) {
-      this.ctx.log.warn({ err, channel: state.name }, 'document compaction failed');
-    } finally {
-      state.compacting = false;
-    }
-  }
-}
-
-interface AwarenessChanges {
-  added: number[];
-  updated: number[];
-  removed: number[];
 }
 
 function refusal(code: string, closeCode: number, message: string): DocumentRefusal {
   return { refused: true, code, closeCode, message };
-}
-
-/** Snapshot + updates -> one update of the resulting document (deleted content garbage-collected). */
-export function mergeUpdates(snapshot: Uint8Array | null, updates: Uint8Array[]): Uint8Array {
-  const doc = new Y.Doc();
-  Y.transact(doc, () => {
-    for (const u of [snapshot, ...updates]) {
-      if (u === null) continue;
-      try {
-        Y.applyUpdate(doc, u);
-      } catch {
-        /* a stored update that cannot be applied is left out of the snapshot (it never applied anywhere) */
-      }
-    }
-  });
-  const out = Y.encodeStateAsUpdate(doc);
-  doc.destroy();
-  return out;
 }

@@ -18,6 +18,8 @@ export interface YWebsocketOptions {
   documents: DocumentsPort;
   /** Path parameter holding the document (channel) name; default `doc` (`/yjs/{doc}`). */
   param?: string;
+  /** Largest message accepted, bytes (documents.maxUpdateBytes plus framing); larger ones close with 1009. */
+  maxPayload: number;
   /** Slow consumer bound, bytes (limits.maxQueuedBytes). */
   maxQueuedBytes: number;
   /** WebSocket ping interval; a socket without a pong by the next ping is dropped (0: no pings). */
@@ -45,7 +47,11 @@ export class YWebsocketHandler implements WsProtocolHandler {
   private readonly peers = new Set<YWebsocketPeer>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: YWebsocketOptions) {}
+  readonly maxPayload: number;
+
+  constructor(private readonly opts: YWebsocketOptions) {
+    this.maxPayload = opts.maxPayload;
+  }
 
   accept(ws: WebSocket, ctx: WsProtocolContext): void {
     const channel = ctx.params[this.opts.param ?? 'doc'] ?? '';
