@@ -154,8 +154,10 @@ export class DocumentHandle extends Emitter<DocumentHandleEvents> {
     encoding.writeVarUint(e, MESSAGE_SYNC);
     syncProtocol.writeSyncStep1(e, this.doc);
     this.send(encoding.toUint8Array(e));
+    // Our awareness state with a new clock (sent by onAwarenessUpdate): the server and the peers removed our
+    // entry at its last clock when the previous connection ended, and ignore a state at that same clock.
     const aw = this.awareness;
-    if (aw !== null && aw.getLocalState() !== null) this.send(awarenessMessage(aw, [aw.clientID]));
+    if (aw !== null && aw.getLocalState() !== null) aw.setLocalState(aw.getLocalState());
   }
 
   private onMessage(message: Uint8Array): void {
@@ -251,12 +253,21 @@ export class DocumentHandle extends Emitter<DocumentHandleEvents> {
     this.dropRemoteAwareness();
   }
 
-  /** Remove every awareness state but ours (they are stale once we no longer hear from the server). */
+  /**
+   * Forget every awareness state but ours (stale once we no longer hear from the server), clocks included:
+   * y-protocols' removeAwarenessStates would raise their clocks, and the states the server sends on the next
+   * open (same clocks) would then be ignored until each client changes its state.
+   */
   private dropRemoteAwareness(): void {
     const aw = this.awareness;
     if (aw === null) return;
-    const others = [...aw.getStates().keys()].filter((id) => id !== aw.clientID);
-    if (others.length > 0) awarenessProtocol.removeAwarenessStates(aw, others, this);
+    const removed = [...aw.getStates().keys()].filter((id) => id !== aw.clientID);
+    for (const id of [...aw.meta.keys()]) if (id !== aw.clientID) aw.meta.delete(id);
+    if (removed.length === 0) return;
+    for (const id of removed) aw.states.delete(id);
+    const changes = { added: [], updated: [], removed };
+    aw.emit('change', [changes, this]);
+    aw.emit('update', [changes, this]);
   }
 
   private setState(next: DocumentState): void {

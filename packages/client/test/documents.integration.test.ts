@@ -176,32 +176,46 @@ test('SDK client and an unmodified y-websocket WebsocketProvider converge on the
 });
 
 test('offline edits on both sides merge when the connection comes back', async (t) => {
-  const { clients, proxy } = await setupProxied(t);
-  const a = clients.make(proxy.url, { username: 'ann' });
-  const b = clients.make(proxy.url, { username: 'bob' });
+  const { srv, clients, proxy } = await setupProxied(t);
+  const a = clients.make(proxy.url, { username: 'ann' }); // through the proxy: her connection can be cut
+  const b = clients.make(srv.url, { username: 'bob', batch: true }); // batch frames and binary frames mixed
   await a.connect();
   await b.connect();
   const docA = new Y.Doc();
   const docB = new Y.Doc();
-  const ha = openDocument(a, 'doc:offline', docA);
-  const hb = openDocument(b, 'doc:offline', docB);
+  const awA = new Awareness(docA);
+  const awB = new Awareness(docB);
+  t.after(() => {
+    awA.destroy();
+    awB.destroy();
+  });
+  awA.setLocalState({ user: { name: 'ann' } });
+  awB.setLocalState({ user: { name: 'bob' } });
+  const ha = openDocument(a, 'doc:offline', docA, { awareness: awA });
+  const hb = openDocument(b, 'doc:offline', docB, { awareness: awB });
   docA.getText('t').insert(0, 'base.');
   await within(Promise.all([ha.whenSynced(), hb.whenSynced()]), 5000, 'both synced');
   await until([docB], () => text(docB) === 'base.', 'bob has the base text');
+  await until([awA, awB], () => awA.getStates().has(docB.clientID) && awB.getStates().has(docA.clientID), 'awareness both ways');
 
   // Ann goes offline (connections cut, new ones refused) and edits; Bob keeps editing online.
   proxy.mode = 'refuse';
   proxy.cut();
-  await until([a, b, ha, hb], () => ha.state === 'opening' && hb.state === 'opening', 'both handles see the connection drop');
+  await until([a, ha, awB], () => ha.state === 'opening' && !awB.getStates().has(docA.clientID), 'ann\'s handle sees the drop; bob sees her leave');
   docA.getText('t').insert(0, 'ann offline 1. ');
   docA.getText('t').insert(docA.getText('t').length, ' ann offline 2.');
   docB.getText('t').insert(5, ' bob offline.');
   assert.equal(ha.synced, false);
+  assert.deepEqual([...awA.getStates().keys()], [docA.clientID], 'remote awareness states are dropped while offline');
 
   proxy.mode = 'forward';
-  await within(Promise.all([ha.whenSynced(), hb.whenSynced()]), 10_000, 'both resynced after reconnect');
+  assert.equal(hb.synced, true, 'bob stays online');
+  await within(ha.whenSynced(), 10_000, 'ann resynced after reconnect');
   await until([docA, docB], () => text(docA) === text(docB) && text(docA).includes('ann offline 2.') && text(docA).includes('bob offline.'), 'offline edits merged');
   assert.match(text(docA), /^ann offline 1\. base\./);
+  // Presence comes back without anyone changing their state (the server had removed both entries).
+  await until([awA], () => awA.getStates().get(docB.clientID)?.user?.name === 'bob', 'ann sees bob again after the reconnect');
+  await until([awB], () => awB.getStates().get(docA.clientID)?.user?.name === 'ann', 'bob sees ann again after the reconnect');
 
   // And live editing goes on after the resync.
   docB.getText('t').insert(0, '>');
