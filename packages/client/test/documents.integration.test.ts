@@ -147,6 +147,7 @@ test('SDK client and an unmodified y-websocket WebsocketProvider converge on the
   await client.connect();
   const sdkDoc = new Y.Doc();
   const sdkAw = new Awareness(sdkDoc);
+  t.after(() => sdkAw.destroy()); // its renewal timer would keep the process alive
   sdkAw.setLocalState({ user: { name: 'sdk' } });
   const handle = openDocument(client, 'doc:mixed', sdkDoc, { awareness: sdkAw });
   sdkDoc.getText('t').insert(0, 'from the sdk. ');

@@ -16,7 +16,9 @@ import {
 } from '@switchboard/client';
 import { PendingRequests } from '../src/pending-requests.js';
 import { jwtExpiry } from '../src/jwt.js';
-import { buildUrl } from '../src/socket.js';
+import { buildUrl, messageBytes } from '../src/socket.js';
+import { decodeDocumentFrame, encodeDocumentFrame } from '../src/binary-frame.js';
+import * as lib0enc from 'lib0/encoding';
 import { within } from './helpers.js';
 
 test('backoff: full jitter stays within [0, min(max, base*2^n)) and the cap grows then saturates', () => {
@@ -580,4 +582,26 @@ test('batch option: asks for ?batch=1 and unpacks a batch frame into its frames,
   assert.doesNotMatch(ScriptedSocket.all[0]!.url, /batch=/, 'not asked for without the option');
   client.close();
   plain.close();
+});
+
+test('document frames: varstring channel + message, byte-identical to lib0 (the server\'s encoder), malformed input refused', () => {
+  const message = new Uint8Array([0, 2, 5, 1, 2, 3, 4, 5]);
+  for (const channel of ['doc:a', 'doc:' + 'é'.repeat(100), 'doc:' + 'x'.repeat(20_000)]) {
+    const e = lib0enc.createEncoder();
+    lib0enc.writeVarString(e, channel);
+    lib0enc.writeUint8Array(e, message);
+    const frame = encodeDocumentFrame(channel, message);
+    assert.deepEqual(frame, lib0enc.toUint8Array(e));
+    const back = decodeDocumentFrame(frame);
+    assert.equal(back?.channel, channel);
+    assert.deepEqual(back?.message, message);
+  }
+  assert.equal(decodeDocumentFrame(new Uint8Array([])), null, 'empty');
+  assert.equal(decodeDocumentFrame(new Uint8Array([10, 100, 111])), null, 'truncated channel');
+  assert.equal(decodeDocumentFrame(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80])), null, 'endless varuint');
+  assert.equal(decodeDocumentFrame(new Uint8Array([2, 0xff, 0xfe])), null, 'invalid UTF-8');
+  // Binary message events: ArrayBuffer (binaryType 'arraybuffer') and views are bytes; strings are text.
+  assert.deepEqual(messageBytes(new Uint8Array([1, 2]).buffer), new Uint8Array([1, 2]));
+  assert.deepEqual(messageBytes(Buffer.from([3, 4])), new Uint8Array([3, 4]));
+  assert.equal(messageBytes('{"type":"ping"}'), null);
 });
