@@ -22,7 +22,7 @@ describe('y-websocket endpoint: bad input', () => {
 
   before(async () => {
     server = await startServer({
-      documents: { maxUpdateBytes: MAX_UPDATE, awarenessRate: { perSecond: 10, burst: 20, closeAfterDropped: 50 } },
+      documents: { maxUpdateBytes: MAX_UPDATE, updateRate: { perSecond: 1, burst: 30 }, awarenessRate: { perSecond: 10, burst: 20, closeAfterDropped: 50 } },
     });
     a = editor(`${server.ws}/yjs`, DOC);
     b = editor(`${server.ws}/yjs`, DOC);
@@ -120,6 +120,21 @@ describe('y-websocket endpoint: bad input', () => {
       check();
     });
     await stillIntact('.5');
+  });
+
+  it('more updates than documents.updateRate allows close with 4021; the updates before it are kept', async () => {
+    const s = await RawYSocket.open(url());
+    const flood = new Y.Doc();
+    const updates: Uint8Array[] = [];
+    flood.on('update', (u: Uint8Array) => updates.push(u));
+    for (let i = 0; i < 60; i++) flood.getText('flood').insert(i, 'f');
+    for (const u of updates) s.send(syncMessage(u));
+    assert.equal((await s.closeCode()).code, CloseCode.RATE_LIMITED);
+    const copy = new Y.Doc();
+    Y.applyUpdate(copy, await server.sb.node.documents.read(DOC));
+    const kept = copy.getText('flood').length;
+    assert.ok(kept >= 30 && kept < 60, `kept ${kept}`);
+    await stillIntact('.5b');
   });
 
   it('a text frame closes with 1003', async () => {

@@ -59,6 +59,19 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what: string, timeout
   });
 }
 
+/** Resolves once both editors have the same text and `check(text)` holds. */
+export function untilSame(a: Editor, b: Editor, check: (text: string) => boolean, timeoutMs = 5000): Promise<void> {
+  const ok = (): boolean => a.text.toString() === b.text.toString() && check(a.text.toString());
+  return untilNotified(ok, `convergence (${JSON.stringify(a.text.toString())} vs ${JSON.stringify(b.text.toString())})`, timeoutMs, (l) => {
+    a.doc.on('update', l);
+    b.doc.on('update', l);
+    return () => {
+      a.doc.off('update', l);
+      b.doc.off('update', l);
+    };
+  });
+}
+
 /** Resolves once the text of `e` is `expected`. */
 export function untilText(e: Editor, expected: string, timeoutMs = 5000): Promise<void> {
   return untilDoc(e.doc, () => e.text.toString() === expected, `text ${JSON.stringify(expected)} (has ${JSON.stringify(e.text.toString())})`, timeoutMs);

@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as Y from 'yjs';
+import { CloseCode } from '@switchboard/protocol';
 import { TestClient, startServer, within, type WatchedServer } from '../helpers.js';
 import { SECRET, hmacKey, mint } from '../auth/helpers.js';
-import { editor, synced, untilAwareness, untilText, type Editor } from './helpers.js';
+import { editor, synced, untilAwareness, untilSame, untilText, type Editor } from './helpers.js';
 
 describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
   let server: WatchedServer;
@@ -22,7 +23,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     server = await startServer({
       auth: {
         jwt: { algorithms: ['HS256'], secret: SECRET },
-        channels: { default: 'allow', rules: { 'doc:ro:*': { subscribe: 'any', publish: 'role:editor' } } },
+        channels: { default: 'allow', rules: { 'doc:ro:*': { subscribe: 'any', publish: 'role:editor' }, 'doc:secret:*': { subscribe: 'none' } } },
       },
     });
   });
@@ -40,7 +41,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
       a.text.insert(a.text.length, 'a');
       b.text.insert(0, 'b');
     }
-    await untilDoc2(a, b, (x, y) => x.length === 40 && x === y);
+    await untilSame(a, b, (x) => x.length === 40);
     assert.equal(a.text.toString(), b.text.toString());
     assert.equal(a.text.toString().replace(/b/g, '').length, 20);
     // The server holds the same document.
@@ -62,7 +63,7 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     b.text.insert(b.text.length, ' (offline)');
     assert.equal(a.text.toString(), 'hello world');
     b.provider.connect();
-    await untilDoc2(a, b, (x, y) => x === y && x.includes('world') && x.includes('offline'));
+    await untilSame(a, b, (x) => x.includes('world') && x.includes('offline'));
     // Both sides' edits are in, in an order both agree on.
     const merged = a.text.toString();
     assert.ok(merged.startsWith('>> hello'), merged);
@@ -104,6 +105,19 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     assert.equal(writer.text.toString(), 'from the writer!');
   });
 
+  it('a client channel rules do not let read the document is closed with 4403 and the provider stops', async () => {
+    const e = open('doc:secret:1');
+    const closed = new Promise<{ code: number }>((resolve) => e.provider.once('closed', (ev) => resolve(ev)));
+    const warn = console.warn;
+    console.warn = () => undefined; // the provider logs the permission-denied reason
+    try {
+      assert.equal((await within(closed, 5000, 'the provider to give up')).code, CloseCode.DOCUMENT_FORBIDDEN);
+    } finally {
+      console.warn = warn;
+    }
+    assert.equal(e.provider.shouldConnect, false);
+  });
+
   it('awareness: a provider sees the other one\'s cursor, and it disappears when that one leaves', async () => {
     const a = open('doc:cursors');
     const b = open('doc:cursors');
@@ -135,16 +149,4 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
     assert.equal(replay.getText('t').toString(), 'one two');
   });
 });
-
-function untilDoc2(a: Editor, b: Editor, check: (x: string, y: string) => boolean): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const test = (): boolean => check(a.text.toString(), b.text.toString());
-    if (test()) return resolve();
-    const timer = setTimeout(() => { done(); reject(new Error(`no convergence: ${JSON.stringify(a.text.toString())} vs ${JSON.stringify(b.text.toString())}`)); }, 5000);
-    const l = (): void => { if (test()) { done(); resolve(); } };
-    const done = (): void => { clearTimeout(timer); a.doc.off('update', l); b.doc.off('update', l); };
-    a.doc.on('update', l);
-    b.doc.on('update', l);
-  });
-}
 
