@@ -82,6 +82,8 @@ export class DocumentHandle extends Emitter<DocumentHandleEvents> {
   private _state: DocumentState = 'opening';
   private _writable: boolean | null = null;
   private maxMessageBytes = Infinity;
+  /** Bytes a binary frame adds to a message: the channel name as a varstring (at most 5 length bytes). */
+  private readonly frameOverhead: number;
   private syncWaiters: Array<{ resolve: () => void; reject: (e: SwitchboardError) => void }> = [];
 
   /** @internal use `openDocument`. */
@@ -90,6 +92,7 @@ export class DocumentHandle extends Emitter<DocumentHandleEvents> {
     this.channel = channel;
     this.doc = doc;
     this.awareness = options.awareness ?? null;
+    this.frameOverhead = new TextEncoder().encode(channel).length + 5;
     if (this.awareness !== null && this.awareness.doc !== doc) throw new TypeError('openDocument: `awareness` belongs to another Y.Doc');
     doc.on('update', this.onDocUpdate);
     this.awareness?.on('update', this.onAwarenessUpdate);
@@ -238,9 +241,9 @@ export class DocumentHandle extends Emitter<DocumentHandleEvents> {
   // ---------------------------------------------------------------- internals
 
   private send(message: Uint8Array): void {
-    if (message.length > this.maxMessageBytes) {
-      // The server would refuse it (the frame limit); say so here, as the server would.
-      this.emit('error', new SwitchboardError(ErrorCode.INVALID_UPDATE, `document message of ${message.length} bytes is over the server's limit of ${this.maxMessageBytes}`, undefined, false));
+    if (message.length + this.frameOverhead > this.maxMessageBytes) {
+      // The server would close the connection for a frame over its limit (1009); refuse it here instead.
+      this.emit('error', new SwitchboardError(ErrorCode.INVALID_UPDATE, `document message of ${message.length} bytes is over the server's frame limit of ${this.maxMessageBytes} bytes`, undefined, false));
       return;
     }
     this.link.send(message);

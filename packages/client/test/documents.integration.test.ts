@@ -294,3 +294,27 @@ test('final refusals end the handle; one handle per channel and client', async (
   assert.equal(text(d3), '', 'changes after destroy were not sent');
   h3.destroy();
 });
+
+test('a change over the server\'s frame limit is not sent: INVALID_UPDATE on the handle, the connection stays up', async (t) => {
+  const { clients, proxy } = await setupProxied(t, { limits: { maxMessageBytes: 4096 } });
+  const c = clients.make(proxy.url);
+  const statuses: string[] = [];
+  c.on('status', ({ status }) => statuses.push(status));
+  await c.connect();
+  const doc = new Y.Doc();
+  const h = openDocument(c, 'doc:big', doc);
+  const errors: SwitchboardError[] = [];
+  h.on('error', (e) => errors.push(e));
+  await within(h.whenSynced(), 5000, 'synced');
+  doc.getText('t').insert(0, 'x'.repeat(10_000));
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.code, 'INVALID_UPDATE');
+  assert.match(errors[0]!.message, /frame limit of 4096 bytes/);
+  // Still connected and open: a request round trip on the same connection answers.
+  const ack = await c.publish('room:beside', { text: 'still here' });
+  assert.equal(typeof ack.offset, 'number');
+  assert.equal(c.status, 'connected');
+  assert.deepEqual(statuses, ['connecting', 'connected'], 'never disconnected');
+  assert.equal(h.state, 'synced');
+  h.destroy();
+});
