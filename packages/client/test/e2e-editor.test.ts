@@ -38,7 +38,13 @@ const texts = (page: Page) =>
 test('demo editor in Chromium: two pages type at once, converge, and show each other\'s cursors and presence', async (t) => {
   const executablePath = process.env.CHROMIUM_PATH;
   assert.ok(executablePath, 'CHROMIUM_PATH is not set: run eval "$(bash scripts/provision/chromium.sh)" first');
-  const srv = await startServer();
+  // Channel rules as a hook: carol may read documents, not write them (anonymous users are their username).
+  const srv = await startServer({}, {
+    hooks: {
+      authorizeChannel: (info, action) =>
+        action === 'publish' && info.userId === 'carol' ? { allowed: false, code: 'FORBIDDEN', message: 'carol only reads' } : { allowed: true },
+    },
+  });
   const userDataDir = mkdtempSync(join(tmpdir(), 'sb-chromium-editor-'));
   let context: BrowserContext | null = null;
   t.after(async () => {
@@ -123,6 +129,22 @@ test('demo editor in Chromium: two pages type at once, converge, and show each o
   await alice.locator('#presence li', { hasText: 'bob' }).waitFor({ state: 'detached', timeout: TIMEOUT });
   await alice.locator('.cm-ySelectionInfo', { hasText: 'bob' }).waitFor({ state: 'detached', timeout: TIMEOUT });
   await alice.screenshot({ path: join(ARTIFACTS, 'alice-after-bob-left.png') });
+
+  // A read-only user: the page says so and the editor does not take input; alice's edits still reach her.
+  const carol = await context.newPage();
+  carol.on('pageerror', (e) => pageErrors.push(e.message));
+  await openEditor(carol, base, 'carol');
+  await carol.locator('#readonly').waitFor({ state: 'visible', timeout: TIMEOUT });
+  await carol.locator('.cm-content[contenteditable="false"]').waitFor({ timeout: TIMEOUT });
+  await carol.locator('.cm-content').click();
+  await carol.keyboard.type('carol was here');
+  await alice.keyboard.type(' +1');
+  assert.match((await texts(alice)).y, / \+1/);
+  await carol.waitForFunction((t) => (window as unknown as EditorWindow).editorDemo.text() === t, (await texts(alice)).y, { timeout: TIMEOUT });
+  assert.ok(!(await texts(carol)).y.includes('carol was here'));
+  assert.ok(!(await texts(alice)).y.includes('carol was here'));
+  await alice.locator('#presence li', { hasText: 'carol' }).waitFor({ timeout: TIMEOUT });
+  await carol.screenshot({ path: join(ARTIFACTS, 'carol-read-only.png') });
 
   // One WebSocket per page: the SDK connection, which carries the document.
   assert.deepEqual(sockets.get(alice)!.map((u) => new URL(u).pathname), ['/ws']);
