@@ -204,6 +204,8 @@ export class DocumentChannels {
   }
 
   private markOpen(e: Entry, info: DocOpenedFrameData): void {
+    if (e.retryTimer) clearTimeout(e.retryTimer); // a late reply to an open that timed out: no retry needed
+    e.retryTimer = null;
     e.openOn = this.connection;
     e.failures = 0;
     this.call(() => e.handler.opened(info));

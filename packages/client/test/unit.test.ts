@@ -684,3 +684,28 @@ test('document channels: doc_open on every connection, temporary refusal retried
   assert.equal(ScriptedSocket.all[2]!.sent.filter((f) => f.type === 'doc_open').length, 0, 'closed and ended channels are not reopened');
   client.close();
 });
+
+test('document channels: a doc_open that timed out is retried, and a late doc_opened cancels the retry', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient({ requestTimeoutMs: 1000 });
+  const events: string[] = [];
+  client.openDocumentChannel('doc:slow', {
+    opened: () => events.push('opened'),
+    message() {},
+    error: (e) => events.push(`error:${e.code}`),
+    ended: (e) => events.push(`ended:${e.code}`),
+    lost() {},
+  });
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  const opens = () => ws.sent.filter((f) => f.type === 'doc_open');
+  t.mock.timers.tick(1000);
+  assert.deepEqual(events, ['error:TIMEOUT'], 'TIMEOUT is temporary: an error event, not the end');
+  ws.frame({ type: 'doc_opened', id: opens()[0]!.id, data: { channel: 'doc:slow', writable: true, max_message_bytes: 1000 } });
+  assert.deepEqual(events, ['error:TIMEOUT', 'opened']);
+  t.mock.timers.tick(10_000);
+  assert.equal(opens().length, 1, 'no retry once the late reply opened it');
+  client.close();
+});
