@@ -53,7 +53,7 @@ export const CLOSE_CODES: Readonly<Record<CloseCodeValue, CloseCodeInfo>> = {
   1000: { name: 'NORMAL', reconnect: 'no', description: 'Clean close requested by the server API (disconnect) or the client.' },
   1001: { name: 'GOING_AWAY', reconnect: 'immediate', description: 'The server is shutting down or draining; another node (or the restarted one) will accept.' },
   1008: { name: 'POLICY_VIOLATION', reconnect: 'no', description: 'The client broke protocol policy (e.g. binary frame where only text is accepted).' },
-  1009: { name: 'MESSAGE_TOO_BIG', reconnect: 'backoff', description: 'A frame exceeded limits.maxMessageBytes.' },
+  1009: { name: 'MESSAGE_TOO_BIG', reconnect: 'backoff', description: 'A frame exceeded limits.maxMessageBytes (a binary document frame: doc_opened.max_message_bytes).' },
   1011: { name: 'INTERNAL_ERROR', reconnect: 'backoff', description: 'Unexpected server failure on this connection.' },
   4001: { name: 'UNAUTHORIZED', reconnect: 'no', description: 'Credentials missing or rejected (bad signature, replayed challenge, unknown key).' },
   4002: { name: 'INVALID_TOKEN', reconnect: 'no', description: 'The token is malformed, has a wrong signature, algorithm, issuer or audience.' },
