@@ -1,6 +1,7 @@
 /**
- * Switchboard binary frames of document channels (docs/documents.md, "Native form"): a lib0 varstring (varuint
- * byte length, then UTF-8) naming the channel, then one y-websocket message. Written here without lib0 so
+ * Switchboard binary frames (docs/protocol.md "Binary frames"; documents: docs/documents.md "Native form"): a lib0 varstring (varuint
+ * byte length, then UTF-8) naming the channel, then the payload (a y-websocket message for a document, the
+ * bytes of `publishBinary` otherwise). Written here without lib0 so
  * the SDK's main entry stays dependency-free.
  */
 

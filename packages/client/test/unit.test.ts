@@ -18,6 +18,7 @@ import { PendingRequests } from '../src/pending-requests.js';
 import { jwtExpiry } from '../src/jwt.js';
 import { buildUrl, messageBytes } from '../src/socket.js';
 import { decodeDocumentFrame, encodeDocumentFrame } from '../src/binary-frame.js';
+import { binaryOf } from '../src/subscription.js';
 import * as lib0enc from 'lib0/encoding';
 import { within } from './helpers.js';
 
@@ -708,4 +709,14 @@ test('document channels: a doc_open that timed out is retried, and a late doc_op
   t.mock.timers.tick(10_000);
   assert.equal(opens().length, 1, 'no retry once the late reply opened it');
   client.close();
+});
+
+test('binaryOf: bytes only for data that is exactly {binary: base64} besides the server-added keys', () => {
+  assert.deepEqual(binaryOf({ binary: 'AAEC/w==' }), new Uint8Array([0, 1, 2, 255]));
+  assert.deepEqual(binaryOf({ channel: 'bin:x', binary: '', user_id: null, username: 'ann' }), new Uint8Array([]));
+  assert.equal(binaryOf({ binary: 'AAEC', text: 'hi' }), null, 'other app keys: not a binary publication');
+  assert.equal(binaryOf({ binary: 3 }), null);
+  assert.equal(binaryOf({ binary: '!!not base64!!' }), null);
+  assert.equal(binaryOf(null), null);
+  assert.equal(binaryOf({ text: 'x' }), null);
 });
