@@ -166,6 +166,21 @@ describe('binary app payloads: rate limit, configuration', () => {
     }
   });
 
+  it('refused binary frames cost a message token: a flood of them is throttled, then closed with 4021', async () => {
+    const srv = await startServer({ limits: { rateLimit: { perSecond: 1, burst: 2, closeAfterDropped: 3 } } });
+    try {
+      const c = await TestClient.connect(`${srv.ws}/ws`);
+      const frames = [1, 2, 3, 4, 5, 6].map((n) => wireFrame(2, binaryFrame('room:plain', new Uint8Array([n]))));
+      rawSocket(c).write(Buffer.concat(frames));
+      assert.equal((await c.next((f) => f.id === 'bin-1')).data.code, ErrorCode.BINARY_NOT_SUPPORTED);
+      assert.equal((await c.next((f) => f.id === 'bin-2')).data.code, ErrorCode.BINARY_NOT_SUPPORTED);
+      assert.equal((await c.next((f) => f.id === 'bin-3')).data.code, ErrorCode.RATE_LIMITED);
+      assert.equal((await c.closed).code, 4021);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('without document namespaces the socket limit is limits.maxMessageBytes again; binary + documents is a config error', async () => {
     const srv = await startServer({ channels: { namespaces: { doc: { documents: null }, bin: { binary: true } } } });
     try {

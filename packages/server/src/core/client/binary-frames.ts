@@ -23,7 +23,9 @@ export interface DocumentFrameSink {
  *   membership rule and authorization), answered `ok` / `error` with id `bin-<n>` where n counts the
  *   connection's binary frames from 1 (document frames included). A frame over `limits.maxMessageBytes`
  *   closes the connection with 1009, as a text frame over it does;
- * - anything else: `error` BINARY_NOT_SUPPORTED (id `bin-<n>`); the connection stays.
+ * - anything else: `error` BINARY_NOT_SUPPORTED (id `bin-<n>`); the connection stays. Refused frames (this,
+ *   and INVALID_MESSAGE for a frame without a channel name) cost a message token like bad text frames, so a
+ *   flood of them is throttled (RATE_LIMITED) and closed with 4021.
  *
  * Why base64 in an ordinary publication: history, recovery, Redis, SSE and the HTTP API carry JSON data
  * unchanged, so a binary publication needs nothing of its own anywhere past this point.
@@ -42,7 +44,7 @@ export class BinaryFrames {
     try {
       frame = readNativeFrame(data);
     } catch {
-      this.ctx.frames.error(c, ErrorCode.INVALID_MESSAGE, 'Malformed binary frame (expected a varstring channel, then the payload)', id);
+      this.pipeline.invalid(c, ErrorCode.INVALID_MESSAGE, 'Malformed binary frame (expected a varstring channel, then the payload)', id, data.length);
       return;
     }
     const channel = frame.channel;
@@ -51,7 +53,7 @@ export class BinaryFrames {
       return;
     }
     if (this.ctx.namespaces.of(channel).binary !== true) {
-      this.ctx.frames.error(c, ErrorCode.BINARY_NOT_SUPPORTED, `Binary frames are accepted for document channels and namespaces with "binary": true; "${channel.slice(0, 200)}" is neither (send JSON text frames)`, id);
+      this.pipeline.invalid(c, ErrorCode.BINARY_NOT_SUPPORTED, `Binary frames are accepted for document channels and namespaces with "binary": true; "${channel.slice(0, 200)}" is neither (send JSON text frames)`, id, data.length);
       return;
     }
     const max = this.ctx.options.limits.maxMessageBytes;

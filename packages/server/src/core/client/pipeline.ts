@@ -39,13 +39,8 @@ export class CommandPipeline {
     c.lastSeen = now;
     c.pingSentAt = 0;
     const parsed = this.parser.parse(text);
-    const limits = this.ctx.options.limits;
     if ('code' in parsed) {
-      // Bad input costs a message token like any frame: a flood of garbage is throttled and closed (4021) too.
-      this.ctx.metrics.messageIn('invalid', text.length);
-      const rate = limits.rateLimit;
-      if (!takeToken(c, false, now, rate.perSecond, rate.burst)) this.refuse(c, parsed.id, `Rate limit of ${rate.perSecond} messages/s exceeded`);
-      else this.ctx.frames.error(c, parsed.code, parsed.message, parsed.id);
+      this.invalid(c, parsed.code, parsed.message, parsed.id, text.length);
       return;
     }
     this.ctx.metrics.messageIn(parsed.type, text.length);
@@ -61,6 +56,18 @@ export class CommandPipeline {
     if (c.closed || c.floodClosing) return;
     this.ctx.metrics.messageIn(`${cmd.type}_binary`, bytes);
     this.accept(c, cmd, this.ctx.now());
+  }
+
+  /**
+   * A frame refused as bad input (text or binary): its error, at the cost of a message token like any frame,
+   * so a flood of garbage is throttled and closed (4021) too.
+   */
+  invalid(c: Client, code: string, message: string, id: RequestId | undefined, bytes: number): void {
+    if (c.closed || c.floodClosing) return;
+    this.ctx.metrics.messageIn('invalid', bytes);
+    const rate = this.ctx.options.limits.rateLimit;
+    if (!takeToken(c, false, this.ctx.now(), rate.perSecond, rate.burst)) this.refuse(c, id, `Rate limit of ${rate.perSecond} messages/s exceeded`);
+    else this.ctx.frames.error(c, code, message, id);
   }
 
   /** Rate limit, then run now or queue behind the running command. */
