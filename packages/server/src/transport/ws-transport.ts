@@ -270,6 +270,13 @@ export class WebSocketTransport {
       handshake.cancel(handle);
     });
     ws.once('message', (data: Buffer, isBinary: boolean) => {
+      if (data.length > this.opts.maxMessageBytes) {
+        // The socket takes larger document frames; the challenge answer is held to limits.maxMessageBytes.
+        clearTimeout(timer);
+        handshake.cancel(handle);
+        closeHandshake(ws, 1009, 'frame over limits.maxMessageBytes');
+        return;
+      }
       handshake.finish(handle, isBinary ? null : data.toString('utf8')).then(
         (outcome) => {
           if (ws.readyState !== ws.OPEN) return; // closed meanwhile (timed out, or the client left)
