@@ -7,6 +7,7 @@
  *   4011-4020 session         -> superseded / client id taken: do not reconnect; expired: reconnect
  *   4021-4030 limits          -> reconnect later, with backoff
  *   4031-4040 business logic  -> do not reconnect until the app changes something
+ *   4400-4499 documents (y-websocket endpoint) -> do not reconnect (y-websocket providers stop for 44xx)
  *   4091-4099 server side     -> reconnect (immediately for a shutdown, another node will answer)
  */
 export const CloseCode = {
@@ -29,6 +30,9 @@ export const CloseCode = {
   MARKET_CLOSED: 4032,
   SERVER_SHUTDOWN: 4091,
   SERVER_ERROR: 4092,
+  INVALID_DOCUMENT_MESSAGE: 4400,
+  DOCUMENT_FORBIDDEN: 4403,
+  NOT_A_DOCUMENT: 4404,
 } as const;
 
 export type CloseCodeName = keyof typeof CloseCode;
@@ -49,7 +53,7 @@ export const CLOSE_CODES: Readonly<Record<CloseCodeValue, CloseCodeInfo>> = {
   1000: { name: 'NORMAL', reconnect: 'no', description: 'Clean close requested by the server API (disconnect) or the client.' },
   1001: { name: 'GOING_AWAY', reconnect: 'immediate', description: 'The server is shutting down or draining; another node (or the restarted one) will accept.' },
   1008: { name: 'POLICY_VIOLATION', reconnect: 'no', description: 'The client broke protocol policy (e.g. binary frame where only text is accepted).' },
-  1009: { name: 'MESSAGE_TOO_BIG', reconnect: 'backoff', description: 'A frame exceeded limits.maxMessageBytes.' },
+  1009: { name: 'MESSAGE_TOO_BIG', reconnect: 'backoff', description: 'A frame exceeded limits.maxMessageBytes (a binary document frame: doc_opened.max_message_bytes).' },
   1011: { name: 'INTERNAL_ERROR', reconnect: 'backoff', description: 'Unexpected server failure on this connection.' },
   4001: { name: 'UNAUTHORIZED', reconnect: 'no', description: 'Credentials missing or rejected (bad signature, replayed challenge, unknown key).' },
   4002: { name: 'INVALID_TOKEN', reconnect: 'no', description: 'The token is malformed, has a wrong signature, algorithm, issuer or audience.' },
@@ -65,6 +69,9 @@ export const CLOSE_CODES: Readonly<Record<CloseCodeValue, CloseCodeInfo>> = {
   4032: { name: 'MARKET_CLOSED', reconnect: 'backoff', description: 'Application-defined: the stream is closed for now (seed 001 trading arena).' },
   4091: { name: 'SERVER_SHUTDOWN', reconnect: 'immediate', description: 'Graceful shutdown: queued messages were delivered, then the socket closed.' },
   4092: { name: 'SERVER_ERROR', reconnect: 'backoff', description: 'A server-side failure (e.g. broker unavailable) ended the session.' },
+  4400: { name: 'INVALID_DOCUMENT_MESSAGE', reconnect: 'no', description: 'y-websocket endpoint: a malformed, truncated or foreign document message (the document is unchanged).' },
+  4403: { name: 'DOCUMENT_FORBIDDEN', reconnect: 'no', description: 'y-websocket endpoint: channel rules do not let this client read the document.' },
+  4404: { name: 'NOT_A_DOCUMENT', reconnect: 'no', description: 'y-websocket endpoint: the name is not a valid channel of a document namespace.' },
 };
 
 /** True if a client should not reconnect automatically after this close code (unknown codes: reconnect). */

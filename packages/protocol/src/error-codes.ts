@@ -29,6 +29,9 @@ export const ErrorCode = {
   ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
   DRAINING: 'DRAINING',
   INTERNAL: 'INTERNAL',
+  NOT_A_DOCUMENT: 'NOT_A_DOCUMENT',
+  READ_ONLY: 'READ_ONLY',
+  INVALID_UPDATE: 'INVALID_UPDATE',
 } as const;
 
 export type ErrorCodeName = keyof typeof ErrorCode;
@@ -38,7 +41,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCodeName, string>> = {
   INVALID_JSON: 'The text frame is not valid JSON. The connection stays open.',
   INVALID_MESSAGE: 'The JSON does not match the schema of its type (missing field, wrong type, extra large string).',
   UNKNOWN_TYPE: 'The `type` field names no client message type.',
-  BINARY_NOT_SUPPORTED: 'A binary frame arrived; Switchboard speaks JSON text frames.',
+  BINARY_NOT_SUPPORTED: 'A binary frame named a channel that is neither a document nor in a namespace with `binary: true`; send JSON text frames there.',
   PAYLOAD_TOO_DEEP: 'The JSON nests deeper than limits.maxJsonDepth.',
   FORBIDDEN_KEY: 'The JSON contains a `__proto__`, `constructor` or `prototype` key.',
   MESSAGE_TOO_LARGE: 'A frame or request body exceeds limits.maxMessageBytes (WebSocket frames close with 1009 instead).',
@@ -61,6 +64,9 @@ export const ERROR_CODES: Readonly<Record<ErrorCodeName, string>> = {
   ORIGIN_NOT_ALLOWED: 'The Origin header is not in the allowlist (HTTP 403 at the handshake).',
   DRAINING: 'The node is draining or shutting down and accepts no new connections (HTTP 503).',
   INTERNAL: 'An unexpected server error while handling this message; the connection stays open.',
+  NOT_A_DOCUMENT: 'A document operation (`doc_open`, a binary document frame) names a channel whose namespace is not a document namespace, or a channel operation (`join_channel`, `message`, `typing`) names a document channel.',
+  READ_ONLY: 'The connection may read this document but not write it (channel rules: `subscribe` without `publish`): its updates were dropped.',
+  INVALID_UPDATE: 'A document message was malformed, truncated, oversized, or does not fit the document (an update for another document); it was dropped and the document is unchanged.',
 };
 
 /**
@@ -96,6 +102,9 @@ export const TEMPORARY_ERRORS: Readonly<Record<ErrorCodeName, boolean>> = {
   ORIGIN_NOT_ALLOWED: false,
   DRAINING: true,
   INTERNAL: true,
+  NOT_A_DOCUMENT: false,
+  READ_ONLY: false,
+  INVALID_UPDATE: false,
 };
 
 /**

@@ -71,7 +71,9 @@ export type ClientMessageType =
   | 'refresh'
   | 'auth_response'
   | 'ack'
-  | 'response';
+  | 'response'
+  /** Open / close a Yjs document channel on this connection (docs/documents.md). */
+  | 'doc_open' | 'doc_close';
 
 export interface ClientMessage<T extends ClientMessageType = ClientMessageType, D = Record<string, unknown>> {
   type: T;
@@ -114,7 +116,11 @@ export type ServerFrameType =
   /** SSE only: last event before the server ends the stream (`code`, `reason`, `reconnect`). */
   | 'close'
   /** `?batch=1` connections: the frames of one server flush, `{"type":"batch","messages":[frame, ...]}`. */
-  | 'batch';
+  | 'batch'
+  /** Reply to `doc_open` (DocOpenedFrameData); the document's binary frames follow. */
+  | 'doc_opened'
+  /** A document history entry (history of a document channel: its operation log). */
+  | 'doc_update';
 
 /** The server envelope (seed 000 WebSocketMessage) with Switchboard's additions. */
 export interface ServerFrame<D = Record<string, unknown>> {
@@ -232,4 +238,17 @@ export interface SubscribedFrameData {
   /** Present when the join asked for recovery: true if every missed publication was replayed. */
   recovered?: boolean;
   members: number;
+}
+
+/** `doc_opened`: the reply to `doc_open`. Binary document frames of the channel follow (docs/documents.md). */
+export interface DocOpenedFrameData {
+  channel: string;
+  /** False: the connection may read the document, not change it (its updates are dropped, READ_ONLY). */
+  writable: boolean;
+  /**
+   * Largest binary frame of this document the server accepts on this connection: room for an update of
+   * documents.maxUpdateBytes plus the channel name, and at least limits.maxMessageBytes. Larger frames close
+   * the connection with 1009.
+   */
+  max_message_bytes: number;
 }

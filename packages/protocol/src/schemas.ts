@@ -83,6 +83,8 @@ export const CLIENT_DATA_SCHEMAS = {
     required: ['ids'],
   },
   response: { type: 'object', properties: { request_id: { type: 'string', maxLength: 128 } }, required: ['request_id'] },
+  doc_open: { type: 'object', properties: { channel }, required: ['channel'] },
+  doc_close: { type: 'object', properties: { channel }, required: ['channel'] },
 } as const;
 
 /** Aliases accepted for seed compatibility: alias -> canonical type. */

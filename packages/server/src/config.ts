@@ -5,6 +5,7 @@ import { coerceAt, configProblems, ConfigError } from './config-validate.js';
 import { ENDPOINT_ENTRY_SCHEMA } from './config-schema.js';
 import { DEFAULT_NODE_OPTIONS, type NodeOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
+import { DEFAULT_DOCUMENT_OPTIONS } from './core/document-options.js';
 import { CREDENTIAL_SOURCES, EndpointConfigError, SWITCHBOARD_PROTOCOL, type EndpointAuth, type EndpointSpec } from './transport/endpoints.js';
 import type { DeepPartial, EndpointConfig, SwitchboardConfig } from './config-types.js';
 
@@ -24,8 +25,9 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
   typing: { timeoutMs: DEFAULT_NODE_OPTIONS.typingTimeoutMs },
   channels: {
     defaults: { ...DEFAULT_NODE_OPTIONS.channelDefaults },
-    // The demo chat's rooms (and the README's examples) keep their history across restarts in the store.
-    namespaces: { chat: { persist: true } },
+    // The demo chat's rooms (and the README's examples) keep their history across restarts in the store;
+    // `doc:*` channels are Yjs documents (the demo editor at /editor uses them); configure others the same way.
+    namespaces: { chat: { persist: true }, doc: { documents: 'yjs' } },
     idempotencyWindowMs: DEFAULT_NODE_OPTIONS.idempotencyWindowMs,
     maxRecoveryPublications: DEFAULT_NODE_OPTIONS.maxRecoveryPublications,
     presenceBatchMs: DEFAULT_NODE_OPTIONS.presenceBatchMs,
@@ -45,6 +47,7 @@ export const DEFAULT_CONFIG: SwitchboardConfig = {
     retentionMaxAgeMs: 0,
     retentionKeepPerChannel: 0,
   },
+  documents: structuredClone(DEFAULT_DOCUMENT_OPTIONS),
   shutdown: { deadlineMs: 10_000 },
   log: { level: 'info' },
 };
@@ -213,6 +216,19 @@ export function defaultEndpointsConfig(http: Pick<SwitchboardConfig['http'], 'ws
   };
 }
 
+/** The protocol name of the y-websocket handler (protocols/y-websocket), registered by the Switchboard. */
+export const Y_WEBSOCKET_PROTOCOL = 'y-websocket';
+
+/**
+ * The default y-websocket endpoint (docs/documents.md): `/yjs/{doc}`, present when a namespace of
+ * `channels.namespaces` is a document namespace (`documents: "yjs"`). Remove it with
+ * `"endpoints": {"/yjs/{doc}": false}`; add others with `"protocol": "y-websocket"` and a `{doc}` parameter.
+ */
+export function defaultDocumentEndpoints(config: Pick<SwitchboardConfig, 'channels'>): Record<string, EndpointConfig> {
+  const documents = Object.values(config.channels.namespaces).some((ns) => ns?.documents === 'yjs');
+  return documents ? { '/yjs/{doc}': { protocol: Y_WEBSOCKET_PROTOCOL } } : {};
+}
+
 /** What the rest of the server offers that endpoint entries may ask for (checked by resolveEndpoints). */
 export interface EndpointCapabilities {
   /** Names of the registered wire-protocol handlers. */
@@ -237,7 +253,7 @@ const AUTH_VALUES: readonly EndpointAuth[] = ['required', 'optional', 'none', 'e
  * pattern syntax, parameters, ambiguity and protocols are checked when the transport compiles the table.
  */
 export function resolveEndpoints(config: SwitchboardConfig, caps: EndpointCapabilities): EndpointSpec[] {
-  const entries: Record<string, EndpointConfig | false | null> = { ...defaultEndpointsConfig(config.http) };
+  const entries: Record<string, EndpointConfig | false | null> = { ...defaultEndpointsConfig(config.http), ...defaultDocumentEndpoints(config) };
   if (!isPlainObject(config.endpoints)) throw new EndpointConfigError('', 'the endpoints section is an object of URL patterns to entries');
   for (const [pattern, entry] of Object.entries(config.endpoints)) entries[pattern] = entry;
   const specs: EndpointSpec[] = [];
@@ -314,5 +330,6 @@ export function nodeOptionsFrom(config: SwitchboardConfig): NodeOptions {
     maxRecoveryPublications: config.channels.maxRecoveryPublications,
     presenceBatchMs: config.channels.presenceBatchMs,
     globalPattern: config.channels.globalPattern,
+    documents: config.documents,
   };
 }

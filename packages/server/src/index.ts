@@ -17,6 +17,12 @@ export type { WsProtocolHandler, WsProtocolContext } from './core/ports/wire-pro
 export type { EndpointConfig, EndpointsSection } from './config.js';
 export { EndpointConfigError, RESERVED_CLIENT_IDS, type EndpointAuth } from './transport/endpoints.js';
 export { SseTransport } from './transport/sse-transport.js';
+export { Documents, type DocumentRefusal } from './core/features/documents.js';
+export { DocumentSession, type DocumentPeer } from './core/features/documents-session.js';
+export { DocumentFrame } from './core/features/documents-wire.js';
+export { DEFAULT_DOCUMENT_OPTIONS, type DocumentOptions } from './core/document-options.js';
+export type * from './core/ports/document-store.js';
+export { YWebsocketHandler, type YWebsocketOptions } from './protocols/y-websocket/index.js';
 export type { AuthHooks } from './auth/hooks.js';
 export { MemoryBroker } from './broker/memory/memory-broker.js';
 export { MemoryPresenceStore } from './broker/memory/memory-presence.js';

@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin';
 import { MemoryBroker } from './broker/memory/memory-broker.js';
 import { MemoryPresenceStore } from './broker/memory/memory-presence.js';
-import { nodeOptionsFrom, resolveConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
+import { Y_WEBSOCKET_PROTOCOL, nodeOptionsFrom, resolveConfig, resolveEndpoints, type DeepPartial, type SwitchboardConfig } from './config.js';
 import type { Broker } from './core/ports/broker.js';
 import type { HubHooks } from './core/ports/hooks.js';
 import { Node } from './core/node.js';
@@ -32,6 +32,7 @@ import type { WsProtocolHandler } from './core/ports/wire-protocol.js';
 import type { EngineErrorHandler } from './broker/redis/errors.js';
 import { SseTransport } from './transport/sse-transport.js';
 import { WebSocketTransport } from './transport/ws-transport.js';
+import { YWebsocketHandler } from './protocols/y-websocket/index.js';
 
 export interface SwitchboardOptions {
   /** Replace the engine (default: memory, or per config.broker). */
@@ -96,6 +97,12 @@ export class Switchboard {
   /** The engine's status as `/health` and `/metrics` report it (one shared probe). */
   readonly brokerStatus: () => Promise<BrokerStatusName>;
   private readonly customAuthenticate: boolean;
+  /**
+   * The y-websocket protocol handler (Yjs documents, docs/documents.md), registered as protocol `"y-websocket"`
+   * unless `SwitchboardOptions.protocols` names another handler so; served on the endpoints naming it (by
+   * default `/yjs/{doc}` when a namespace is a document namespace).
+   */
+  readonly yWebsocket: YWebsocketHandler;
   private reportTimer: NodeJS.Timeout | null = null;
   private stores: Stores | null;
   private retention: Retention | null = null;
@@ -139,7 +146,14 @@ export class Switchboard {
     this.brokerStatus = brokerStatusOf(this.node);
     const authenticate: HandshakeAuthenticator = options.authenticate ?? this.auth.authenticate;
     const checkOrigin: OriginCheck = options.checkOrigin ?? this.auth.checkOrigin;
-    const protocols = options.protocols ?? {};
+    this.yWebsocket = new YWebsocketHandler({
+      documents: this.node.documents,
+      maxPayload: this.config.documents.maxUpdateBytes + 1024,
+      maxQueuedBytes: Math.max(this.config.limits.maxQueuedBytes, 4 * this.config.documents.maxUpdateBytes),
+      pingIntervalMs: this.config.heartbeat.pingIntervalMs,
+      logger: this.logger,
+    });
+    const protocols: Record<string, WsProtocolHandler> = { [Y_WEBSOCKET_PROTOCOL]: this.yWebsocket, ...options.protocols };
     const endpoints = resolveEndpoints(this.config, {
       protocols: Object.keys(protocols),
       tokens: this.auth.verifies.tokens,
@@ -266,11 +280,13 @@ export class Switchboard {
       inboxMaxPerUser: c.inboxMaxPerUser,
     });
     this.node.useDurability(new Durability(this.stores.messages, this.stores.inbox, { inboxTtlMs: c.inboxTtlMs, inboxDeliverLimit: c.inboxDeliverLimit }));
+    this.node.useDocumentStore(this.stores.documents ?? null);
     this.retention = startRetention(this.stores, {
       intervalMs: c.retentionIntervalMs,
       olderThanMs: c.retentionMaxAgeMs > 0 ? c.retentionMaxAgeMs : undefined,
       keepPerChannel: c.retentionKeepPerChannel > 0 ? c.retentionKeepPerChannel : undefined,
       onError: (err) => this.logger.warn({ err }, 'store retention failed'),
+      documentsKeep: this.config.documents.historyKeep,
     });
   }
 
@@ -431,6 +447,7 @@ export class Switchboard {
       const started = Date.now();
       const deadline = this.config.shutdown.deadlineMs;
       await this.node.shutdown(deadline);
+      this.yWebsocket.close();
       await this.ws.drain(Math.max(0, deadline - (Date.now() - started)));
       await this.sse.drain(Math.max(0, deadline - (Date.now() - started)));
       this.ws.close();

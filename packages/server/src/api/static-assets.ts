@@ -12,6 +12,8 @@ export const SDK_ROUTE = '/sdk/switchboard.js';
 export const SDK_IIFE_ROUTE = '/sdk/switchboard.iife.js';
 /** Prefix under which every file of the demo chat folder is served. */
 export const CHAT_PREFIX = '/chat/';
+/** The demo collaborative editor (apps/editor): its page at `/editor`, its files under `/editor/`. */
+export const EDITOR_ROUTE = '/editor';
 
 export interface StaticAssetsOptions {
   /** Demo chat folder (index.html, app.js, style.css). Default: the copy inside this package, `dist/apps/chat`. */
@@ -19,6 +21,8 @@ export interface StaticAssetsOptions {
   /** Folder holding switchboard.browser.js / switchboard.browser.iife.js. Default: the installed
    * `@switchboard/client` package's `dist/` (a dependency of this package). */
   sdkDir?: string;
+  /** Demo editor folder (index.html, style.css, and dist/editor.js built by its build.mjs). Default: the copy inside this package, `dist/apps/editor`. */
+  editorDir?: string;
   /** Also serve the chat's index.html at `/` (default true). */
   chatAtRoot?: boolean;
 }
@@ -34,7 +38,7 @@ const TYPES: Record<string, string> = {
 
 // This file compiles to <package>/dist/src/api/static-assets.js; the build copies the repository's apps/ folder
 // to <package>/dist/apps/ (scripts/copy-apps.mjs), so the same paths hold in the repository and once installed.
-/** Folder of the browser apps shipped in this package (chat, admin). */
+/** Folder of the browser apps shipped in this package (chat, admin, editor). */
 export const APPS_DIR = fileURLToPath(new URL('../../apps/', import.meta.url));
 
 const requireHere = createRequire(import.meta.url);
@@ -63,7 +67,8 @@ export function contentType(path: string): string {
 }
 
 /**
- * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE and the demo chat at CHAT_PREFIX (and `/`).
+ * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE, the demo chat at CHAT_PREFIX (and `/`) and the demo
+ * editor at EDITOR_ROUTE (page, style, and its esbuild bundle; a missing bundle answers 503 naming the build).
  * Register it BEFORE `apiRoutes` so `/` is the chat rather than the test page. Files are read on each
  * request (small, and a rebuild is picked up); only files present in the chat folder at registration are
  * served (no path traversal). A missing SDK bundle answers 503 UNAVAILABLE naming the build command.
@@ -71,6 +76,7 @@ export function contentType(path: string): string {
 export async function registerStaticAssets(app: FastifyInstance, options: StaticAssetsOptions = {}): Promise<void> {
   const chatDir = options.chatDir ?? join(APPS_DIR, 'chat');
   const sdkDir = options.sdkDir ?? defaultSdkDir();
+  const editorDir = options.editorDir ?? join(APPS_DIR, 'editor');
 
   const sendFile = async (reply: FastifyReply, path: string, missing: string): Promise<FastifyReply> => {
     let body: Buffer;
@@ -88,6 +94,13 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   const sdkFile = (name: string) => (sdkDir === null ? '' : join(sdkDir, name));
   app.get(SDK_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.js'), noSdk));
   app.get(SDK_IIFE_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.iife.js'), noSdk));
+
+  const noEditor = 'The demo editor is not built: run `npm run build`';
+  const editorPage = (_req: unknown, reply: FastifyReply) => sendFile(reply, join(editorDir, 'index.html'), noEditor);
+  app.get(EDITOR_ROUTE, editorPage);
+  app.get(`${EDITOR_ROUTE}/`, editorPage);
+  app.get(`${EDITOR_ROUTE}/style.css`, (_req, reply) => sendFile(reply, join(editorDir, 'style.css'), noEditor));
+  app.get(`${EDITOR_ROUTE}/editor.js`, (_req, reply) => sendFile(reply, join(editorDir, 'dist', 'editor.js'), noEditor));
 
   let files: string[] = [];
   try {

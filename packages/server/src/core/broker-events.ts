@@ -1,6 +1,8 @@
 import type { Lifecycle } from './client/lifecycle.js';
 import type { CoreContext } from './context.js';
 import type { ChannelContinuity } from './features/continuity.js';
+import type { Documents } from './features/documents.js';
+import { isBusFrame } from './features/documents-wire.js';
 import type { PresenceAnnouncer } from './features/announcements.js';
 import type { Typing } from './features/typing.js';
 import type { UserEvents } from './features/user-events.js';
@@ -23,6 +25,7 @@ export class BrokerEvents implements BrokerHandler {
     private readonly announcer: PresenceAnnouncer,
     private readonly users: UserEvents,
     private readonly lifecycle: Lifecycle,
+    private readonly documents: Documents,
   ) {}
 
   get brokerUp(): boolean {
@@ -41,7 +44,8 @@ export class BrokerEvents implements BrokerHandler {
   }
 
   onEphemeral(channel: string, frame: string, exclude: string | undefined): void {
-    if (channel === USERS_CHANNEL) this.users.receive(frame);
+    if (isBusFrame(frame)) this.documents.receiveBus(channel, frame);
+    else if (channel === USERS_CHANNEL) this.users.receive(frame);
     else if (frame.startsWith('{"type":"typing"')) this.typing.apply(channel, frame, exclude);
     else this.announcer.receive(channel, frame, exclude);
   }
@@ -78,6 +82,7 @@ export class BrokerEvents implements BrokerHandler {
     else if (status === 'up' && !wasUp) {
       this.lifecycle.brokerReconnected();
       this.continuity.resume();
+      this.documents.brokerUp();
     }
   }
 

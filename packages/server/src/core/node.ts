@@ -10,9 +10,11 @@ import { Frames } from './frames.js';
 import { Hub, type ConnectionSummary } from './hub/hub.js';
 import { Namespaces } from './namespaces.js';
 import type { NodeOptions, NamespaceOptions } from './options.js';
-import { Outbound } from './outbound.js';
+import { closeEverything } from './node-shutdown.js';
 import { assemble, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
+import type { DocumentStore } from './ports/document-store.js';
+import type { Documents } from './features/documents.js';
 import type { HubHooks } from './ports/hooks.js';
 import { NOOP_METRICS, SILENT_LOGGER, type NodeMetrics, type Logger } from './ports/observability.js';
 import type { MembersPage, OnlineUsersPage, PresenceStore } from './ports/presence-store.js';
@@ -81,6 +83,19 @@ export class Node implements SessionPort {
     this.ctx.durability = durability;
   }
 
+  /** Give the node its document store (SQLite, PostgreSQL; null: documents in memory only); only before `start()`. */
+  useDocumentStore(store: DocumentStore | null): void {
+    this.parts.documents.useStore(store);
+  }
+
+  /**
+   * Yjs document channels (namespaces with `documents: "yjs"`, docs/documents.md): attach peers (the
+   * y-websocket endpoint does), read or write a document from the server side, its operation log.
+   */
+  get documents(): Documents {
+    return this.parts.documents;
+  }
+
   /** Start the engine and the shared heartbeat/typing sweep (one timer for all connections). */
   async start(): Promise<void> {
     await this.presence.start?.();
@@ -132,8 +147,18 @@ export class Node implements SessionPort {
     this.parts.pipeline.text(s as Client, text);
   }
 
-  handleBinary(s: SessionHandle): void {
-    this.ctx.frames.error(s as Client, ErrorCode.BINARY_NOT_SUPPORTED, 'Binary frames are not supported; send JSON text frames', undefined);
+  handleBinary(s: SessionHandle, data?: Uint8Array): void {
+    const c = s as Client;
+    if (c.closed) return;
+    if (data === undefined) {
+      this.ctx.frames.error(c, ErrorCode.BINARY_NOT_SUPPORTED, 'Binary frames are not supported; send JSON text frames', undefined);
+      return;
+    }
+    const now = this.ctx.now();
+    c.lastSeen = now;
+    c.lastActivity = now;
+    c.pingSentAt = 0;
+    this.parts.binaryFrames.receive(c, data); // documents, binary namespaces; anything else is BINARY_NOT_SUPPORTED
   }
 
   markAlive(s: SessionHandle): void {
@@ -144,6 +169,7 @@ export class Node implements SessionPort {
 
   closeSession(s: SessionHandle, code: number): void {
     this.parts.lifecycle.close(s as Client, code);
+    this.parts.nativeDocuments.closed(s);
   }
 
   /**
@@ -173,6 +199,11 @@ export class Node implements SessionPort {
 
   get maxChannelsPerConnection(): number {
     return this.options.limits.maxChannelsPerConnection;
+  }
+
+  /** The WebSocket frame limit: larger than limits.maxMessageBytes only for document frames (BinaryFrames). */
+  get maxFrameBytes(): number {
+    return this.parts.documents.transportFrameBytes;
   }
 
   // ---------------------------------------------------------------- public API
@@ -240,7 +271,7 @@ export class Node implements SessionPort {
     return this.parts.presence.membersPage(channel, cursor, limit);
   }
 
-  /** One page of a channel's history (archive for `persist` namespaces, the broker's window otherwise). */
+  /** One page of a channel's history (archive for `persist` namespaces, the broker's window otherwise; a document's operation log). */
   channelHistory(channel: string, query: HistoryRequest = {}): Promise<HistoryPage> {
     return this.parts.history.read(channel, query);
   }
@@ -302,23 +333,7 @@ export class Node implements SessionPort {
     this.isDraining = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const sessions = this.hub.sessions;
-    const notice = new Outbound(this.ctx.frames.frame('shutdown', { reason: 'server shutdown', reconnect: true }), 'shutdown');
-    for (const c of sessions.values()) {
-      c.sink.send(notice);
-      c.sink.close(code, 'server shutdown');
-    }
-    const deadline = this.ctx.now() + deadlineMs;
-    while (sessions.size > 0 && this.ctx.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const c of [...sessions.values()]) {
-      c.sink.terminate();
-      this.parts.lifecycle.close(c, code);
-    }
-    // The departures are coalesced: one diff (or count marker) per channel and one user event batch leave now,
-    // for the other nodes' members; this node's members are closed already and get none of it.
-    await this.parts.presence.settled();
-    this.parts.users.flushAll();
-    await this.parts.announcer.flushAll();
+    await closeEverything(this.ctx, this.parts, this.hub.sessions, code, deadlineMs);
   }
 
   /** Release the engine (after shutdown and after transports finished closing). */
@@ -327,6 +342,7 @@ export class Node implements SessionPort {
     this.parts.announcer.close();
     this.parts.counts.close();
     this.parts.users.close();
+    this.parts.documents.close();
     await this.broker.close();
     await this.presence.close();
   }

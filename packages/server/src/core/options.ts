@@ -1,3 +1,5 @@
+import type { DocumentOptions } from './document-options.js';
+
 /** Limits enforced per connection and per node. Every field has a safe default in DEFAULT_NODE_OPTIONS. */
 export interface LimitOptions {
   /** Connections on this node (0 = unlimited). Excess closes with 4022. */
@@ -72,6 +74,18 @@ export interface NamespaceOptions {
   countIntervalMs: number;
   /** Publishing requires having joined the channel. */
   publishRequiresMembership: boolean;
+  /**
+   * `"yjs"`: every channel of the namespace is a Yjs document (docs/documents.md): opened with `doc_open` or
+   * the y-websocket endpoint, not joined or published to. Absent or null: a plain channel namespace.
+   */
+  documents?: 'yjs' | null;
+  /**
+   * Binary app payloads (seed 002's binary messages): a binary WebSocket frame `varstring channel + bytes`
+   * naming a channel of the namespace is a publish of those bytes, as the publication data
+   * `{"binary": "<base64>"}` (docs/protocol.md "Binary frames"). Default false: such frames are refused with
+   * BINARY_NOT_SUPPORTED.
+   */
+  binary?: boolean;
 }
 
 export interface NodeOptions {
@@ -93,6 +107,8 @@ export interface NodeOptions {
    * changing, at most once per this many ms (one coalesced diff per channel per batch per node).
    */
   presenceBatchMs: number;
+  /** Settings of document channels (defaults: DEFAULT_DOCUMENT_OPTIONS). */
+  documents?: Partial<DocumentOptions>;
 }
 
 export const DEFAULT_NODE_OPTIONS: NodeOptions = {

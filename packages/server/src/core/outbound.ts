@@ -10,6 +10,11 @@ export class Outbound {
   sse: Buffer | undefined = undefined;
   /** The JSON as UTF-8 bytes (set by transports that frame several frames together, e.g. batch mode). */
   utf8: Buffer | undefined = undefined;
+  /**
+   * A BINARY frame's payload (document frames, docs/documents.md); `json` is then empty. WebSocket only: the
+   * transport frames it as a binary message (cached in `ws`).
+   */
+  binary: Uint8Array | undefined = undefined;
   constructor(
     /** Complete server frame JSON text. */
     readonly json: string,

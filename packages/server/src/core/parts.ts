@@ -1,8 +1,9 @@
 import { Access } from './client/access.js';
 import { Subscriptions } from './client/channels.js';
+import { BinaryFrames } from './client/binary-frames.js';
 import { ClientCommands } from './client/commands.js';
 import { Lifecycle } from './client/lifecycle.js';
-import { CommandPipeline } from './client/pipeline.js';
+import { CommandPipeline, type Execute } from './client/pipeline.js';
 import { PatternSubscriptions } from './client/patterns.js';
 import type { Client } from './client/client.js';
 import { Heartbeat } from './client/heartbeat.js';
@@ -11,7 +12,10 @@ import { BrokerEvents } from './broker-events.js';
 import type { CoreContext } from './context.js';
 import { ChannelContinuity } from './features/continuity.js';
 import { Direct } from './features/direct.js';
-import { History } from './features/history.js';
+import { DocumentHistory } from './features/documents-history.js';
+import { NativeDocuments } from './features/documents-native.js';
+import { Documents } from './features/documents.js';
+import type { History } from './features/history.js';
 import { PresenceAnnouncer } from './features/announcements.js';
 import { Presence } from './features/presence.js';
 import { PresenceCounts } from './features/presence-counts.js';
@@ -41,6 +45,11 @@ export interface NodeParts {
   lifecycle: Lifecycle;
   pipeline: CommandPipeline;
   events: BrokerEvents;
+  /** Yjs document channels (issue 13) and their form on Switchboard connections. */
+  documents: Documents;
+  nativeDocuments: NativeDocuments;
+  /** Binary frames of connections: document messages and binary app publishes. */
+  binaryFrames: BinaryFrames;
 }
 
 /** Build and connect a node's parts (the only place that knows all of them). */
@@ -54,7 +63,9 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   const typing = new Typing(ctx);
   const publisher = new Publisher(ctx, restore);
   const direct = new Direct(ctx);
-  const history = new History(ctx, restore);
+  const documents = new Documents(ctx);
+  const nativeDocuments = new NativeDocuments(ctx, documents);
+  const history = new DocumentHistory(ctx, restore, documents);
   const requests = new PendingRequests();
   const continuity = new ChannelContinuity({
     history: (channel, since, limit) => ctx.broker.history(channel, { since, limit }),
@@ -68,7 +79,10 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   clients.setPatternAudience((channel) => access.patternAudience(channel));
   const lifecycle = new Lifecycle(ctx, { subscriptions, patterns, presence, direct, requests, clients, draining });
   const commands = new ClientCommands(ctx, { access, subscriptions, patterns, publisher, direct, typing, presence, history, requests });
-  const pipeline = new CommandPipeline(ctx, commands.run);
-  const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle);
-  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events };
+  // Document commands (and channel commands naming a document) go to the documents, the rest to the client's.
+  const run: Execute = (c, m) => (nativeDocuments.handles(m) ? nativeDocuments.run(c, m) : commands.run(c, m));
+  const pipeline = new CommandPipeline(ctx, run);
+  const binaryFrames = new BinaryFrames(ctx, nativeDocuments, pipeline);
+  const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle, documents);
+  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events, documents, nativeDocuments, binaryFrames };
 }

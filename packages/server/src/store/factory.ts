@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { StoreError } from './errors.js';
 import type { InboxStore, MessageStore } from '../core/ports/store.js';
+import type { DocumentStore } from '../core/ports/document-store.js';
 
 export type StoreDriver = 'sqlite' | 'postgres' | 'none';
 
@@ -32,7 +33,9 @@ export interface Stores {
   /** Null when driver is 'none'. */
   readonly messages: MessageStore | null;
   readonly inbox: InboxStore | null;
-  /** Close both stores (and their shared connection or pool). Idempotent. */
+  /** Yjs documents: update log and snapshots (docs/documents.md). */
+  readonly documents: DocumentStore | null;
+  /** Close every store (and their shared connection or pool). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export const DEFAULT_SQLITE_PATH = join('data', 'switchboard.db');
 export async function createStores(config: StoreConfig): Promise<Stores> {
   const driver = config.driver;
   if (driver === 'none') {
-    return { driver, messages: null, inbox: null, close: async () => {} };
+    return { driver, messages: null, inbox: null, documents: null, close: async () => {} };
   }
   if (driver === 'sqlite') {
     const { createSqliteStores } = await import('./sqlite/index.js');
@@ -54,7 +57,7 @@ export async function createStores(config: StoreConfig): Promise<Stores> {
       inboxMaxPerUser: config.inboxMaxPerUser,
       now: config.now,
     });
-    return withClose(driver, s.messages, s.inbox);
+    return withClose(driver, s.messages, s.inbox, s.documents);
   }
   if (driver === 'postgres') {
     if (!config.postgresUrl) {
@@ -69,19 +72,21 @@ export async function createStores(config: StoreConfig): Promise<Stores> {
       inboxMaxPerUser: config.inboxMaxPerUser,
       now: config.now,
     });
-    return withClose(driver, s.messages, s.inbox);
+    return withClose(driver, s.messages, s.inbox, s.documents);
   }
   throw new StoreError('STORE_INVALID_ARGUMENT', `unknown store driver ${JSON.stringify(driver)}`);
 }
 
-function withClose(driver: StoreDriver, messages: MessageStore, inbox: InboxStore): Stores {
+function withClose(driver: StoreDriver, messages: MessageStore, inbox: InboxStore, documents: DocumentStore): Stores {
   return {
     driver,
     messages,
     inbox,
+    documents,
     close: async () => {
       await messages.close();
       await inbox.close();
+      await documents.close();
     },
   };
 }

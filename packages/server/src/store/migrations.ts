@@ -12,10 +12,12 @@ export interface SqlDialect {
   readonly serialPrimaryKey: string;
   /** Clause meaning "no limit" before an OFFSET (SQLite requires a LIMIT before OFFSET). */
   readonly limitAll: string;
+  /** Column type of binary data. */
+  readonly blobType: string;
 }
 
-export const SQLITE_DIALECT: SqlDialect = { name: 'sqlite', serialPrimaryKey: 'INTEGER PRIMARY KEY', limitAll: 'LIMIT -1' };
-export const POSTGRES_DIALECT: SqlDialect = { name: 'postgres', serialPrimaryKey: 'BIGSERIAL PRIMARY KEY', limitAll: 'LIMIT ALL' };
+export const SQLITE_DIALECT: SqlDialect = { name: 'sqlite', serialPrimaryKey: 'INTEGER PRIMARY KEY', limitAll: 'LIMIT -1', blobType: 'BLOB' };
+export const POSTGRES_DIALECT: SqlDialect = { name: 'postgres', serialPrimaryKey: 'BIGSERIAL PRIMARY KEY', limitAll: 'LIMIT ALL', blobType: 'BYTEA' };
 
 export interface Migration {
   readonly version: number;
@@ -56,6 +58,28 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE UNIQUE INDEX sb_inbox_item ON sb_inbox (user_id, item_id)',
       'CREATE INDEX sb_inbox_user_created ON sb_inbox (user_id, created_at, seq)',
       'CREATE INDEX sb_inbox_expires ON sb_inbox (expires_at)',
+    ],
+  },
+  {
+    version: 2,
+    name: 'yjs documents: update log and snapshots',
+    up: (d) => [
+      `CREATE TABLE sb_doc_updates (
+        id ${d.serialPrimaryKey},
+        doc TEXT NOT NULL,
+        data ${d.blobType} NOT NULL,
+        sender_id TEXT,
+        created_at BIGINT NOT NULL,
+        compacted SMALLINT NOT NULL DEFAULT 0
+      )`,
+      'CREATE INDEX sb_doc_updates_doc ON sb_doc_updates (doc, id)',
+      'CREATE INDEX sb_doc_updates_pending ON sb_doc_updates (doc, compacted, id)',
+      'CREATE INDEX sb_doc_updates_created ON sb_doc_updates (created_at)',
+      `CREATE TABLE sb_doc_snapshots (
+        doc TEXT PRIMARY KEY,
+        data ${d.blobType} NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`,
     ],
   },
 ];

@@ -68,3 +68,14 @@ export function encodeTextFrame(text: string): Buffer {
   buf.write(text, header, length, 'utf8');
   return buf;
 }
+
+/** Encode a server-to-client WebSocket binary frame (FIN, opcode 2, no mask): one allocation. */
+export function encodeBinaryFrame(payload: Uint8Array): Buffer {
+  const length = payload.byteLength;
+  const header = headerLength(length);
+  const buf = Buffer.allocUnsafe(header + length);
+  writeHeader(buf, length);
+  buf[0] = 0x82;
+  buf.set(payload, header);
+  return buf;
+}

@@ -4,7 +4,7 @@ import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
 import type { SessionPort } from '../core/ports/session-port.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
-import { encodeBatchFrame, encodeTextFrame } from './ws-frame.js';
+import { encodeBatchFrame, encodeBinaryFrame, encodeTextFrame } from './ws-frame.js';
 import { QueuedSink } from './queued-sink.js';
 import type { WriteBatcher } from './write-batcher.js';
 
@@ -33,6 +33,18 @@ export class WsSink extends QueuedSink implements ConnectionSink {
 
   send(frame: Outbound): void {
     if (this.closing) return;
+    if (frame.binary !== undefined) {
+      // A binary message (documents): batch mode writes what is queued as one batch frame first, then it.
+      const bytes = (frame.ws ??= encodeBinaryFrame(frame.binary));
+      if (this.batch) {
+        this.flush();
+        if (this.writable()) this.write(bytes);
+        return;
+      }
+      this.push(bytes);
+      this.enforceBound();
+      return;
+    }
     // Batch mode queues the frame's JSON (UTF-8, cached on the Outbound too) and frames the flush as a whole.
     this.push(this.batch ? (frame.utf8 ??= Buffer.from(frame.json)) : (frame.ws ??= encodeTextFrame(frame.json)));
     this.enforceBound();

@@ -78,6 +78,8 @@ const HANDSHAKE_CLOSE_GRACE_MS = 1000;
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
+  /** Wire-protocol handlers with their own frame limit (WsProtocolHandler.maxPayload) get their own server. */
+  private readonly protocolWss = new Map<string, WebSocketServer>();
   private readonly batcher = new WriteBatcher();
   /** The endpoint table (throws EndpointConfigError from the constructor when invalid). */
   readonly endpoints: EndpointTable;
@@ -100,20 +102,41 @@ export class WebSocketTransport {
     for (const e of this.endpoints.all) {
       if (e.auth === 'ed25519' && opts.challenge === undefined) throw new EndpointConfigError(e.pattern, 'auth "ed25519" needs the challenge handshake (transport option `challenge`)');
     }
+    // Document frames may be larger than limits.maxMessageBytes (SessionPort.maxFrameBytes); text frames are
+    // held to maxMessageBytes below (1009, as ws itself closes a frame over maxPayload).
+    const maxFrameBytes = Math.max(opts.maxMessageBytes, sessions.maxFrameBytes ?? opts.maxMessageBytes);
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: opts.maxMessageBytes,
+      maxPayload: maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
       // Echo only our protocol name, never an offered `bearer.<token>` entry (that would copy the token).
       handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
     });
-    this.onMessage = function (data, isBinary) {
+    for (const [name, handler] of Object.entries(opts.protocols ?? {})) {
+      if (handler.maxPayload === undefined || handler.maxPayload === maxFrameBytes) continue;
+      this.protocolWss.set(name, new WebSocketServer({
+        noServer: true,
+        maxPayload: handler.maxPayload,
+        perMessageDeflate: false,
+        clientTracking: false,
+        handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
+      }));
+    }
+    const maxText = opts.maxMessageBytes;
+    const onMessage = function (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
       const s = this[kSession];
       if (s === undefined) return;
-      if (isBinary) sessions.handleBinary(s);
-      else sessions.handleText(s, data.toString('utf8'));
+      if (isBinary) sessions.handleBinary(s, data);
+      else if (data.length <= maxText) sessions.handleText(s, data.toString('utf8'));
+      else {
+        // Over limits.maxMessageBytes on a socket that takes larger document frames: what ws does at
+        // maxPayload (close 1009, read nothing more).
+        this.off('message', onMessage);
+        this.close(1009, 'frame over limits.maxMessageBytes');
+      }
     };
+    this.onMessage = onMessage;
     const openSockets = this.open;
     this.onClose = function (code) {
       openSockets.delete(this);
@@ -194,7 +217,8 @@ export class WebSocketTransport {
           return;
         }
         if (outcome.ok && outcome.subprotocol !== undefined) (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol = outcome.subprotocol;
-        this.wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
+        const wss = this.protocolWss.get(match.endpoint.protocol) ?? this.wss;
+        wss.handleUpgrade(req, socket, head, (ws: TaggedSocket) => {
           if (refusal !== null) {
             ws.close(refusal.closeCode, refusal.message.slice(0, 120));
             return;
@@ -246,6 +270,13 @@ export class WebSocketTransport {
       handshake.cancel(handle);
     });
     ws.once('message', (data: Buffer, isBinary: boolean) => {
+      if (data.length > this.opts.maxMessageBytes) {
+        // The socket takes larger document frames; the challenge answer is held to limits.maxMessageBytes.
+        clearTimeout(timer);
+        handshake.cancel(handle);
+        closeHandshake(ws, 1009, 'frame over limits.maxMessageBytes');
+        return;
+      }
       handshake.finish(handle, isBinary ? null : data.toString('utf8')).then(
         (outcome) => {
           if (ws.readyState !== ws.OPEN) return; // closed meanwhile (timed out, or the client left)
@@ -386,6 +417,7 @@ export class WebSocketTransport {
 
   close(): void {
     this.wss.close();
+    for (const wss of this.protocolWss.values()) wss.close();
   }
 }
 

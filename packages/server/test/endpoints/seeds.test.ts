@@ -135,15 +135,26 @@ describe('seed endpoints against the documented configuration', () => {
     assert.deepEqual([connect.data.client_id, connect.data.user_id], ['test_connection', 'u-3']);
   });
 
-  it('seed 002 SSE: GET /events streams; /events/{connection_id} is 404; /ws/binary/{id} is 404', async () => {
+  it('seed 002 /ws/binary/{connection_id}: the segment is the client id; text and binary messages on one socket', async () => {
+    const c = await dial('/ws/binary/binary_connection'); // (test_connection is u-3's, above)
+    assert.equal((await c.next('connect')).data.client_id, 'binary_connection');
+    assert.equal((await c.join('bin:seed')).type, 'subscribed');
+    c.send({ type: 'message', data: { channel: 'bin:seed', text: 'hello' } });
+    assert.equal((await c.next('message')).data.text, 'hello');
+    const name = Buffer.from('bin:seed');
+    c.socket.send(Buffer.concat([Buffer.from([name.length]), name, Buffer.from([1, 2, 3])]), { binary: true });
+    assert.equal((await c.next('message')).data.binary, Buffer.from([1, 2, 3]).toString('base64'));
+    c.socket.send(Buffer.concat([Buffer.from([7]), Buffer.from('room:no'), Buffer.from([1])]), { binary: true });
+    assert.equal((await c.next('error')).data.code, 'BINARY_NOT_SUPPORTED');
+  });
+
+  it('seed 002 SSE: GET /events streams; /events/{connection_id} is 404', async () => {
     const ac = new AbortController();
     const res = await fetch(`${srv.http}/events?channels=news`, { signal: ac.signal });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
     ac.abort();
     assert.equal((await fetch(`${srv.http}/events/test_connection`)).status, 404);
-    const binary = await tryUpgrade(`${srv.ws}/ws/binary/test_connection`);
-    assert.equal(binary.kind === 'http' && binary.status, 404);
   });
 
   it('seed 004 /ws/json: the json-echo handler gets the socket (no Switchboard frames)', async () => {

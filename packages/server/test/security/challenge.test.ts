@@ -69,6 +69,19 @@ describe('Ed25519 challenge endpoint hardening', () => {
     }
   });
 
+  it('a challenge answer over limits.maxMessageBytes closes with 1009, though the socket takes larger document frames', async () => {
+    const srv = await startServer({ auth: { ed25519: { keys } } });
+    try {
+      assert.ok(srv.sb.node.maxFrameBytes > srv.sb.config.limits.maxMessageBytes, 'a document namespace raises the socket limit');
+      const p = await challenge(`${srv.ws}/ws/collective/team-7`);
+      assert.ok(p.ch);
+      p.c.send({ type: 'auth_response', data: { nonce: p.ch.data.nonce, signature: signed(p.ch), pad: 'x'.repeat(srv.sb.config.limits.maxMessageBytes) } });
+      assert.equal((await p.c.closed).code, 1009);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('a challenge is bound to its socket: its nonce answered on another socket is refused with 4001', async () => {
     const srv = await startServer({ auth: { ed25519: { keys } } });
     try {

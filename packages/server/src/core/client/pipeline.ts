@@ -39,17 +39,40 @@ export class CommandPipeline {
     c.lastSeen = now;
     c.pingSentAt = 0;
     const parsed = this.parser.parse(text);
-    const limits = this.ctx.options.limits;
     if ('code' in parsed) {
-      // Bad input costs a message token like any frame: a flood of garbage is throttled and closed (4021) too.
-      this.ctx.metrics.messageIn('invalid', text.length);
-      const rate = limits.rateLimit;
-      if (!takeToken(c, false, now, rate.perSecond, rate.burst)) this.refuse(c, parsed.id, `Rate limit of ${rate.perSecond} messages/s exceeded`);
-      else this.ctx.frames.error(c, parsed.code, parsed.message, parsed.id);
+      this.invalid(c, parsed.code, parsed.message, parsed.id, text.length);
       return;
     }
     this.ctx.metrics.messageIn(parsed.type, text.length);
     if (parsed.type === 'pong' && parsed.id === undefined) return; // a sign of life: nothing to answer
+    this.accept(c, parsed, now);
+  }
+
+  /**
+   * A command that came as a binary frame (a binary app publish, core/client/binary-frames.ts): the same
+   * rate limit, pending bound and order as a text frame's command. Never throws.
+   */
+  binary(c: Client, cmd: Command, bytes: number): void {
+    if (c.closed || c.floodClosing) return;
+    this.ctx.metrics.messageIn(`${cmd.type}_binary`, bytes);
+    this.accept(c, cmd, this.ctx.now());
+  }
+
+  /**
+   * A frame refused as bad input (text or binary): its error, at the cost of a message token like any frame,
+   * so a flood of garbage is throttled and closed (4021) too.
+   */
+  invalid(c: Client, code: string, message: string, id: RequestId | undefined, bytes: number): void {
+    if (c.closed || c.floodClosing) return;
+    this.ctx.metrics.messageIn('invalid', bytes);
+    const rate = this.ctx.options.limits.rateLimit;
+    if (!takeToken(c, false, this.ctx.now(), rate.perSecond, rate.burst)) this.refuse(c, id, `Rate limit of ${rate.perSecond} messages/s exceeded`);
+    else this.ctx.frames.error(c, code, message, id);
+  }
+
+  /** Rate limit, then run now or queue behind the running command. */
+  private accept(c: Client, parsed: Command, now: number): void {
+    const limits = this.ctx.options.limits;
     const subscription = SUBSCRIPTION.has(parsed.type);
     const rate = subscription ? limits.subscribeRateLimit : limits.rateLimit;
     if (!takeToken(c, subscription, now, rate.perSecond, rate.burst)) {

@@ -87,8 +87,8 @@ export interface SessionPort {
    * (authorization hook, broker, store) holds the ones behind it; ping/pong/heartbeat/response pass.
    */
   handleText(session: SessionHandle, text: string): void;
-  /** One binary frame from the client. */
-  handleBinary(session: SessionHandle): void;
+  /** One binary frame from the client (document frames, docs/documents.md; without `data`: refused). */
+  handleBinary(session: SessionHandle, data?: Uint8Array): void;
   /** Transport-level sign of life (a WebSocket pong). */
   markAlive(session: SessionHandle): void;
   /** The transport saw the connection end, for any reason. Idempotent. */
@@ -104,4 +104,11 @@ export interface SessionPort {
   readonly draining: boolean;
   /** limits.maxChannelsPerConnection, for transports that take channel lists from a URL. */
   readonly maxChannelsPerConnection: number;
+  /**
+   * The largest WebSocket frame to accept (default: the transport's maxMessageBytes). It exceeds
+   * limits.maxMessageBytes only while document namespaces exist, for binary document frames: the transport
+   * still closes text frames over limits.maxMessageBytes with 1009, and the node does the same for other
+   * binary frames.
+   */
+  readonly maxFrameBytes?: number;
 }

@@ -30,5 +30,10 @@ export interface WsProtocolContext {
  * `accept` must not throw (a throw is logged and the socket closed with 1011).
  */
 export interface WsProtocolHandler {
+  /**
+   * Largest WebSocket message the protocol accepts, bytes: the frame limit of its endpoints (a larger message
+   * closes the socket with 1009 before the handler sees it). Default: limits.maxMessageBytes.
+   */
+  readonly maxPayload?: number;
   accept(ws: WebSocket, ctx: WsProtocolContext): void;
 }

@@ -1,10 +1,12 @@
 import { PgDatabase, type PgDatabaseOptions } from './database.js';
 import { PgInboxStore } from './inbox-store.js';
 import { PgMessageStore } from './message-store.js';
+import { PgDocumentStore } from './document-store.js';
 
 export { PgDatabase, numberPlaceholders } from './database.js';
 export { PgInboxStore } from './inbox-store.js';
 export { PgMessageStore } from './message-store.js';
+export { PgDocumentStore } from './document-store.js';
 
 export interface PgStoresOptions extends PgDatabaseOptions {
   /** Inbox bound per user (default 100). */
@@ -19,19 +21,22 @@ export interface PgStoresOptions extends PgDatabaseOptions {
  */
 export async function createPgStores(
   options: PgStoresOptions,
-): Promise<{ messages: PgMessageStore; inbox: PgInboxStore; database: PgDatabase }> {
+): Promise<{ messages: PgMessageStore; inbox: PgInboxStore; documents: PgDocumentStore; database: PgDatabase }> {
   const database = new PgDatabase(options);
   let messages: PgMessageStore | undefined;
   let inbox: PgInboxStore | undefined;
+  let documents: PgDocumentStore | undefined;
   try {
     inbox = new PgInboxStore(database, { maxPerUser: options.inboxMaxPerUser, now: options.now });
     messages = new PgMessageStore(database, { now: options.now });
+    documents = new PgDocumentStore(database, options.now);
     await messages.migrate();
   } catch (err) {
+    await documents?.close();
     await messages?.close();
     await inbox?.close();
     await database.close();
     throw err;
   }
-  return { messages, inbox, database };
+  return { messages, inbox, documents, database };
 }

@@ -19,7 +19,7 @@ import { SCHEMA_MIGRATIONS_DDL, SQLITE_DIALECT, pendingMigrations } from '../mig
 
 const require = createRequire(import.meta.url);
 
-export type SqlValue = string | number | bigint | null;
+export type SqlValue = string | number | bigint | null | Uint8Array;
 export type Row = Record<string, SqlValue | Uint8Array>;
 
 export interface SqliteDatabaseOptions {

@@ -1,0 +1,2 @@
+export { YWebsocketHandler, type YWebsocketOptions, type DocumentsPort } from './handler.js';
+export { YWebsocketPeer } from './peer.js';
