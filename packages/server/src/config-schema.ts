@@ -12,6 +12,7 @@
 import { JWT_ALGORITHMS, REQUIREMENT_TERM, type ChannelRule, type ChannelRulesConfig, type ClaimsConfig, type Ed25519Config, type Ed25519KeyEntry, type JwtConfig, type OriginConfig, type TokenSourcesConfig } from './auth/config.js';
 import type { AuthSection, EndpointConfig, SwitchboardConfig } from './config-types.js';
 import type { HeartbeatOptions, LimitOptions, NamespaceOptions } from './core/options.js';
+import type { DocumentOptions } from './core/document-options.js';
 import { CREDENTIAL_SOURCES } from './transport/endpoints.js';
 
 /** The subset of JSON Schema (draft 07, as Ajv reads it) this file uses. `title` names a type in error messages. */
@@ -88,6 +89,8 @@ const namespaceKeys: Keys<NamespaceOptions> = {
   maxAnnouncedMembers: int(0),
   countIntervalMs: ms0,
   publishRequiresMembership: bool,
+  documents: { enum: ['yjs', null], title: '"yjs" or null' },
+  binary: bool,
 };
 
 const jwt: Schema = {
@@ -240,6 +243,21 @@ export const CONFIG_SCHEMA: Schema = section<SwitchboardConfig>(
       retentionIntervalMs: ms1,
       retentionMaxAgeMs: ms0,
       retentionKeepPerChannel: int(0),
+    }),
+    documents: section<DocumentOptions>({
+      maxUpdateBytes: int(1),
+      maxAwarenessBytes: int(1),
+      maxAwarenessClients: int(1),
+      updateRate: section<DocumentOptions['updateRate']>({ perSecond: { type: 'number', minimum: 0 }, burst: int(1) }),
+      awarenessRate: section<DocumentOptions['awarenessRate']>({ perSecond: { type: 'number', minimum: 0 }, burst: int(1), closeAfterDropped: int(1) }),
+      maxPerConnection: int(1),
+      idleDocuments: int(0),
+      idleTtlMs: ms0,
+      compactAfterUpdates: int(1),
+      historyKeep: int(0),
+      nodeTimeoutMs: ms1,
+      readOnlyNoticeMs: ms0,
+      storeRetryMs: ms1,
     }),
     shutdown: section<SwitchboardConfig['shutdown']>({ deadlineMs: ms0 }),
     log: section<SwitchboardConfig['log']>({ level: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') }),

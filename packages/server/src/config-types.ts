@@ -5,6 +5,7 @@
 import type { AuthConfig } from './auth/config.js';
 import type { HeartbeatOptions, LimitOptions, NamespaceOptions } from './core/options.js';
 import type { CredentialSource } from './core/ports/handshake.js';
+import type { DocumentOptions } from './core/document-options.js';
 import type { EndpointAuth } from './transport/endpoints.js';
 
 /**
@@ -132,6 +133,8 @@ export interface SwitchboardConfig {
     retentionMaxAgeMs: number;
     retentionKeepPerChannel: number;
   };
+  /** Yjs document channels (namespaces with `documents: "yjs"`; docs/documents.md). */
+  documents: DocumentOptions;
   shutdown: { deadlineMs: number };
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
 }

@@ -189,6 +189,6 @@ describe('binary app payloads: rate limit, configuration', () => {
       await srv.close();
     }
     await assert.rejects(startServer({ channels: { namespaces: { both: { binary: true, documents: 'yjs' } } } }), /exclude each other/);
-    await assert.rejects(startServer({ channels: { namespaces: { bad: { binary: 'yes' as unknown as boolean } } } }), /binary: true or false/);
+    await assert.rejects(startServer({ channels: { namespaces: { bad: { binary: 'yes' as unknown as boolean } } } }), /channels.namespaces.bad.binary: expected boolean, got "yes"/);
   });
 });

@@ -256,7 +256,7 @@ describe('configuration schema: --set and environment variables typed by the sch
     });
     assert.deepEqual(config.auth.origins.allow, ['https://app.example']);
     assert.deepEqual(config.endpoints, { '/ws/room/{room_id}': { join: ['room:{room_id}'] }, '/ws/{client_id}': false });
-    assert.deepEqual(config.channels.namespaces, { chat: { persist: true }, room: { countIntervalMs: 250 } });
+    assert.deepEqual(config.channels.namespaces, { chat: { persist: true }, doc: { documents: 'yjs' }, room: { countIntervalMs: 250 } });
     assert.deepEqual(config.auth.channels.rules, { 'admin:*': { '*': 'role:admin' } });
     assert.deepEqual(config.auth.messages, { broadcast: 'permission:admin:broadcast', typing: 'authenticated' });
     assert.deepEqual(config.broker.sentinels, ['h1:26379', 'h2:26379']);

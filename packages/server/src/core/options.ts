@@ -139,6 +139,8 @@ export const DEFAULT_NODE_OPTIONS: NodeOptions = {
     maxAnnouncedMembers: 100,
     countIntervalMs: 1000,
     publishRequiresMembership: false,
+    documents: null,
+    binary: false,
   },
   namespaces: {},
   idempotencyWindowMs: 60_000,
