@@ -4,6 +4,7 @@
  * Every child is registered and killed on orchestrator exit, so nothing outlives a run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FromLoad, ToLoad } from './ipc.js';
@@ -97,6 +98,23 @@ export class ServerProc {
     clearTimeout(t);
     children.delete(this.child);
   }
+}
+
+/**
+ * A server under test on a free port: `node <script> ...args(port)` in `cwd`, pinned to `cpus`; resolves once
+ * it accepts TCP connections (stopped again, with its stderr in the error, if it does not within 15 s).
+ */
+export async function launchServer(script: string, args: (port: number) => string[], cwd: string, cpus: string | null): Promise<{ server: ServerProc; port: number }> {
+  if (!existsSync(script)) throw new Error(`${script} not found (not built yet?)`);
+  const port = await freePort();
+  const server = new ServerProc(script, args(port), cwd, cpus);
+  try {
+    await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
+  } catch (e) {
+    await server.stop();
+    throw new Error(`${(e as Error).message}; stderr: ${server.stderr.trim().slice(-500)}`);
+  }
+  return { server, port };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
