@@ -41,7 +41,7 @@ export const ERROR_CODES: Readonly<Record<ErrorCodeName, string>> = {
   INVALID_JSON: 'The text frame is not valid JSON. The connection stays open.',
   INVALID_MESSAGE: 'The JSON does not match the schema of its type (missing field, wrong type, extra large string).',
   UNKNOWN_TYPE: 'The `type` field names no client message type.',
-  BINARY_NOT_SUPPORTED: 'A binary frame arrived; Switchboard speaks JSON text frames.',
+  BINARY_NOT_SUPPORTED: 'A binary frame arrived that is not a frame of a document channel; Switchboard speaks JSON text frames otherwise.',
   PAYLOAD_TOO_DEEP: 'The JSON nests deeper than limits.maxJsonDepth.',
   FORBIDDEN_KEY: 'The JSON contains a `__proto__`, `constructor` or `prototype` key.',
   MESSAGE_TOO_LARGE: 'A frame or request body exceeds limits.maxMessageBytes (WebSocket frames close with 1009 instead).',

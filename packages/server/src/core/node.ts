@@ -266,7 +266,7 @@ export class Node implements SessionPort {
     return this.parts.presence.membersPage(channel, cursor, limit);
   }
 
-  /** One page of a channel's history (archive for `persist` namespaces, the broker's window otherwise). */
+  /** One page of a channel's history (archive for `persist` namespaces, the broker's window otherwise; a document's operation log). */
   channelHistory(channel: string, query: HistoryRequest = {}): Promise<HistoryPage> {
     return this.parts.history.read(channel, query);
   }

@@ -76,9 +76,9 @@ export interface NamespaceOptions {
   publishRequiresMembership: boolean;
   /**
    * `"yjs"`: every channel of the namespace is a Yjs document (docs/documents.md): opened with `doc_open` or
-   * the y-websocket endpoint, not joined or published to. Absent: a plain channel namespace.
+   * the y-websocket endpoint, not joined or published to. Absent or null: a plain channel namespace.
    */
-  documents?: 'yjs';
+  documents?: 'yjs' | null;
 }
 
 export interface NodeOptions {

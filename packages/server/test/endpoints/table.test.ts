@@ -90,11 +90,11 @@ describe('endpoint table: start-up validation', () => {
 
   it('a valid table builds; a removed default is gone', () => {
     const sb = build({ ...jwt, endpoints: { '/ws/room/{room_id}': { join: ['room:{room_id}'] }, '/ws/{client_id}': false } });
-    assert.deepEqual(sb.ws.endpoints.all.map((e) => e.pattern).sort(), ['/ws', '/ws/authenticated', '/ws/collective/{collective_id}', '/ws/room/{room_id}']);
+    assert.deepEqual(sb.ws.endpoints.all.map((e) => e.pattern).sort(), ['/ws', '/ws/authenticated', '/ws/collective/{collective_id}', '/ws/room/{room_id}', '/yjs/{doc}']);
   });
 
   it('refuses bad entries with a message naming the entry and the field', () => {
-    fails({ endpoints: { '/ws/doc/{doc}': { protocol: 'y-websocket' } } }, /endpoints\["\/ws\/doc\/\{doc\}"\]: protocol "y-websocket" is not registered/);
+    fails({ endpoints: { '/ws/doc/{doc}': { protocol: 'mqtt' } } }, /endpoints\["\/ws\/doc\/\{doc\}"\]: protocol "mqtt" is not registered/);
     fails({ endpoints: { '/ws/{id}': {} } }, /endpoints\["\/ws\/\{id\}"\]: matches the same paths as "\/ws\/\{client_id\}"/);
     fails({ endpoints: { '/ws/room/{room_id}': { join: ['room:{roomid}'] } } }, /join\[0\] "room:\{roomid\}": the pattern has no parameter \{roomid\}/);
     fails({ endpoints: { '/ws/room/{room_id}': { joins: ['x'] } as never } }, /unknown field "joins"/);
@@ -118,7 +118,10 @@ describe('endpoint table: start-up validation', () => {
   it('resolveEndpoints overlays config on the defaults for http.wsPath / http.ed25519Path', () => {
     const config = mergeConfig(DEFAULT_CONFIG, { http: { wsPath: '/rt', ed25519Path: '/rt/keys' }, endpoints: { '/rt/authenticated': false } });
     const caps = { protocols: [], tokens: false, cookies: false, inbox: false, customAuthenticator: false };
-    assert.deepEqual(resolveEndpoints(config, caps).map((e) => [e.pattern, e.auth]), [['/rt', 'optional'], ['/rt/{client_id}', 'optional'], ['/rt/keys/{collective_id}', 'ed25519']]);
+    assert.deepEqual(resolveEndpoints(config, caps).map((e) => [e.pattern, e.auth]), [['/rt', 'optional'], ['/rt/{client_id}', 'optional'], ['/rt/keys/{collective_id}', 'ed25519'], ['/yjs/{doc}', 'optional']]);
+    // The y-websocket endpoint is a default only while a namespace is a document namespace.
+    const plain = mergeConfig(DEFAULT_CONFIG, { channels: { namespaces: { doc: { documents: null } } } });
+    assert.ok(!resolveEndpoints(plain, caps).some((e) => e.protocol === 'y-websocket'));
   });
 });
 

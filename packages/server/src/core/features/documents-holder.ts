@@ -39,6 +39,11 @@ export abstract class DocumentHolder {
     this.store = store;
   }
 
+  /** Whether this node holds `channel` in memory (open, or idle and not yet dropped). */
+  holds(channel: string): boolean {
+    return this.docs.has(channel);
+  }
+
   /** Documents held in memory (open or idle). */
   get size(): number {
     return this.docs.size;
@@ -154,6 +159,11 @@ export abstract class DocumentHolder {
     for (const w of due) w.run();
   }
 
+  /**
+   * Awareness changes are coalesced per document and event-loop turn: one awareness update with every client
+   * that changed goes to each local peer (the sender included: y-websocket providers take their own echo as a
+   * sign of life), and one with the clients of this node's peers to the other nodes.
+   */
   protected onAwareness(state: DocState, changes: AwarenessChanges, origin: unknown): void {
     const changed = changes.added.concat(changes.updated, changes.removed);
     if (changed.length === 0 || state.closed) return;
@@ -162,11 +172,26 @@ export abstract class DocumentHolder {
       for (const id of changes.updated) state.remote.set(id, origin.node);
     }
     for (const id of changes.removed) state.remote.delete(id);
-    const update = awarenessProtocol.encodeAwarenessUpdate(state.awareness, changed);
-    // To every local peer, the sender included: y-websocket providers take their own echo as a sign of life.
-    const frame = new DocumentFrame(state.name, awarenessBytesMessage(update), 'doc_awareness');
-    for (const s of state.sessions) this.send(s, frame);
-    if (origin instanceof DocumentSession || origin === LEFT_ORIGIN) this.publish(state.name, 'a', update);
+    const local = origin instanceof DocumentSession || origin === LEFT_ORIGIN;
+    const scheduled = state.awarenessDirty.size > 0;
+    for (const id of changed) {
+      state.awarenessDirty.add(id);
+      if (local) state.awarenessLocalDirty.add(id);
+    }
+    if (!scheduled) setImmediate(() => this.flushAwareness(state));
+  }
+
+  private flushAwareness(state: DocState): void {
+    const all = [...state.awarenessDirty];
+    const local = [...state.awarenessLocalDirty];
+    state.awarenessDirty.clear();
+    state.awarenessLocalDirty.clear();
+    if (state.closed || all.length === 0) return;
+    if (state.sessions.size > 0) {
+      const frame = new DocumentFrame(state.name, awarenessBytesMessage(awarenessProtocol.encodeAwarenessUpdate(state.awareness, all)), 'doc_awareness');
+      for (const s of state.sessions) this.send(s, frame);
+    }
+    if (local.length > 0) this.publish(state.name, 'a', awarenessProtocol.encodeAwarenessUpdate(state.awareness, local));
   }
 
   /** Relay an update to the local peers (except its author). */

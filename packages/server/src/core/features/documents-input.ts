@@ -41,32 +41,30 @@ export class DocumentInput {
   }
 
   clientUpdate(s: DocumentSession, update: Uint8Array, step2: boolean, now: number): void {
-    if (!s.writable) {
-      if (s.noticeDue(now)) s.peer.refused(s.channel, ErrorCode.READ_ONLY, 'This document is read-only for you: your changes are not saved');
-      return;
-    }
     if (update.length > this.options.maxUpdateBytes) {
       this.invalid(s, `update of ${update.length} bytes (at most ${this.options.maxUpdateBytes})`);
       return;
     }
     const state = s.state;
-    let structs: Array<{ id: { client: number; clock: number } }>;
+    let decoded: ReturnType<typeof Y.decodeUpdate>;
     try {
-      structs = Y.decodeUpdate(update).structs;
+      decoded = Y.decodeUpdate(update);
     } catch {
       this.invalid(s, 'malformed or truncated Yjs update');
       return;
     }
-    // An update continues each client's history where the document has it. One that starts past that depends
-    // on changes the document never saw: another document's update, or a client update that overtook the
-    // client's sync step 2 (which then brings everything): dropped either way, the document unchanged.
-    const first = new Map<number, number>();
-    for (const st of structs) if (!first.has(st.id.client)) first.set(st.id.client, st.id.clock);
-    for (const [client, clock] of first) {
-      if (clock > Y.getState(state.ydoc.store, client)) {
-        if (s.caughtUp || step2) this.invalid(s, 'update does not fit this document (it depends on changes the document does not have)');
-        return;
-      }
+    if (!s.writable) {
+      // Dropped. Told so only when it would change the document (a sync step 2 with nothing new is no write).
+      if (changes(state.ydoc, decoded) && s.noticeDue(now)) s.peer.refused(s.channel, ErrorCode.READ_ONLY, 'This document is read-only for you: your changes are not saved');
+      return;
+    }
+    // An update continues each client's history where the document has it, and its items refer (origins,
+    // parents, deletions) only to items the document or the update itself has. One that does not depends on
+    // changes the document never saw: another document's update, or a client update that overtook the client's
+    // sync step 2 (which then brings everything): dropped either way, the document unchanged.
+    if (!fits(state.ydoc, decoded)) {
+      if (s.caughtUp || step2) this.invalid(s, 'update does not fit this document (it depends on changes the document does not have)');
+      return;
     }
     if (step2) s.caughtUp = true;
     try {
@@ -104,15 +102,19 @@ export class DocumentInput {
       this.invalid(s, `malformed awareness update: ${(err as Error).message}`);
       return;
     }
+    // y-websocket providers echo every awareness change they apply, other clients' included: entries for
+    // clients this peer does not speak for are dropped silently. A peer speaks for a client id it announces
+    // first (with a state, newer than any the document knows of it), up to maxAwarenessClients; the same user
+    // may take over an id another of its sockets holds (a reconnect whose old socket is not closed yet).
     const accepted = entries.filter((e) => {
       if (s.awarenessIds.has(e.clientID)) return true;
+      if (e.clientID === state.ydoc.clientID || state.remote.has(e.clientID)) return false;
+      const meta = state.awareness.meta.get(e.clientID);
+      if (meta !== undefined && e.clock <= meta.clock) return false;
       const owner = state.owners.get(e.clientID);
-      // A client id another live peer speaks for: only the same user may take it over (a reconnect whose old
-      // socket is not closed yet); anyone else's entry for it is dropped.
-      if (e.clientID === state.ydoc.clientID || (owner !== undefined && owner.peer.actorId !== s.peer.actorId)) return false;
-      return s.awarenessIds.size < this.options.maxAwarenessClients;
+      if (owner !== undefined) return owner.peer.actorId === s.peer.actorId;
+      return e.json !== 'null' && s.awarenessIds.size < this.options.maxAwarenessClients;
     });
-    if (accepted.length < entries.length) this.invalid(s, 'awareness entries for clients this connection does not speak for were dropped');
     if (accepted.length === 0) return;
     for (const e of accepted) {
       const owner = state.owners.get(e.clientID);
@@ -125,4 +127,52 @@ export class DocumentInput {
     }
     awarenessProtocol.applyAwarenessUpdate(state.awareness, accepted.length === entries.length ? update : writeAwarenessEntries(accepted), s);
   }
+}
+
+/**
+ * Whether every struct of a decoded update continues its client's history where the document has it (or
+ * repeats known history), and every item it refers to (origin, right origin, parent item, deletions) is in
+ * the document or in the update.
+ */
+export function fits(doc: Y.Doc, decoded: ReturnType<typeof Y.decodeUpdate>): boolean {
+  const known = new Map<number, number>();
+  const have = (client: number): number => {
+    let k = known.get(client);
+    if (k === undefined) known.set(client, (k = Y.getState(doc.store, client)));
+    return k;
+  };
+  // Structs of one client come in clock order; each must start at or before what is known so far.
+  for (const st of decoded.structs) {
+    if (st instanceof Y.Skip) continue;
+    const k = have(st.id.client);
+    if (st.id.clock > k) return false;
+    known.set(st.id.client, Math.max(k, st.id.clock + st.length));
+  }
+  const exists = (id: Y.ID | null): boolean => id === null || id.clock < have(id.client);
+  for (const st of decoded.structs) {
+    if (!(st instanceof Y.Item)) continue;
+    if (!exists(st.origin) || !exists(st.rightOrigin)) return false;
+    if (st.parent instanceof Y.ID && !exists(st.parent)) return false;
+  }
+  for (const [client, deletes] of decoded.ds.clients) {
+    for (const d of deletes) if (d.clock + d.len > have(client)) return false;
+  }
+  return true;
+}
+
+/** Whether a decoded update has content the document lacks, or deletes something it has not deleted. */
+function changes(doc: Y.Doc, decoded: ReturnType<typeof Y.decodeUpdate>): boolean {
+  for (const st of decoded.structs) {
+    if (!(st instanceof Y.Skip) && st.id.clock + st.length > Y.getState(doc.store, st.id.client)) return true;
+  }
+  if (decoded.ds.clients.size === 0) return false;
+  const deleted = Y.createDeleteSetFromStructStore(doc.store);
+  let budget = 10_000; // clocks checked one by one; a longer deletion counts as a change
+  for (const [client, deletes] of decoded.ds.clients) {
+    for (const d of deletes) {
+      if ((budget -= d.len) < 0) return true;
+      for (let clock = d.clock; clock < d.clock + d.len; clock++) if (!Y.isDeleted(deleted, Y.createID(client, clock))) return true;
+    }
+  }
+  return false;
 }

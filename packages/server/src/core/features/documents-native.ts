@@ -22,6 +22,7 @@ const CHANNEL_COMMANDS = new Set(['join_channel', 'message', 'typing']);
 
 /** One open document of a Switchboard connection. */
 class NativePeer implements DocumentPeer {
+  readonly standalone = false;
   constructor(
     private readonly c: DocumentClient,
     private readonly frames: CoreContext['frames'],

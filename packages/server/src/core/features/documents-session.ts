@@ -15,6 +15,11 @@ export interface DocumentPeer {
   readonly info: ConnectionInfo;
   /** Sender id of its updates in the operation log: the user id, or the connection id when anonymous. */
   readonly actorId: string;
+  /**
+   * True when the peer is a connection of its own (a y-websocket socket): shutdown closes it. False for a
+   * document of a Switchboard connection, which the node closes itself (after its shutdown notice).
+   */
+  readonly standalone: boolean;
   /** Queue a y-websocket message of the document. Never throws, never blocks. */
   send(frame: DocumentFrame): void;
   /**
@@ -63,6 +68,9 @@ export class DocState {
   readonly sessions = new Set<DocumentSession>();
   /** Awareness client id -> the local session speaking for it. */
   readonly owners = new Map<number, DocumentSession>();
+  /** Awareness clients changed this event-loop turn (all; those of local peers), sent once per turn. */
+  readonly awarenessDirty = new Set<number>();
+  readonly awarenessLocalDirty = new Set<number>();
   /** Awareness client id -> the node (origin) it came from. */
   readonly remote = new Map<number, string>();
   ready: Promise<void> = Promise.resolve();

@@ -185,14 +185,15 @@ export class Documents extends DocumentCluster implements DocumentRouter {
   // ---------------------------------------------------------------- lifecycle
 
   /**
-   * Shutdown: close every peer with `code` (their awareness entries are removed for the other nodes) and wait,
+   * Shutdown: detach every peer, closing y-websocket sockets with `code` (Switchboard connections are the
+   * node's to close; every peer's awareness entries are removed for the other nodes), and wait,
    * until the deadline, for updates still being stored.
    */
   async shutdown(code: number, deadlineMs: number): Promise<void> {
     this.stopping = true;
     for (const state of this.docs.values()) {
       for (const s of [...state.sessions]) {
-        s.peer.close(code, 'server shutdown');
+        if (s.peer.standalone) s.peer.close(code, 'server shutdown');
         this.detach(s);
       }
     }
@@ -211,7 +212,6 @@ export class Documents extends DocumentCluster implements DocumentRouter {
     for (const state of this.docs.values()) state.destroy();
     this.docs.clear();
   }
-
 
   private decide(info: ConnectionInfo, action: 'subscribe' | 'publish', channel: string): Decision | Promise<Decision> {
     const hook = this.ctx.hooks.authorizeChannel;

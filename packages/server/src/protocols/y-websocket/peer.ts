@@ -17,6 +17,7 @@ import type { Flushable, WriteBatcher } from '../../transport/write-batcher.js';
 export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
   readonly connectedAt = Date.now();
   readonly clientId = null;
+  readonly standalone = true;
   /** A ping went out and no pong came back yet (the handler's heartbeat sweep). */
   awaitingPong = false;
   private queue: Buffer[] | null = null;
