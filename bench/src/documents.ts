@@ -86,8 +86,12 @@ export interface DocsRun {
   p999Ms?: number;
   maxMs?: number;
   cpuUsPerDelivery?: number;
+  /** Of which system (kernel) time: mostly the socket writes, which on loopback include delivering to the reader. */
+  sysUsPerDelivery?: number;
   serverCpuPct?: number;
   loadCpuPct?: number;
+  /** Server CPU % over 2 s with every editor open and no updates. */
+  idleCpuPct?: number;
   /** Worst slice's load-process event-loop delay p99, ms. */
   loadLagP99Ms?: number;
   /** Spread over the rounds' slices: server CPU µs per delivered update, latency p50 and p99 (ms). */
@@ -138,6 +142,7 @@ interface Live {
   deliveries: number;
   expected: number;
   cpuUs: number;
+  sysUs: number;
   loadCpuUs: number;
   elapsedMs: number;
   lag: number[];
@@ -187,7 +192,7 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
       try {
         const x = await start(name, o);
         live.push({
-          name, label: DEFS[name].label, ...x, run, hist: new Histogram(), published: 0, deliveries: 0, expected: 0, cpuUs: 0, loadCpuUs: 0,
+          name, label: DEFS[name].label, ...x, run, hist: new Histogram(), published: 0, deliveries: 0, expected: 0, cpuUs: 0, sysUs: 0, loadCpuUs: 0,
           elapsedMs: 0, lag: [], slices: [], failed: false,
         });
       } catch (e) {
@@ -211,6 +216,14 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
     // A last short warm-up each, right before the measured rounds (the first target waited for the others).
     for (const l of live) {
       if (!l.failed) await l.load.request<DocsPhaseResult>({ cmd: 'docs-phase', name: 'warmup', ratePerSec: o.rate, seconds: 1, drainMs: 10_000 }).catch((e: Error) => fail(l, e.message));
+    }
+    // Background cost with every editor open and nobody typing (heartbeats, timers): part of every slice's CPU.
+    for (const l of live) {
+      if (l.failed) continue;
+      const i0 = await l.server.stats(false);
+      await sleep(2000);
+      const i1 = await l.server.stats(false);
+      l.run.idleCpuPct = Math.round(((cpuUs(i1) - cpuUs(i0)) / 1e4 / 2) * 10) / 10;
     }
     for (let round = 0; round < o.rounds; round++) {
       const order = live.slice(round % live.length).concat(live.slice(0, round % live.length));
@@ -247,6 +260,7 @@ async function slice(l: Live, o: DocsOptions, round: number): Promise<void> {
   l.deliveries += r.deliveries;
   l.expected += r.expected;
   l.cpuUs += cpu;
+  l.sysUs += s1.cpu.system - s0.cpu.system;
   l.loadCpuUs += r.loadCpuUs;
   l.elapsedMs += r.elapsedMs;
   l.lag.push(r.loadLagP99Ms);
@@ -269,6 +283,7 @@ function summarize(l: Live): void {
     updatesPerSec: Math.round(l.published / secs), deliveriesPerSec: Math.round(l.deliveries / secs),
     p50Ms: l.hist.percentile(50) / 1000, p99Ms: l.hist.percentile(99) / 1000, p999Ms: l.hist.percentile(99.9) / 1000, maxMs: l.hist.max / 1000,
     cpuUsPerDelivery: l.deliveries > 0 ? two(l.cpuUs / l.deliveries) : undefined,
+    sysUsPerDelivery: l.deliveries > 0 ? two(l.sysUs / l.deliveries) : undefined,
     cpuMin: two(Math.min(...cpus)), cpuMax: two(Math.max(...cpus)),
     p50Min: Math.min(...p50s), p50Max: Math.max(...p50s), p99Min: Math.min(...p99s), p99Max: Math.max(...p99s),
     serverCpuPct: Math.round((l.cpuUs / 1e4 / secs) * 10) / 10,
@@ -354,7 +369,9 @@ export function documentsTable(p: DocsSection): string {
   add('latency p99.9 ms', 'p999Ms', 2);
   add('server CPU µs/delivered update', 'cpuUsPerDelivery', 2);
   range('  per round, min–max', 'cpuMin', 'cpuMax', 1);
+  add('  of which system (kernel) µs', 'sysUsPerDelivery', 2);
   add('server CPU %', 'serverCpuPct', 0);
+  add('server CPU %, editors open, no updates', 'idleCpuPct', 1);
   add('load-gen CPU %', 'loadCpuPct', 0);
   add('load-gen event-loop delay p99 ms', 'loadLagP99Ms', 1);
   add('editors synced in ms', 'setupMs', 0);

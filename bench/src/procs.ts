@@ -52,6 +52,13 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   }
 }
 
+/**
+ * Extra node flags for every server under test, from $BENCH_SERVER_NODE_ARGS (space separated), e.g.
+ * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=.artifacts/prof"` to profile the servers (node refuses
+ * --cpu-prof in NODE_OPTIONS). A profile is written when the server exits normally (SIGTERM at the end of a run).
+ */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export interface Stats { cpu: NodeJS.CpuUsage; mem: NodeJS.MemoryUsage }
 
 /** A server under test, in its own process. */
@@ -63,7 +70,7 @@ export class ServerProc {
 
   constructor(script: string, args: string[], cwd: string, cpus: string | null) {
     const probe = new URL('./probe.js', import.meta.url).href;
-    this.child = spawnNode(['--expose-gc', '--import', probe, script, ...args], cpus, {
+    this.child = spawnNode(['--expose-gc', ...SERVER_NODE_ARGS, '--import', probe, script, ...args], cpus, {
       cwd, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'production' },
     });
     children.add(this.child);

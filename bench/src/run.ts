@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Switchboard vs Socket.IO vs raw `ws`, side by side, in one invocation.
+ * `npm run bench`: Switchboard vs Socket.IO vs raw `ws` (and, for documents, vs Hocuspocus and y-websocket), side
+ * by side, in one invocation.
  *
  * For each target, one at a time: the server runs in its own child process (stats probe preloaded),
  * the load generator in another (load.js). Scenario: N subscribers on one channel, one publisher,
@@ -12,6 +13,9 @@
  * Presence (issue 10, Switchboard targets only, presence on and off; presence.ts): N identified members join one
  *   channel at once (join storm), then all reconnect at once (reconnect storm); storm times and control frames
  *   per connection.
+ * Collaborative documents (issue 13; documents.ts): Switchboard's y-websocket endpoint vs @hocuspocus/server vs
+ *   @y/websocket-server, all up at once, D documents x E editors each (unmodified providers), rounds of one slice
+ *   per target: update latency, server CPU per delivered update, memory per open document.
  * Rounds interleave the targets; the median round is reported. Server on CPU 0, load on CPU 1 (taskset).
  * Prints a table and writes .artifacts/bench-<date>.json. Every loop is bounded; children are killed on exit.
  */
