@@ -10,7 +10,7 @@ import { Frames } from './frames.js';
 import { Hub, type ConnectionSummary } from './hub/hub.js';
 import { Namespaces } from './namespaces.js';
 import type { NodeOptions, NamespaceOptions } from './options.js';
-import { Outbound } from './outbound.js';
+import { closeEverything } from './node-shutdown.js';
 import { assemble, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
 import type { DocumentStore } from './ports/document-store.js';
@@ -320,28 +320,7 @@ export class Node implements SessionPort {
     this.isDraining = true;
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    const shutdownStarted = this.ctx.now();
-    // Document peers first (their awareness entries leave the other nodes' views), then pending writes stored.
-    await this.parts.documents.shutdown(code, deadlineMs);
-    deadlineMs = Math.max(0, deadlineMs - (this.ctx.now() - shutdownStarted));
-    const sessions = this.hub.sessions;
-    const notice = new Outbound(this.ctx.frames.frame('shutdown', { reason: 'server shutdown', reconnect: true }), 'shutdown');
-    for (const c of sessions.values()) {
-      c.sink.send(notice);
-      c.sink.close(code, 'server shutdown');
-    }
-    const deadline = this.ctx.now() + deadlineMs;
-    while (sessions.size > 0 && this.ctx.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const c of [...sessions.values()]) {
-      c.sink.terminate();
-      this.parts.lifecycle.close(c, code);
-      this.parts.nativeDocuments.closed(c);
-    }
-    // The departures are coalesced: one diff (or count marker) per channel and one user event batch leave now,
-    // for the other nodes' members; this node's members are closed already and get none of it.
-    await this.parts.presence.settled();
-    this.parts.users.flushAll();
-    await this.parts.announcer.flushAll();
+    await closeEverything(this.ctx, this.parts, this.hub.sessions, code, deadlineMs);
   }
 
   /** Release the engine (after shutdown and after transports finished closing). */

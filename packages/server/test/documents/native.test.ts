@@ -178,3 +178,24 @@ describe('native document frames over the Switchboard WebSocket', () => {
     assert.notEqual(pong.type, 'error');
   });
 });
+
+describe('documents at shutdown', () => {
+  it('y-websocket sockets close with 4091; a Switchboard connection with a document open gets the shutdown frame first', async () => {
+    const server = await startServer();
+    const p = editor(`${server.ws}/yjs`, 'doc:bye');
+    const c = await NativeClient.connect(`${server.ws}/ws`);
+    try {
+      await synced(p);
+      await c.open('doc:bye');
+      const closedCode = new Promise<number>((resolve) => c.ws.once('close', (code) => resolve(code)));
+      const providerClose = new Promise<number>((resolve) => p.provider.once('connection-close', (ev) => resolve(ev?.code ?? -1)));
+      await server.close();
+      assert.equal(await providerClose, 4091);
+      assert.equal(await closedCode, 4091);
+      assert.ok(c.frames.some((f) => f.type === 'shutdown'), 'shutdown frame before the close');
+    } finally {
+      p.destroy();
+      c.close();
+    }
+  });
+});

@@ -36,6 +36,7 @@ async function open(opts: OpenOptions): Promise<OpenedStores> {
     close: async () => {
       await s.messages.close();
       await s.inbox.close();
+      await s.documents.close();
     },
   };
 }
@@ -63,12 +64,13 @@ describe('postgres specifics', () => {
     try {
       const all = await Promise.all([1, 2, 3].map(() => createPgStores({ connectionString: urlFor(schema), max: 2 })));
       const res = await admin.query(`SELECT version FROM ${schema}.schema_migrations`);
-      assert.deepEqual(res.rows.map((r) => r.version), [1]);
+      assert.deepEqual(res.rows.map((r) => r.version), [1, 2]);
       await all[0].messages.append(pub('room', 1));
       assert.equal((await all[2].messages.latest('room'))?.offset, 1);
       for (const s of all) {
         await s.messages.close();
         await s.inbox.close();
+        await s.documents.close();
       }
     } finally {
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);

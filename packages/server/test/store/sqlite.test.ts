@@ -22,6 +22,7 @@ async function open(path: string, opts: OpenOptions): Promise<OpenedStores> {
     close: async () => {
       await s.messages.close();
       await s.inbox.close();
+      await s.documents.close();
     },
   };
 }
@@ -42,11 +43,13 @@ describe('sqlite specifics', () => {
     assert.throws(() => new SqliteDatabase({ path }), (err: unknown) => (err as { code?: string }).code === 'STORE_UNAVAILABLE');
     await s.messages.close();
     await s.inbox.close();
+    await s.documents.close();
     assert.equal(s.database.isOpen, false);
     const again = await createSqliteStores({ path });
     assert.equal((await again.messages.latest('room'))?.offset, 1);
     await again.messages.close();
     await again.inbox.close();
+    await again.documents.close();
   });
 
   it('group-commits appends issued in one tick and a read right after sees them', async () => {
@@ -57,6 +60,7 @@ describe('sqlite specifics', () => {
     await Promise.all(pending);
     await s.messages.close();
     await s.inbox.close();
+    await s.documents.close();
   });
 
   it('factory: sqlite builds both stores, none builds neither, postgres without a URL is refused', async () => {
@@ -84,7 +88,7 @@ describe('sqlite specifics', () => {
     await stores.inbox!.put('u', { id: 'x', frame: '{}', createdAt: now, expiresAt: now + 10 });
     now += 100;
     const r = startRetention(stores, { keepPerChannel: 2, intervalMs: 20 });
-    assert.deepEqual(await r.runOnce(), { pruned: 3, purged: 1 });
+    assert.deepEqual(await r.runOnce(), { pruned: 3, purged: 1, documents: 0 });
     for (let i = 6; i <= 8; i++) await stores.messages!.append(pub('room', i, { createdAt: now }));
     // Wait for the interval's next pass itself (the store's prune, wrapped here), not for a clock: a pass that
     // calls it from here on sees all three new records (earlier passes may have pruned some of them already).
