@@ -3,6 +3,7 @@ import {
   CloseCode,
   isTerminalCloseCode,
   type ConnectFrameData,
+  type DocOpenedFrameData,
   type HistoryData,
   type OnlineUser,
   type PresenceCountFrameData,
@@ -18,12 +19,13 @@ import {
   type UsersDiffFrameData,
 } from '@switchboard/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { DocumentChannels, type DocumentChannel, type DocumentChannelHandler } from './document-channel.js';
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, serverError, SubscriptionError, SwitchboardError } from './errors.js';
 import { jwtExpiry } from './jwt.js';
 import { OfflineQueue } from './offline-queue.js';
 import { PendingRequests } from './pending-requests.js';
-import { buildUrl, messageText, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
+import { buildUrl, messageBytes, messageText, resolveWebSocket, WS_OPEN, type WebSocketConstructor, type WebSocketLike } from './socket.js';
 import { canTransition, INITIAL_STATUS, isPending, type ClientStatus } from './status.js';
 import { Subscription, toPublication, type SubscriptionHost } from './subscription.js';
 import type { ClientEvents, OnlineUsersPage, PresencePage, PrivateMessage, Publication, PublishResult } from './types.js';
@@ -191,6 +193,10 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
   private livenessTimer: ReturnType<typeof setTimeout> | null = null;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Document channels (`openDocumentChannel`): opened on every connection, binary frames routed to them. */
+  private readonly documents: DocumentChannels;
+  /** True while onConnected opens the documents (before the status says `connected`). */
+  private documentsOpening = false;
 
   constructor(options: SwitchboardClientOptions) {
     super();
@@ -211,6 +217,28 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     this.autoAckInbox = options.autoAckInbox ?? true;
     this.token = options.token;
     if (options.userEvents) this.subscribeUserEvents();
+    this.documents = new DocumentChannels({
+      connectionReady: () => this.socket !== null && this.socket.readyState === WS_OPEN && this.info !== null && (this._status === 'connected' || this.documentsOpening),
+      command: (type, data, onReply, onFail) => {
+        const id = this.nextRequestId++;
+        this.pending.add(id, this.opts.requestTimeoutMs, { onReply, onFail, tag: { kind: 'other' } });
+        if (!this.sendFrame({ type, data, id })) this.pending.cancel(id, new SwitchboardError(ClientErrorCode.CONNECTION_LOST, 'the socket is not open'));
+      },
+      sendBinary: (frame) => this.sendBytes(frame),
+      retryDelay: (attempt) => backoffDelay(attempt, this.subscribeRetry, this.opts.random),
+      report: (err) => reportError(err),
+    });
+  }
+
+  /**
+   * Low-level: a document channel (a namespace with `documents: "yjs"`, docs/documents.md) on this client's
+   * connection. `doc_open` is sent now if connected and on every (re)connect; the server's binary frames for
+   * `channel` go to `handler.message`, and `send` sends y-websocket messages on the same WebSocket as
+   * everything else. One handler per channel (throws if the channel has one). Most apps use the Yjs binding
+   * instead: `openDocument(client, channel, ydoc, { awareness })` from `@switchboard/client/yjs`.
+   */
+  openDocumentChannel(channel: string, handler: DocumentChannelHandler): DocumentChannel {
+    return this.documents.add(channel, handler);
   }
 
   /** Current connection status. */
@@ -546,8 +574,16 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       return;
     }
     this.socket = socket;
+    try {
+      socket.binaryType = 'arraybuffer'; // document frames arrive as ArrayBuffer, in order with text frames
+    } catch {
+      /* an implementation without binaryType: views are handled too */
+    }
     socket.onmessage = (ev) => {
-      if (this.socket === socket) this.onText(messageText(ev.data));
+      if (this.socket !== socket) return;
+      const bytes = typeof ev.data === 'string' ? null : messageBytes(ev.data);
+      if (bytes !== null) this.onBinary(bytes);
+      else this.onText(messageText(ev.data));
     };
     socket.onclose = (ev) => {
       if (this.socket === socket) this.handleClose(ev.code, ev.reason);
@@ -572,6 +608,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   private teardownConnection(): void {
     const socket = this.socket;
     this.socket = null;
+    this.documents.disconnected();
     if (socket) detach(socket);
     this.cancelJoinRetryTimers();
     for (const t of [this.connectTimer, this.livenessTimer, this.refreshTimer, this.reconnectTimer]) if (t) clearTimeout(t);
@@ -727,6 +764,23 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       onFail: item.reject,
     });
     this.sendFrame({ type: 'publish', data: item.data, id });
+  }
+
+  /** A binary frame: a document message (`varstring channel + y-websocket message`). */
+  private onBinary(bytes: Uint8Array): void {
+    this.lastFrameAt = Date.now();
+    this.documents.binary(bytes);
+  }
+
+  private sendBytes(frame: Uint8Array): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WS_OPEN) return false;
+    try {
+      socket.send(frame);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   private onText(text: string | null): void {
@@ -903,9 +957,13 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         this.emit('shutdown', ev);
         return;
       }
+      case 'doc_opened':
+        if (typeof data.channel === 'string') this.documents.openedFrame(data as unknown as DocOpenedFrameData);
+        return;
       case 'error': {
         const err = serverError(data);
         const channel = typeof data.channel === 'string' ? data.channel : frame.channel;
+        if (channel) this.documents.error(channel, err);
         const sub = channel ? this.subs.get(channel) : undefined;
         if (sub) sub.handleError(new SubscriptionError(sub.channel, err, { willRetry: false, retryInMs: null, attempt: 0 }));
         this.emit('error', err);
@@ -928,6 +986,12 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     const socket = this.socket;
     this.cancelJoinRetryTimers();
     for (const sub of this.subs.values()) this.sendJoin(sub);
+    this.documentsOpening = true;
+    try {
+      this.documents.connected();
+    } finally {
+      this.documentsOpening = false;
+    }
     for (const item of this.queue.drain()) this.sendPublish(item);
     if (this.socket !== socket) return;
     this.setStatus('connected');
@@ -989,6 +1053,12 @@ function detach(socket: WebSocketLike): void {
 }
 
 function ignoreError(): void {}
+
+function reportError(err: unknown): void {
+  const g = globalThis as { reportError?: (e: unknown) => void };
+  if (typeof g.reportError === 'function') g.reportError(err);
+  else console.error('[switchboard] document handler threw', err);
+}
 
 function safeClose(socket: WebSocketLike, code: number, reason: string): void {
   try {

@@ -3,7 +3,10 @@ import { ClientErrorCode, SwitchboardError } from './errors.js';
 /** The part of the WHATWG WebSocket API the client uses (browsers, Node >= 22, and the `ws` package). */
 export interface WebSocketLike {
   readonly readyState: number;
-  send(data: string): void;
+  /** Text frames (JSON) and binary frames (documents: a Uint8Array). */
+  send(data: string | Uint8Array): void;
+  /** Set to 'arraybuffer' so binary frames arrive as ArrayBuffer (browsers, Node, `ws`). */
+  binaryType?: string;
   close(code?: number, reason?: string): void;
   /** `ws` only: destroy the socket without a closing handshake. */
   terminate?: () => void;
@@ -25,6 +28,16 @@ export function resolveWebSocket(option: WebSocketConstructor | undefined): new 
     throw new SwitchboardError(ClientErrorCode.NO_WEBSOCKET, 'no global WebSocket: pass the `WebSocket` option (e.g. `import { WebSocket } from "ws"`)');
   }
   return ctor as new (url: string) => WebSocketLike;
+}
+
+/**
+ * Bytes of a binary message event (ArrayBuffer with binaryType 'arraybuffer'; a view from other
+ * implementations), else null (a text frame).
+ */
+export function messageBytes(data: unknown): Uint8Array | null {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data) && messageText(data) === null) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return null;
 }
 
 /** Text of a message event (`ws` may hand a Buffer for text frames in some configurations). */

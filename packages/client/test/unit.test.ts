@@ -16,7 +16,9 @@ import {
 } from '@switchboard/client';
 import { PendingRequests } from '../src/pending-requests.js';
 import { jwtExpiry } from '../src/jwt.js';
-import { buildUrl } from '../src/socket.js';
+import { buildUrl, messageBytes } from '../src/socket.js';
+import { decodeDocumentFrame, encodeDocumentFrame } from '../src/binary-frame.js';
+import * as lib0enc from 'lib0/encoding';
 import { within } from './helpers.js';
 
 test('backoff: full jitter stays within [0, min(max, base*2^n)) and the cap grows then saturates', () => {
@@ -162,7 +164,13 @@ class ScriptedSocket {
   constructor(readonly url: string) {
     ScriptedSocket.all.push(this);
   }
-  send(text: string): void {
+  /** Binary frames the client sent (documents). */
+  readonly binary: Uint8Array[] = [];
+  send(text: string | Uint8Array): void {
+    if (typeof text !== 'string') {
+      this.binary.push(text);
+      return;
+    }
     const frame = JSON.parse(text);
     this.sent.push(frame);
     const i = this.sendWaiters.findIndex((w) => w.type === frame.type);
@@ -580,4 +588,124 @@ test('batch option: asks for ?batch=1 and unpacks a batch frame into its frames,
   assert.doesNotMatch(ScriptedSocket.all[0]!.url, /batch=/, 'not asked for without the option');
   client.close();
   plain.close();
+});
+
+test('document frames: varstring channel + message, byte-identical to lib0 (the server\'s encoder), malformed input refused', () => {
+  const message = new Uint8Array([0, 2, 5, 1, 2, 3, 4, 5]);
+  for (const channel of ['doc:a', 'doc:' + 'é'.repeat(100), 'doc:' + 'x'.repeat(20_000)]) {
+    const e = lib0enc.createEncoder();
+    lib0enc.writeVarString(e, channel);
+    lib0enc.writeUint8Array(e, message);
+    const frame = encodeDocumentFrame(channel, message);
+    assert.deepEqual(frame, lib0enc.toUint8Array(e));
+    const back = decodeDocumentFrame(frame);
+    assert.equal(back?.channel, channel);
+    assert.deepEqual(back?.message, message);
+  }
+  assert.equal(decodeDocumentFrame(new Uint8Array([])), null, 'empty');
+  assert.equal(decodeDocumentFrame(new Uint8Array([10, 100, 111])), null, 'truncated channel');
+  assert.equal(decodeDocumentFrame(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x80, 0x80])), null, 'endless varuint');
+  assert.equal(decodeDocumentFrame(new Uint8Array([2, 0xff, 0xfe])), null, 'invalid UTF-8');
+  // Binary message events: ArrayBuffer (binaryType 'arraybuffer') and views are bytes; strings are text.
+  assert.deepEqual(messageBytes(new Uint8Array([1, 2]).buffer), new Uint8Array([1, 2]));
+  assert.deepEqual(messageBytes(Buffer.from([3, 4])), new Uint8Array([3, 4]));
+  assert.equal(messageBytes('{"type":"ping"}'), null);
+});
+
+test('document channels: doc_open on every connection, temporary refusal retried, binary routing, lost / final refusal / close', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient();
+  const events: string[] = [];
+  const messages: number[][] = [];
+  const channel = client.openDocumentChannel('doc:x', {
+    opened: (info) => events.push(`opened:${info.writable}`),
+    message: (m) => messages.push([...m]),
+    error: (e) => events.push(`error:${e.code}`),
+    ended: (e) => events.push(`ended:${e.code}`),
+    lost: () => events.push('lost'),
+  });
+  assert.throws(() => client.openDocumentChannel('doc:x', { opened() {}, message() {}, error() {}, ended() {}, lost() {} }), /already open/);
+  assert.equal(channel.send(new Uint8Array([1])), false, 'not open before connecting');
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  const opens = () => ws.sent.filter((f) => f.type === 'doc_open');
+  assert.equal(opens().length, 1);
+  assert.deepEqual(opens()[0]!.data, { channel: 'doc:x' });
+  ws.frame({ type: 'error', id: opens()[0]!.id, data: { code: 'RATE_LIMITED', message: 'slow down', temporary: true } });
+  assert.deepEqual(events, ['error:RATE_LIMITED']);
+  t.mock.timers.tick(49);
+  assert.equal(opens().length, 1);
+  t.mock.timers.tick(1);
+  assert.equal(opens().length, 2, 'retried after the subscribeRetry backoff');
+  // A binary frame before doc_opened is not delivered.
+  ws.onmessage?.({ data: encodeDocumentFrame('doc:x', new Uint8Array([9])).slice().buffer });
+  assert.deepEqual(messages, []);
+  ws.frame({ type: 'doc_opened', id: opens()[1]!.id, data: { channel: 'doc:x', writable: true, max_message_bytes: 1000 } });
+  assert.deepEqual(events, ['error:RATE_LIMITED', 'opened:true']);
+  assert.equal(channel.isOpen, true);
+  assert.equal(channel.send(new Uint8Array([0, 1, 2])), true);
+  assert.deepEqual(ws.binary.at(-1), encodeDocumentFrame('doc:x', new Uint8Array([0, 1, 2])));
+  ws.onmessage?.({ data: encodeDocumentFrame('doc:x', new Uint8Array([1, 2, 3])).slice().buffer });
+  ws.onmessage?.({ data: encodeDocumentFrame('doc:other', new Uint8Array([7])).slice().buffer });
+  assert.deepEqual(messages, [[1, 2, 3]], 'routed by channel; other channels ignored');
+  ws.frame({ type: 'error', data: { code: 'READ_ONLY', message: 'read only', channel: 'doc:x', temporary: false } });
+  assert.deepEqual(events.at(-1), 'error:READ_ONLY');
+
+  // The connection drops: lost, nothing sent; the next connection opens it again.
+  ws.drop();
+  assert.deepEqual(events.at(-1), 'lost');
+  assert.equal(channel.isOpen, false);
+  assert.equal(channel.send(new Uint8Array([1])), false);
+  t.mock.timers.tick(100);
+  const ws2 = ScriptedSocket.all[1]!;
+  ws2.accept('c2');
+  await client.connect();
+  const opens2 = ws2.sent.filter((f) => f.type === 'doc_open');
+  assert.equal(opens2.length, 1);
+  ws2.frame({ type: 'doc_opened', id: opens2[0]!.id, data: { channel: 'doc:x', writable: false, max_message_bytes: 1000 } });
+  assert.deepEqual(events.at(-1), 'opened:false');
+  channel.close();
+  assert.deepEqual(ws2.sent.at(-1)?.type, 'doc_close');
+  assert.equal(channel.send(new Uint8Array([1])), false);
+
+  // A final refusal ends a channel; it is not opened again.
+  const other = client.openDocumentChannel('doc:y', { opened() {}, message() {}, error() {}, ended: (e) => events.push(`ended:${e.code}`), lost() {} });
+  const openY = ws2.sent.filter((f) => f.type === 'doc_open' && f.data?.channel === 'doc:y');
+  assert.equal(openY.length, 1, 'opened at once when connected');
+  ws2.frame({ type: 'error', id: openY[0]!.id, data: { code: 'FORBIDDEN', message: 'no', temporary: false } });
+  assert.deepEqual(events.at(-1), 'ended:FORBIDDEN');
+  assert.equal(other.isOpen, false);
+  ws2.drop();
+  t.mock.timers.tick(100);
+  ScriptedSocket.all[2]!.accept('c3');
+  await client.connect();
+  assert.equal(ScriptedSocket.all[2]!.sent.filter((f) => f.type === 'doc_open').length, 0, 'closed and ended channels are not reopened');
+  client.close();
+});
+
+test('document channels: a doc_open that timed out is retried, and a late doc_opened cancels the retry', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const client = scriptedClient({ requestTimeoutMs: 1000 });
+  const events: string[] = [];
+  client.openDocumentChannel('doc:slow', {
+    opened: () => events.push('opened'),
+    message() {},
+    error: (e) => events.push(`error:${e.code}`),
+    ended: (e) => events.push(`ended:${e.code}`),
+    lost() {},
+  });
+  const connected = client.connect();
+  const ws = ScriptedSocket.all[0]!;
+  ws.accept('c1');
+  await connected;
+  const opens = () => ws.sent.filter((f) => f.type === 'doc_open');
+  t.mock.timers.tick(1000);
+  assert.deepEqual(events, ['error:TIMEOUT'], 'TIMEOUT is temporary: an error event, not the end');
+  ws.frame({ type: 'doc_opened', id: opens()[0]!.id, data: { channel: 'doc:slow', writable: true, max_message_bytes: 1000 } });
+  assert.deepEqual(events, ['error:TIMEOUT', 'opened']);
+  t.mock.timers.tick(10_000);
+  assert.equal(opens().length, 1, 'no retry once the late reply opened it');
+  client.close();
 });

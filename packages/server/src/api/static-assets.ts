@@ -11,12 +11,16 @@ export const SDK_ROUTE = '/sdk/switchboard.js';
 export const SDK_IIFE_ROUTE = '/sdk/switchboard.iife.js';
 /** Prefix under which every file of the demo chat folder is served. */
 export const CHAT_PREFIX = '/chat/';
+/** The demo collaborative editor (apps/editor): its page at `/editor`, its files under `/editor/`. */
+export const EDITOR_ROUTE = '/editor';
 
 export interface StaticAssetsOptions {
   /** Demo chat folder (index.html, app.js, style.css). Default: `<repo>/apps/chat`. */
   chatDir?: string;
   /** Folder holding switchboard.browser.js / switchboard.browser.iife.js. Default: `<repo>/packages/client/dist`. */
   sdkDir?: string;
+  /** Demo editor folder (index.html, style.css, and dist/editor.js built by its build.mjs). Default: `<repo>/apps/editor`. */
+  editorDir?: string;
   /** Also serve the chat's index.html at `/` (default true). */
   chatAtRoot?: boolean;
 }
@@ -34,7 +38,8 @@ const TYPES: Record<string, string> = {
 const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 
 /**
- * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE and the demo chat at CHAT_PREFIX (and `/`).
+ * Serves the browser SDK at SDK_ROUTE / SDK_IIFE_ROUTE, the demo chat at CHAT_PREFIX (and `/`) and the demo
+ * editor at EDITOR_ROUTE (page, style, and its esbuild bundle; a missing bundle answers 503 naming the build).
  * Register it BEFORE `apiRoutes` so `/` is the chat rather than the test page. Files are read on each
  * request (small, and a rebuild is picked up); only files present in the chat folder at registration are
  * served (no path traversal). A missing SDK bundle answers 503 UNAVAILABLE naming the build command.
@@ -42,6 +47,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 export async function registerStaticAssets(app: FastifyInstance, options: StaticAssetsOptions = {}): Promise<void> {
   const chatDir = options.chatDir ?? join(REPO_ROOT, 'apps', 'chat');
   const sdkDir = options.sdkDir ?? join(REPO_ROOT, 'packages', 'client', 'dist');
+  const editorDir = options.editorDir ?? join(REPO_ROOT, 'apps', 'editor');
 
   const sendFile = async (reply: FastifyReply, path: string, missing: string): Promise<FastifyReply> => {
     let body: Buffer;
@@ -56,6 +62,13 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   const noSdk = 'The browser SDK is not built: run `npm run build -w @switchboard/client`';
   app.get(SDK_ROUTE, (_req, reply) => sendFile(reply, join(sdkDir, 'switchboard.browser.js'), noSdk));
   app.get(SDK_IIFE_ROUTE, (_req, reply) => sendFile(reply, join(sdkDir, 'switchboard.browser.iife.js'), noSdk));
+
+  const noEditor = 'The demo editor is not built: run `npm run build`';
+  const editorPage = (_req: unknown, reply: FastifyReply) => sendFile(reply, join(editorDir, 'index.html'), noEditor);
+  app.get(EDITOR_ROUTE, editorPage);
+  app.get(`${EDITOR_ROUTE}/`, editorPage);
+  app.get(`${EDITOR_ROUTE}/style.css`, (_req, reply) => sendFile(reply, join(editorDir, 'style.css'), noEditor));
+  app.get(`${EDITOR_ROUTE}/editor.js`, (_req, reply) => sendFile(reply, join(editorDir, 'dist', 'editor.js'), noEditor));
 
   let files: string[] = [];
   try {
