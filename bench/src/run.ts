@@ -28,7 +28,8 @@ import {
   presenceNotes, presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
 } from './presence.js';
 import { patternChecks, patternMedian, patternScenario, patternTable, PATTERN_PHASES, type PatternMode, type PatternRun, type PatternSection } from './patterns.js';
-import { documentChecks, documentsTable, DOCS_TARGETS, runDocuments, type DocsTargetName } from './documents.js';
+import { DOCS_TARGETS, runDocuments, type DocsTargetName } from './documents.js';
+import { documentChecks, documentsTable } from './documents-report.js';
 import { canPin, distDir, launchServer, LoadProc, ServerProc, type Stats } from './procs.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
