@@ -19,6 +19,7 @@ import {
   type UsersDiffFrameData,
 } from '@switchboard/protocol';
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { encodeDocumentFrame } from './binary-frame.js';
 import { DocumentChannels, type DocumentChannel, type DocumentChannelHandler } from './document-channel.js';
 import { Emitter } from './emitter.js';
 import { ClientErrorCode, serverError, SubscriptionError, SwitchboardError } from './errors.js';
@@ -169,6 +170,8 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
   /** Failed attempts since the last successful connect. */
   private attempt = 0;
   private nextRequestId = 1;
+  /** Binary frames sent on the current socket: the server answers the n-th one's publish with id `bin-<n>`. */
+  private binarySent = 0;
   private token: string | undefined;
   private info: ConnectFrameData | null = null;
   private lastFrameAt = 0;
@@ -366,6 +369,41 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
         }
       } else reject(this.notConnectedError());
     });
+  }
+
+  /**
+   * Publishes raw bytes on `channel` as one binary WebSocket frame (`varstring channel + bytes`,
+   * docs/protocol.md "Binary frames"); the channel's namespace must allow it (`binary: true` on the server,
+   * else BINARY_NOT_SUPPORTED). Subscribers get an ordinary publication whose `data` is
+   * `{binary: "<base64>"}` and whose `binary` is the bytes. Resolves with `{offset, epoch}` from the server's
+   * `ok`; rejects with its error (FORBIDDEN, NOT_SUBSCRIBED, RATE_LIMITED...), TIMEOUT, or CONNECTION_LOST.
+   * While (re)connecting it waits for the connection within the timeout; unlike `publish` it is not resent
+   * after a connection drops (there is no idempotency key in a binary frame). Frames larger than the server's
+   * `limits.maxMessageBytes` make the server close the connection (1009).
+   */
+  publishBinary(channel: string, bytes: Uint8Array, options: RequestOptions = {}): Promise<PublishResult> {
+    const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
+    const started = Date.now();
+    const frame = encodeDocumentFrame(channel, bytes);
+    const send = (): Promise<PublishResult> =>
+      new Promise<PublishResult>((resolve, reject) => {
+        if (!this.sendBytes(frame)) {
+          reject(new SwitchboardError(ClientErrorCode.CONNECTION_LOST, 'the socket is not open'));
+          return;
+        }
+        const id = `bin-${this.binarySent}`;
+        this.pending.add(id, Math.max(1, timeoutMs - (Date.now() - started)), {
+          tag: { kind: 'other' },
+          onReply: (reply) => {
+            const d = reply.data as { offset?: unknown; epoch?: unknown };
+            resolve({ offset: typeof d.offset === 'number' ? d.offset : 0, epoch: typeof d.epoch === 'string' ? d.epoch : '' });
+          },
+          onFail: reject,
+        });
+      });
+    if (this.isOpen()) return send();
+    if (!isPending(this._status)) return Promise.reject(this.notConnectedError());
+    return this.waitConnected(timeoutMs).then(send);
   }
 
   /** Sends a private message to every connection of `userId`; resolves with the `ok` data. */
@@ -574,6 +612,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
       return;
     }
     this.socket = socket;
+    this.binarySent = 0;
     try {
       socket.binaryType = 'arraybuffer'; // document frames arrive as ArrayBuffer, in order with text frames
     } catch {
@@ -777,6 +816,7 @@ export class SwitchboardClient extends Emitter<ClientEvents> implements Subscrip
     if (!socket || socket.readyState !== WS_OPEN) return false;
     try {
       socket.send(frame);
+      this.binarySent++;
       return true;
     } catch {
       return false;

@@ -297,5 +297,32 @@ export function toPublication(channel: string, frame: ServerFrame): Publication 
   };
   if (typeof frame.seq === 'number') pub.seq = frame.seq;
   if (typeof frame.epoch === 'string') pub.epoch = frame.epoch;
+  const binary = binaryOf(frame.data);
+  if (binary !== null) pub.binary = binary;
   return pub;
+}
+
+/** Keys a binary publication's data may carry besides `binary` (the server adds them to every publication). */
+const BINARY_KEYS = new Set(['binary', 'channel', 'user_id', 'username']);
+
+/** The bytes of publication data that is exactly `{binary: "<base64>"}` (plus the server's keys), else null. */
+export function binaryOf(data: unknown): Uint8Array | null {
+  if (data === null || typeof data !== 'object') return null;
+  const d = data as Record<string, unknown>;
+  if (typeof d.binary !== 'string') return null;
+  for (const k of Object.keys(d)) if (!BINARY_KEYS.has(k)) return null;
+  return decodeBase64(d.binary);
+}
+
+/** Standard base64 to bytes (atob: browsers and Node >= 16); null when malformed. */
+function decodeBase64(s: string): Uint8Array | null {
+  let text: string;
+  try {
+    text = atob(s);
+  } catch {
+    return null;
+  }
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
 }

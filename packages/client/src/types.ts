@@ -33,6 +33,12 @@ export interface Publication<D = Record<string, unknown>> {
   channel: string;
   /** What the publisher sent (includes `channel`). */
   data: D;
+  /**
+   * The bytes of a binary publication (`client.publishBinary`, or a binary frame of a raw client): set when
+   * `data` is exactly `{binary: "<base64>"}` besides the server-added `channel`, `user_id` and `username`.
+   * `data` stays as it came.
+   */
+  binary?: Uint8Array;
   /** Offset in the channel stream (absent on unstored publications). */
   seq?: number;
   epoch?: string;

@@ -295,8 +295,9 @@ test('final refusals end the handle; one handle per channel and client', async (
   h3.destroy();
 });
 
-test('a change over the server\'s frame limit is not sent: INVALID_UPDATE on the handle, the connection stays up', async (t) => {
-  const { clients, proxy } = await setupProxied(t, { limits: { maxMessageBytes: 4096 } });
+test('a change over the server\'s document frame limit is not sent: INVALID_UPDATE on the handle, the connection stays up', async (t) => {
+  // The frame limit of document frames: documents.maxUpdateBytes + 1024 + 3 × limits.maxChannelNameLength.
+  const { clients, proxy } = await setupProxied(t, { limits: { maxMessageBytes: 4096 }, documents: { maxUpdateBytes: 8192 } });
   const c = clients.make(proxy.url);
   const statuses: string[] = [];
   c.on('status', ({ status }) => statuses.push(status));
@@ -309,7 +310,7 @@ test('a change over the server\'s frame limit is not sent: INVALID_UPDATE on the
   doc.getText('t').insert(0, 'x'.repeat(10_000));
   assert.equal(errors.length, 1);
   assert.equal(errors[0]!.code, 'INVALID_UPDATE');
-  assert.match(errors[0]!.message, /frame limit of 4096 bytes/);
+  assert.match(errors[0]!.message, /frame limit of 9816 bytes/);
   // Still connected and open: a request round trip on the same connection answers.
   const ack = await c.publish('room:beside', { text: 'still here' });
   assert.equal(typeof ack.offset, 'number');

@@ -245,6 +245,10 @@ export interface DocOpenedFrameData {
   channel: string;
   /** False: the connection may read the document, not change it (its updates are dropped, READ_ONLY). */
   writable: boolean;
-  /** Largest binary frame the server accepts on this connection (limits.maxMessageBytes). */
+  /**
+   * Largest binary frame of this document the server accepts on this connection: room for an update of
+   * documents.maxUpdateBytes plus the channel name, and at least limits.maxMessageBytes. Larger frames close
+   * the connection with 1009.
+   */
   max_message_bytes: number;
 }

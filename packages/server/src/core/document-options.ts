@@ -61,3 +61,12 @@ export function documentOptions(partial: Partial<DocumentOptions> | undefined): 
     awarenessRate: { ...d.awarenessRate, ...partial.awarenessRate },
   };
 }
+
+/**
+ * Largest binary document frame on a Switchboard connection: an update of `maxUpdateBytes`, plus 1024 bytes
+ * for the y-websocket message header (as the y-websocket endpoint's frame limit), plus the channel name as a
+ * varstring (at most 3 UTF-8 bytes per UTF-16 unit of `maxChannelNameLength`).
+ */
+export function documentFrameBytes(maxUpdateBytes: number, maxChannelNameLength: number): number {
+  return maxUpdateBytes + 1024 + 3 * maxChannelNameLength;
+}

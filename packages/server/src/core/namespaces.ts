@@ -19,8 +19,11 @@ export class Namespaces {
 
   constructor(options: Pick<NodeOptions, 'channelDefaults' | 'namespaces'>) {
     this.defaults = { ...options.channelDefaults };
+    checkNamespace('channels.defaults', this.defaults);
     for (const [name, overrides] of Object.entries(options.namespaces)) {
-      this.configured.set(name, { ...options.channelDefaults, ...overrides });
+      const ns = { ...options.channelDefaults, ...overrides };
+      checkNamespace(`channels.namespaces.${name}`, ns);
+      this.configured.set(name, ns);
     }
     this.users = {
       ...this.defaults, historySize: 0, snapshot: false, persist: false,
@@ -39,5 +42,16 @@ export class Namespaces {
   /** A channel the server owns: clients may join it, never publish or type in it. */
   isReserved(channel: string): boolean {
     return channel === USERS_CHANNEL;
+  }
+}
+
+/** Configuration errors of a namespace's `documents` / `binary` options (thrown at start-up). */
+function checkNamespace(where: string, ns: NamespaceOptions): void {
+  if (ns.documents !== undefined && ns.documents !== null && ns.documents !== 'yjs') {
+    throw new Error(`${where}.documents: "yjs" or null, not ${JSON.stringify(ns.documents)}`);
+  }
+  if (ns.binary !== undefined && typeof ns.binary !== 'boolean') throw new Error(`${where}.binary: true or false, not ${JSON.stringify(ns.binary)}`);
+  if (ns.binary === true && ns.documents === 'yjs') {
+    throw new Error(`${where}: "binary": true and "documents": "yjs" exclude each other (a document channel's binary frames are document messages)`);
   }
 }

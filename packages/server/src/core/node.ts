@@ -158,7 +158,7 @@ export class Node implements SessionPort {
     c.lastSeen = now;
     c.lastActivity = now;
     c.pingSentAt = 0;
-    this.parts.nativeDocuments.binary(c, data); // document frames; anything else is BINARY_NOT_SUPPORTED
+    this.parts.binaryFrames.receive(c, data); // documents, binary namespaces; anything else is BINARY_NOT_SUPPORTED
   }
 
   markAlive(s: SessionHandle): void {
@@ -199,6 +199,11 @@ export class Node implements SessionPort {
 
   get maxChannelsPerConnection(): number {
     return this.options.limits.maxChannelsPerConnection;
+  }
+
+  /** The WebSocket frame limit: larger than limits.maxMessageBytes only for document frames (BinaryFrames). */
+  get maxFrameBytes(): number {
+    return this.parts.documents.transportFrameBytes;
   }
 
   // ---------------------------------------------------------------- public API

@@ -79,6 +79,13 @@ export interface NamespaceOptions {
    * the y-websocket endpoint, not joined or published to. Absent or null: a plain channel namespace.
    */
   documents?: 'yjs' | null;
+  /**
+   * Binary app payloads (seed 002's binary messages): a binary WebSocket frame `varstring channel + bytes`
+   * naming a channel of the namespace is a publish of those bytes, as the publication data
+   * `{"binary": "<base64>"}` (docs/protocol.md "Binary frames"). Default false: such frames are refused with
+   * BINARY_NOT_SUPPORTED.
+   */
+  binary?: boolean;
 }
 
 export interface NodeOptions {

@@ -1,5 +1,6 @@
 import { Access } from './client/access.js';
 import { Subscriptions } from './client/channels.js';
+import { BinaryFrames } from './client/binary-frames.js';
 import { ClientCommands } from './client/commands.js';
 import { Lifecycle } from './client/lifecycle.js';
 import { CommandPipeline, type Execute } from './client/pipeline.js';
@@ -47,6 +48,8 @@ export interface NodeParts {
   /** Yjs document channels (issue 13) and their form on Switchboard connections. */
   documents: Documents;
   nativeDocuments: NativeDocuments;
+  /** Binary frames of connections: document messages and binary app publishes. */
+  binaryFrames: BinaryFrames;
 }
 
 /** Build and connect a node's parts (the only place that knows all of them). */
@@ -79,6 +82,7 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   // Document commands (and channel commands naming a document) go to the documents, the rest to the client's.
   const run: Execute = (c, m) => (nativeDocuments.handles(m) ? nativeDocuments.run(c, m) : commands.run(c, m));
   const pipeline = new CommandPipeline(ctx, run);
+  const binaryFrames = new BinaryFrames(ctx, nativeDocuments, pipeline);
   const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle, documents);
-  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events, documents, nativeDocuments };
+  return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events, documents, nativeDocuments, binaryFrames };
 }

@@ -102,16 +102,19 @@ export class WebSocketTransport {
     for (const e of this.endpoints.all) {
       if (e.auth === 'ed25519' && opts.challenge === undefined) throw new EndpointConfigError(e.pattern, 'auth "ed25519" needs the challenge handshake (transport option `challenge`)');
     }
+    // Document frames may be larger than limits.maxMessageBytes (SessionPort.maxFrameBytes); text frames are
+    // held to maxMessageBytes below (1009, as ws itself closes a frame over maxPayload).
+    const maxFrameBytes = Math.max(opts.maxMessageBytes, sessions.maxFrameBytes ?? opts.maxMessageBytes);
     this.wss = new WebSocketServer({
       noServer: true,
-      maxPayload: opts.maxMessageBytes,
+      maxPayload: maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
       // Echo only our protocol name, never an offered `bearer.<token>` entry (that would copy the token).
       handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
     });
     for (const [name, handler] of Object.entries(opts.protocols ?? {})) {
-      if (handler.maxPayload === undefined || handler.maxPayload === opts.maxMessageBytes) continue;
+      if (handler.maxPayload === undefined || handler.maxPayload === maxFrameBytes) continue;
       this.protocolWss.set(name, new WebSocketServer({
         noServer: true,
         maxPayload: handler.maxPayload,
@@ -120,12 +123,20 @@ export class WebSocketTransport {
         handleProtocols: (protocols, req) => (req as IncomingMessage & { sbSubprotocol?: string }).sbSubprotocol ?? opts.selectSubprotocol(protocols),
       }));
     }
-    this.onMessage = function (data, isBinary) {
+    const maxText = opts.maxMessageBytes;
+    const onMessage = function (this: TaggedSocket, data: Buffer, isBinary: boolean): void {
       const s = this[kSession];
       if (s === undefined) return;
       if (isBinary) sessions.handleBinary(s, data);
-      else sessions.handleText(s, data.toString('utf8'));
+      else if (data.length <= maxText) sessions.handleText(s, data.toString('utf8'));
+      else {
+        // Over limits.maxMessageBytes on a socket that takes larger document frames: what ws does at
+        // maxPayload (close 1009, read nothing more).
+        this.off('message', onMessage);
+        this.close(1009, 'frame over limits.maxMessageBytes');
+      }
     };
+    this.onMessage = onMessage;
     const openSockets = this.open;
     this.onClose = function (code) {
       openSockets.delete(this);

@@ -121,7 +121,8 @@ describe('native document frames over the Switchboard WebSocket', () => {
     const c = await connect();
     const { reply, doc } = await c.open('doc:native');
     assert.equal(reply.type, 'doc_opened');
-    assert.deepEqual(reply.data, { channel: 'doc:native', writable: true, max_message_bytes: 64 * 1024 });
+    // The document frame limit: documents.maxUpdateBytes + 1024 + 3 × limits.maxChannelNameLength (over 64 KiB).
+    assert.deepEqual(reply.data, { channel: 'doc:native', writable: true, max_message_bytes: 1024 * 1024 + 1024 + 3 * 200 });
     const p = editor(`${server.ws}/yjs`, 'doc:native');
     editors.push(p);
     await synced(p);

@@ -47,6 +47,8 @@ export class Client implements SessionHandle, ConnectionInfo, Member {
    * the running command finish and reply, then closes with 4021.
    */
   floodClosing = false;
+  /** Binary frames received so far: the n-th binary app publish is answered with id `bin-<n>`. */
+  binaryFrames = 0;
   closed = false;
   readonly connectedAt: number;
 

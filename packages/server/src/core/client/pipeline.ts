@@ -50,6 +50,22 @@ export class CommandPipeline {
     }
     this.ctx.metrics.messageIn(parsed.type, text.length);
     if (parsed.type === 'pong' && parsed.id === undefined) return; // a sign of life: nothing to answer
+    this.accept(c, parsed, now);
+  }
+
+  /**
+   * A command that came as a binary frame (a binary app publish, core/client/binary-frames.ts): the same
+   * rate limit, pending bound and order as a text frame's command. Never throws.
+   */
+  binary(c: Client, cmd: Command, bytes: number): void {
+    if (c.closed || c.floodClosing) return;
+    this.ctx.metrics.messageIn(`${cmd.type}_binary`, bytes);
+    this.accept(c, cmd, this.ctx.now());
+  }
+
+  /** Rate limit, then run now or queue behind the running command. */
+  private accept(c: Client, parsed: Command, now: number): void {
+    const limits = this.ctx.options.limits;
     const subscription = SUBSCRIPTION.has(parsed.type);
     const rate = subscription ? limits.subscribeRateLimit : limits.rateLimit;
     if (!takeToken(c, subscription, now, rate.perSecond, rate.burst)) {

@@ -5,7 +5,7 @@ import { Outbound } from '../outbound.js';
 import type { ConnectionInfo } from '../ports/hooks.js';
 import type { Documents } from './documents.js';
 import type { DocumentPeer, DocumentSession } from './documents-session.js';
-import { DOCUMENT_NODES_CHANNEL, nativeFrame, readNativeFrame, type DocumentFrame } from './documents-wire.js';
+import { DOCUMENT_NODES_CHANNEL, nativeFrame, type DocumentFrame } from './documents-wire.js';
 
 /** A Switchboard connection as documents see it. */
 export type DocumentClient = Member & ConnectionInfo;
@@ -124,7 +124,7 @@ export class NativeDocuments {
   }
 
   private opened(c: DocumentClient, s: DocumentSession, id: RequestId | undefined): void {
-    this.ctx.frames.send(c, 'doc_opened', { channel: s.channel, writable: s.writable, max_message_bytes: this.ctx.options.limits.maxMessageBytes }, { channel: s.channel, id });
+    this.ctx.frames.send(c, 'doc_opened', { channel: s.channel, writable: s.writable, max_message_bytes: this.docs.maxFrameBytes }, { channel: s.channel, id });
     s.start();
   }
 
@@ -139,25 +139,19 @@ export class NativeDocuments {
     this.ctx.frames.send(c, 'ok', { channel }, { channel, id });
   }
 
-  /** A binary frame of a connection: a message for one of its open documents. */
-  binary(c: DocumentClient, data: Uint8Array): void {
-    let frame: { channel: string; message: Uint8Array };
-    try {
-      frame = readNativeFrame(data);
-    } catch {
-      this.ctx.frames.error(c, ErrorCode.INVALID_MESSAGE, 'Malformed binary frame (expected a varstring channel, then a document message)', undefined);
-      return;
-    }
-    const s = this.open.get(c.id)?.get(frame.channel);
+  /** Whether binary frames naming `channel` are document messages (BinaryFrames routes them here). */
+  isDocument(channel: string): boolean {
+    return this.docs.isDocument(channel);
+  }
+
+  /** A binary frame of a connection naming a document channel: a message for one of its open documents. */
+  receive(c: DocumentClient, channel: string, message: Uint8Array): void {
+    const s = this.open.get(c.id)?.get(channel);
     if (s) {
-      s.receive(frame.message);
+      s.receive(message);
       return;
     }
-    if (this.docs.isDocument(frame.channel)) {
-      this.ctx.frames.send(c, 'error', { code: ErrorCode.NOT_SUBSCRIBED, message: `Open "${frame.channel.slice(0, 200)}" with doc_open first`, temporary: false, channel: frame.channel }, { channel: frame.channel });
-    } else {
-      this.ctx.frames.error(c, ErrorCode.BINARY_NOT_SUPPORTED, 'Binary frames are accepted for document channels only; send JSON text frames', undefined);
-    }
+    this.ctx.frames.send(c, 'error', { code: ErrorCode.NOT_SUBSCRIBED, message: `Open "${channel.slice(0, 200)}" with doc_open first`, temporary: false, channel }, { channel });
   }
 
   /** The connection ended: leave its documents. */

@@ -4,6 +4,7 @@ import { CloseCode, ErrorCode } from '@switchboard/protocol';
 import type { DocumentHistoryPage, DocumentHistoryQuery } from '../ports/document-store.js';
 import type { ConnectionInfo, Decision } from '../ports/hooks.js';
 import { DocumentCluster } from './documents-cluster.js';
+import { documentFrameBytes } from '../document-options.js';
 import type { DocumentsContext } from './documents-holder.js';
 import { DocumentInput } from './documents-input.js';
 import { DocState, DocumentSession, LEFT_ORIGIN, SERVER_ORIGIN, type DocumentPeer, type DocumentRouter } from './documents-session.js';
@@ -52,6 +53,24 @@ export class Documents extends DocumentCluster implements DocumentRouter {
       errorSent: (code) => ctx.metrics.errorSent(code),
       whenStored: (state, fn) => this.whenStored(state, fn),
     });
+  }
+
+  /**
+   * The largest binary frame a Switchboard connection may send for a document: room for an update of
+   * `documents.maxUpdateBytes` plus the channel name and the message header, and never less than
+   * `limits.maxMessageBytes`. Announced in `doc_opened.max_message_bytes`; the WebSocket transport takes
+   * frames this large while a document namespace exists (Node.maxFrameBytes).
+   */
+  get maxFrameBytes(): number {
+    const limits = this.ctx.options.limits;
+    return Math.max(limits.maxMessageBytes, documentFrameBytes(this.options.maxUpdateBytes, limits.maxChannelNameLength));
+  }
+
+  /** The WebSocket frame limit of Switchboard connections: `maxFrameBytes` while a namespace is a document namespace, else `limits.maxMessageBytes`. */
+  get transportFrameBytes(): number {
+    const o = this.ctx.options;
+    const any = o.channelDefaults.documents === 'yjs' || Object.values(o.namespaces).some((ns) => ns?.documents === 'yjs');
+    return any ? this.maxFrameBytes : o.limits.maxMessageBytes;
   }
 
   /** Whether `channel` is a document channel (its namespace says `documents: "yjs"`). */

@@ -104,4 +104,11 @@ export interface SessionPort {
   readonly draining: boolean;
   /** limits.maxChannelsPerConnection, for transports that take channel lists from a URL. */
   readonly maxChannelsPerConnection: number;
+  /**
+   * The largest WebSocket frame to accept (default: the transport's maxMessageBytes). It exceeds
+   * limits.maxMessageBytes only while document namespaces exist, for binary document frames: the transport
+   * still closes text frames over limits.maxMessageBytes with 1009, and the node does the same for other
+   * binary frames.
+   */
+  readonly maxFrameBytes?: number;
 }
