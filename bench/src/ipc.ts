@@ -47,7 +47,57 @@ export type ToLoad =
   | { id: number; cmd: 'presence-storm'; kind: 'join' | 'reconnect'; channel: string; quietMs: number; timeoutMs: number }
   /** Stops counting the current open/storm (after local quiet, at most `maxWaitMs`) and returns its tally. */
   | { id: number; cmd: 'presence-report'; quietMs: number; maxWaitMs: number }
+  /**
+   * Collaborative documents scenario (documents-load.ts): `documents` x `editors` Y.Docs, each bound to the
+   * target by its own unmodified provider (y-websocket's WebsocketProvider or @hocuspocus/provider), at most
+   * `concurrency` handshakes in flight; resolves when every provider is synced (or at `timeoutMs`). Editor 0
+   * of each document then writes `textBytes` characters (the memory measurement's content; 0: none).
+   */
+  | { id: number; cmd: 'docs-open'; target: DocsTarget; documents: number; editors: number; textBytes: number; concurrency: number; timeoutMs: number }
+  /**
+   * One open-loop phase: `ratePerSec` small updates per second in all (round-robin over documents, then over
+   * each document's editors) for `seconds`; then waits, at most `drainMs`, for every other editor of each
+   * update's document to observe it.
+   */
+  | { id: number; cmd: 'docs-phase'; name: string; ratePerSec: number; seconds: number; drainMs: number }
+  | { id: number; cmd: 'docs-close' }
   | { id: number; cmd: 'close' };
+
+/** A collaborative-document server as the load process reaches it. */
+export interface DocsTarget {
+  /** Client: y-websocket's WebsocketProvider (`{url}/{prefix}{name}`) or HocuspocusProvider (`url`, name `{prefix}{name}`). */
+  client: 'y-websocket' | 'hocuspocus';
+  url: string;
+  /** Document name prefix (Switchboard: `doc:`, a documents namespace). */
+  prefix: string;
+}
+
+export interface DocsOpenResult {
+  editors: number;
+  synced: number;
+  failed: number;
+  ms: number;
+  errors: string[];
+}
+
+export interface DocsPhaseResult {
+  name: string;
+  /** Updates made (each one local Yjs transaction: one character typed + one latency mark). */
+  published: number;
+  /** Remote observations of those updates (an update is expected at every other editor of its document). */
+  deliveries: number;
+  expected: number;
+  /** From the first update to the last observation, ms. */
+  elapsedMs: number;
+  /** Local update -> observed in another editor's Y.Doc, µs. */
+  latency: HistogramJSON;
+  loadCpuUs: number;
+  /** The load process's event-loop delay p99, ms: high = the clients, not the server, set the latency. */
+  loadLagP99Ms: number;
+  /** Provider connections lost during the phase (all clients reconnect by themselves). */
+  disconnects: number;
+  errors: string[];
+}
 
 export interface PhaseResult {
   name: string;

@@ -310,6 +310,9 @@ class Load implements WsHandler {
 const load = new Load();
 let presence: PresenceLoad | null = null;
 const presenceLoad = (): PresenceLoad => (presence ??= new PresenceLoad());
+/** Documents scenario: loaded on first use (Yjs and the providers stay out of the other scenarios' processes). */
+let docsLoad: Promise<import('./documents-load.js').DocsLoad> | null = null;
+const docs = () => (docsLoad ??= import('./documents-load.js').then((m) => new m.DocsLoad()));
 const reply = (m: FromLoad) => process.send!(m);
 
 process.on('message', (m: ToLoad) => {
@@ -321,7 +324,11 @@ process.on('message', (m: ToLoad) => {
       case 'presence-open': return presenceLoad().open(m.target, m.count, m.quietMs, m.timeoutMs);
       case 'presence-storm': return presenceLoad().storm(m.kind, m.channel, m.quietMs, m.timeoutMs);
       case 'presence-report': return presenceLoad().report(m.quietMs, m.maxWaitMs);
+      case 'docs-open': return (await docs()).open(m.target, m.documents, m.editors, m.textBytes, m.concurrency, m.timeoutMs);
+      case 'docs-phase': return (await docs()).runPhase(m.name, m.ratePerSec, m.seconds, m.drainMs);
+      case 'docs-close': return (await docs()).closeAll();
       case 'close':
+        if (docsLoad !== null) await (await docsLoad).closeAll();
         load.closeAll();
         presence?.closeAll();
         setTimeout(() => process.exit(0), 200).unref();

@@ -4,6 +4,7 @@
  * Every child is registered and killed on orchestrator exit, so nothing outlives a run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { FromLoad, ToLoad } from './ipc.js';
@@ -51,6 +52,13 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
   }
 }
 
+/**
+ * Extra node flags for every server under test, from $BENCH_SERVER_NODE_ARGS (space separated), e.g.
+ * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=.artifacts/prof"` to profile the servers (node refuses
+ * --cpu-prof in NODE_OPTIONS). A profile is written when the server exits normally (SIGTERM at the end of a run).
+ */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+
 export interface Stats { cpu: NodeJS.CpuUsage; mem: NodeJS.MemoryUsage }
 
 /** A server under test, in its own process. */
@@ -62,9 +70,7 @@ export class ServerProc {
 
   constructor(script: string, args: string[], cwd: string, cpus: string | null) {
     const probe = new URL('./probe.js', import.meta.url).href;
-    // BENCH_CPU_PROF=<dir>: each server under test writes a V8 CPU profile there when it exits (docs/benchmarks.md).
-    const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-    this.child = spawnNode([...prof, '--expose-gc', '--import', probe, script, ...args], cpus, {
+    this.child = spawnNode(['--expose-gc', ...SERVER_NODE_ARGS, '--import', probe, script, ...args], cpus, {
       cwd, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, NODE_ENV: 'production' },
     });
     children.add(this.child);
@@ -99,6 +105,23 @@ export class ServerProc {
     clearTimeout(t);
     children.delete(this.child);
   }
+}
+
+/**
+ * A server under test on a free port: `node <script> ...args(port)` in `cwd`, pinned to `cpus`; resolves once
+ * it accepts TCP connections (stopped again, with its stderr in the error, if it does not within 15 s).
+ */
+export async function launchServer(script: string, args: (port: number) => string[], cwd: string, cpus: string | null): Promise<{ server: ServerProc; port: number }> {
+  if (!existsSync(script)) throw new Error(`${script} not found (not built yet?)`);
+  const port = await freePort();
+  const server = new ServerProc(script, args(port), cwd, cpus);
+  try {
+    await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
+  } catch (e) {
+    await server.stop();
+    throw new Error(`${(e as Error).message}; stderr: ${server.stderr.trim().slice(-500)}`);
+  }
+  return { server, port };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,5 +1,6 @@
 /**
- * `npm run bench`: Switchboard vs Socket.IO vs raw `ws`, side by side, in one invocation.
+ * `npm run bench`: Switchboard vs Socket.IO vs raw `ws` (and, for documents, vs Hocuspocus and y-websocket), side
+ * by side, in one invocation.
  *
  * For each target, one at a time: the server runs in its own child process (stats probe preloaded),
  * the load generator in another (load.js). Scenario: N subscribers on one channel, one publisher,
@@ -12,10 +13,13 @@
  * Presence (issue 10, Switchboard targets only, presence on and off; presence.ts): N identified members join one
  *   channel at once (join storm), then all reconnect at once (reconnect storm); storm times and control frames
  *   per connection.
+ * Collaborative documents (issue 13; documents.ts): Switchboard's y-websocket endpoint vs @hocuspocus/server vs
+ *   @y/websocket-server, all up at once, D documents x E editors each (unmodified providers), rounds of one slice
+ *   per target: update latency, server CPU per delivered update, memory per open document.
  * Rounds interleave the targets; the median round is reported. Server on CPU 0, load on CPU 1 (taskset).
  * Prints a table and writes .artifacts/bench-<date>.json. Every loop is bounded; children are killed on exit.
  */
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Histogram } from './histogram.js';
@@ -24,7 +28,9 @@ import {
   presenceNotes, presenceTable, runPresence, stormChecks, type Check, type PresenceColumn, type PresenceRatio, type PresenceResult,
 } from './presence.js';
 import { patternChecks, patternMedian, patternScenario, patternTable, PATTERN_PHASES, type PatternMode, type PatternRun, type PatternSection } from './patterns.js';
-import { canPin, distDir, freePort, LoadProc, ServerProc, waitForPort, type Stats } from './procs.js';
+import { DOCS_TARGETS, runDocuments, type DocsTargetName } from './documents.js';
+import { documentChecks, documentsTable } from './documents-report.js';
+import { canPin, distDir, launchServer, LoadProc, ServerProc, type Stats } from './procs.js';
 
 const repoRoot = path.resolve(distDir, '..', '..');
 const MAX_CONNS_PER_LOAD = 15_000;
@@ -65,6 +71,14 @@ interface Options {
   /** Pattern scenario (patterns.ts): concrete channels (0 = skip) and rounds. */
   patternChannels: number;
   patternRounds: number;
+  /** Collaborative documents scenario (documents.ts): documents (0 = skip), editors each, rounds, rate, targets. */
+  docs: number;
+  docEditors: number;
+  docRounds: number;
+  docRate: number;
+  docSeconds: number;
+  docMemory: number;
+  docTargets: DocsTargetName[];
 }
 
 type PresenceMode = 'on' | 'off';
@@ -112,6 +126,17 @@ const HELP = `usage: node bench/dist/run.js [options]
   --pattern-channels N    pattern scenario: subscribers on bench:*, publications round-robin to N channels bench:<i>,
                           against the same subscribers on one plain channel (default 10000; --quick 1000; 0 = skip)
   --pattern-rounds N      pattern rounds, plain and pattern interleaved, median reported (default 3; --quick 1)
+  --documents N           collaborative documents scenario (issue 13): N Yjs documents (default 20; --quick 5; 0 = skip),
+                          Switchboard's y-websocket endpoint vs @hocuspocus/server vs @y/websocket-server
+  --doc-editors N         editors per document, each its own provider and socket (default 50; --quick 10)
+  --doc-rate R            small updates per second, all documents together, open loop (default 100)
+  --doc-seconds S         seconds of one target's slice in a round (default 2)
+  --doc-rounds N          rounds: every target's server and editors are up at once, each round gives each target
+                          one slice (order rotating); results over all slices (default 5; --quick 2)
+  --doc-memory K          memory per open document: K more documents, one editor each (default 500; --quick 100; 0 = skip)
+  --doc-targets LIST      comma list of switchboard,hocuspocus,y-websocket,switchboard-sqlite
+                          (default the first three; switchboard runs with store.driver=none, switchboard-sqlite stores
+                          every update in SQLite before relaying it)
   --no-pin                do not pin the server to CPU 0 and the load generator to CPU 1 (taskset)
   --out FILE              JSON output (default .artifacts/bench-<date>.json)`;
 
@@ -146,6 +171,13 @@ function parseArgs(argv: string[]): Options {
     presenceTimeoutSec: 60,
     patternChannels: quick ? 1000 : 10_000,
     patternRounds: quick ? 1 : 3,
+    docs: quick ? 5 : 20,
+    docEditors: quick ? 10 : 50,
+    docRounds: quick ? 2 : 5,
+    docRate: 100,
+    docSeconds: 2,
+    docMemory: quick ? 100 : 500,
+    docTargets: ['switchboard', 'hocuspocus', 'y-websocket'],
   };
   let presence = true;
   for (let i = 0; i < argv.length; i++) {
@@ -194,6 +226,18 @@ function parseArgs(argv: string[]): Options {
       case '--presence-timeout': o.presenceTimeoutSec = Math.max(1, num()); break;
       case '--pattern-channels': o.patternChannels = num(); break;
       case '--pattern-rounds': o.patternRounds = Math.max(1, num()); break;
+      case '--documents': o.docs = num(); break;
+      case '--doc-editors': o.docEditors = Math.max(2, num()); break;
+      case '--doc-rounds': o.docRounds = Math.max(1, num()); break;
+      case '--doc-rate': o.docRate = Math.max(1, num()); break;
+      case '--doc-seconds': o.docSeconds = Math.max(1, num()); break;
+      case '--doc-memory': o.docMemory = num(); break;
+      case '--doc-targets': {
+        const list = next().split(',').map((x) => x.trim()).filter(Boolean);
+        for (const t of list) if (!(DOCS_TARGETS as readonly string[]).includes(t)) throw new Error(`--doc-targets: ${DOCS_TARGETS.join(',')}`);
+        o.docTargets = list as DocsTargetName[];
+        break;
+      }
       case '-h': case '--help': console.log(HELP); process.exit(0);
       // falls through (unreachable)
       default: throw new Error(`unknown option ${a}\n${HELP}`);
@@ -326,17 +370,7 @@ function phaseReport(r: PhaseResult, s0: Stats, s1: Stats): PhaseReport {
 
 async function startServer(def: TargetDef, o: Options, preArgs: string[] = [], extraArgs: string[] = []): Promise<{ server: ServerProc; port: number }> {
   const root = def.root?.(o) ?? repoRoot;
-  const script = path.join(root, def.script);
-  if (!existsSync(script)) throw new Error(`${script} not found (not built yet?)`);
-  const port = await freePort();
-  const server = new ServerProc(script, [...def.args(port, o, preArgs), ...extraArgs], root, o.pin ? '0' : null);
-  try {
-    await waitForPort('127.0.0.1', port, 15_000, () => server.alive);
-  } catch (e) {
-    await server.stop();
-    throw new Error(`${(e as Error).message}; stderr: ${server.stderr.trim().slice(-500)}`);
-  }
-  return { server, port };
+  return launchServer(path.join(root, def.script), (port) => [...def.args(port, o, preArgs), ...extraArgs], root, o.pin ? '0' : null);
 }
 
 type Round = TargetReport['rounds'][number];
@@ -696,6 +730,12 @@ async function main(): Promise<void> {
     for (const [key, list] of Object.entries(presence.runs)) presence.median[key] = presenceMedian(list);
   }
   const patterns = o.patternChannels > 0 && o.targets.includes('switchboard') ? await runPatterns(o) : null;
+  const documents = o.docs > 0 && o.docTargets.length > 0
+    ? await runDocuments({
+      documents: o.docs, editors: o.docEditors, rounds: o.docRounds, rate: o.docRate, seconds: o.docSeconds, memoryDocs: o.docMemory,
+      textBytes: 1000, targets: o.docTargets, sbArgs: o.sbArgs, pin: o.pin, repoRoot, log,
+    })
+    : null;
   for (const name of o.targets) {
     const rep = reports[name];
     rep.paced = median(rep.rounds.map((r) => r.paced));
@@ -731,10 +771,14 @@ async function main(): Promise<void> {
     targets: reports,
     presence,
     patterns,
-    checks: [...checks(reports), ...presenceChecks(reports, presence), ...(patterns === null ? [] : patternChecks(patterns))],
+    documents,
+    checks: [
+      ...checks(reports), ...presenceChecks(reports, presence), ...(patterns === null ? [] : patternChecks(patterns)),
+      ...(documents === null ? [] : documentChecks(documents)),
+    ],
   };
   console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
-  console.log(table(reports, o));
+  if (o.rounds > 0 || o.idle > 0) console.log(table(reports, o));
   for (const [name, r] of Object.entries(reports)) {
     if (r.error) console.log(`\n${r.label}: fan-out error: ${r.error}`);
     if (r.idleError) console.log(`${r.label}: idle error: ${r.idleError}`);
@@ -776,6 +820,20 @@ async function main(): Promise<void> {
         ? '\nIssue targets (issue 12, pattern subscriptions):'
         : `\nIssue targets (issue 12; defined for 1000 subscribers and 10,000 channels, this run used ${o.subscribers} and ${patterns.channels}: indicative only):`);
       for (const c of issue12) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+    }
+  }
+  if (documents !== null) {
+    console.log(`\nCollaborative documents — ${documents.documents} Yjs documents x ${documents.editors} editors (unmodified y-websocket / ` +
+      `Hocuspocus providers, one socket each), ${documents.rate} small updates/s in all, ` +
+      `${documents.rounds} round(s) of ${documents.seconds} s per target, targets side by side; memory: ${documents.memoryDocs} more documents with one editor each\n`);
+    console.log(documentsTable(documents));
+    for (const n of documents.targets) if (documents.results[n]?.error) console.log(`${documents.labels[n]}: error: ${documents.results[n]!.error}`);
+    const issue13 = ch.filter((c) => c.issue === 13);
+    if (issue13.length > 0) {
+      console.log(documents.documents >= 20 && documents.editors >= 50
+        ? '\nIssue targets (issue 13, collaborative documents):'
+        : `\nIssue targets (issue 13; defined for 20 documents x 50 editors, this run used ${documents.documents} x ${documents.editors}: indicative only):`);
+      for (const c of issue13) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
     }
   }
   const out = o.out ?? path.join(repoRoot, '.artifacts', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);

@@ -1,0 +1,217 @@
+/**
+ * Collaborative documents scenario, load side (loaded by load.ts on the first `docs-*` command). Every editor
+ * is a Y.Doc bound to the server by its own unmodified provider, as an application would write it:
+ *   y-websocket   `new WebsocketProvider(url, name, doc, { WebSocketPolyfill: ws, disableBc: true, awareness })`
+ *                 (Switchboard's /yjs endpoint and @y/websocket-server);
+ *   hocuspocus    `new HocuspocusProvider({ websocketProvider, name, document, awareness })` with its own
+ *                 `new HocuspocusProviderWebsocket({ url, WebSocketPolyfill: ws })`: one socket per editor, as
+ *                 with y-websocket (@hocuspocus/server speaks its own protocol).
+ * `disableBc`: all editors live in this process, and Node has a global BroadcastChannel, through which
+ * y-websocket providers of one room would otherwise exchange updates without the server. Awareness: an
+ * Awareness with no local state (no cursor), so the traffic measured is document updates only (a cursor's
+ * 15-second renewal would otherwise add one fan-out per editor every 15 s).
+ *
+ * An update is one local transaction: one character typed at a pseudo-random position of the document's
+ * Y.Text and one number (performance.now() at the update) pushed to its Y.Array `marks`. Every other editor
+ * of the document observes the mark: latency = observed - written, same process, same clock.
+ */
+import * as Y from 'yjs';
+import { Awareness } from 'y-protocols/awareness';
+import { WebsocketProvider } from 'y-websocket';
+import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import WebSocket from 'ws';
+import { Histogram } from './histogram.js';
+import type { DocsOpenResult, DocsPhaseResult, DocsTarget } from './ipc.js';
+
+interface Editor {
+  doc: Y.Doc;
+  text: Y.Text;
+  marks: Y.Array<number>;
+  destroy: () => void;
+  synced: boolean;
+  failed: boolean;
+}
+
+interface Phase {
+  start: number;
+  published: number;
+  deliveries: number;
+  expected: number;
+  firstPub: number;
+  lastDelivery: number;
+  hist: Histogram;
+  counting: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// Each WebsocketProvider adds a process 'exit' listener: a thousand editors are expected here.
+process.setMaxListeners(0);
+
+export class DocsLoad {
+  private docs: Editor[][] = [];
+  private phase: Phase | null = null;
+  private disconnects = 0;
+  private errors: string[] = [];
+  private seed = 12345;
+  private waiters = new Set<() => void>();
+
+  async open(t: DocsTarget, documents: number, editors: number, textBytes: number, concurrency: number, timeoutMs: number): Promise<DocsOpenResult> {
+    const t0 = performance.now();
+    const deadline = t0 + timeoutMs;
+    const base = this.docs.length;
+    const all: Array<() => Promise<void>> = [];
+    for (let d = 0; d < documents; d++) {
+      const list: Editor[] = [];
+      this.docs.push(list);
+      for (let e = 0; e < editors; e++) all.push(() => this.connect(t, `${t.prefix}bench-${base + d}`, list, deadline));
+    }
+    // At most `concurrency` handshakes in flight (the same for every server).
+    let next = 0;
+    await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, async () => {
+      while (next < all.length) await all[next++]!();
+    }));
+    const opened = this.docs.slice(base).flat();
+    const synced = opened.filter((e) => e.synced).length;
+    if (textBytes > 0) {
+      for (const list of this.docs.slice(base)) {
+        const e = list[0];
+        if (e?.synced) e.text.insert(0, 'x'.repeat(textBytes));
+      }
+    }
+    return {
+      editors: opened.length, synced, failed: opened.length - synced, ms: Math.round(performance.now() - t0), errors: this.errors.splice(0, 5),
+    };
+  }
+
+  /** One editor: its provider connects at once; resolves when it is synced, failed, or at the deadline. */
+  private connect(t: DocsTarget, name: string, list: Editor[], deadline: number): Promise<void> {
+    const doc = new Y.Doc();
+    const awareness = new Awareness(doc);
+    awareness.setLocalState(null);
+    const ed: Editor = { doc, text: doc.getText('text'), marks: doc.getArray<number>('marks'), destroy: () => undefined, synced: false, failed: false };
+    list.push(ed);
+    ed.marks.observe((ev, tr) => {
+      const ph = this.phase;
+      if (tr.local || ph === null || !ph.counting) return;
+      const now = performance.now();
+      for (const item of ev.changes.added) {
+        for (const v of item.content.getContent() as number[]) {
+          if (v < ph.start) continue; // an earlier phase's mark
+          ph.hist.record((now - v) * 1000);
+          ph.deliveries++;
+        }
+      }
+      ph.lastDelivery = now;
+      if (ph.deliveries >= ph.expected) this.wake();
+    });
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = (ok: boolean, why?: string) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        ed.synced = ok;
+        ed.failed = !ok;
+        if (!ok && why !== undefined && this.errors.length < 20) this.errors.push(why);
+        resolve();
+      };
+      const timer = setTimeout(() => finish(false, `${name}: not synced before the deadline`), Math.max(1, deadline - performance.now()));
+      if (t.client === 'y-websocket') {
+        const p = new WebsocketProvider(t.url, name, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true, awareness });
+        ed.destroy = () => p.destroy();
+        p.on('sync', (s: boolean) => { if (s) finish(true); });
+        p.on('status', ({ status }: { status: string }) => { if (status === 'disconnected' && ed.synced) this.disconnects++; });
+        p.on('connection-close', (ev: { code?: number; reason?: string } | null) => { if (!ed.synced) finish(false, `${name}: closed ${ev?.code ?? ''} ${ev?.reason ?? ''}`); });
+      } else {
+        // One socket per editor, as y-websocket (HocuspocusProviderWebsocket can multiplex documents; a tab
+        // editing one document has one).
+        const socket = new HocuspocusProviderWebsocket({ url: t.url, WebSocketPolyfill: WebSocket });
+        const p = new HocuspocusProvider({ websocketProvider: socket, name, document: doc, awareness });
+        p.attach();
+        ed.destroy = () => { p.destroy(); socket.destroy(); };
+        p.on('synced', ({ state }: { state: boolean }) => { if (state) finish(true); });
+        p.on('disconnect', () => { if (ed.synced) this.disconnects++; });
+        p.on('close', ({ event }: { event: { code?: number; reason?: string } }) => { if (!ed.synced) finish(false, `${name}: closed ${event?.code ?? ''} ${event?.reason ?? ''}`); });
+      }
+    });
+  }
+
+  /** Open loop at `ratePerSec` updates/s over all documents for `seconds`, then waits for the observations. */
+  async runPhase(name: string, ratePerSec: number, seconds: number, drainMs: number): Promise<DocsPhaseResult> {
+    const docs = this.docs.map((list) => list.filter((e) => e.synced)).filter((list) => list.length > 0);
+    if (docs.length === 0) throw new Error('no synced editor');
+    const cpu0 = process.cpuUsage();
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
+    const disc0 = this.disconnects;
+    const ph: Phase = {
+      start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram(), counting: true,
+    };
+    this.phase = ph;
+    const total = Math.max(1, Math.round(ratePerSec * seconds));
+    const cursor = new Array<number>(docs.length).fill(0);
+    // Open loop: every tick makes the updates due by now (a late tick catches up; latency counts from the update).
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        const due = Math.min(total, Math.floor(((performance.now() - ph.start) * ratePerSec) / 1000) + 1);
+        while (ph.published < due) {
+          const d = ph.published % docs.length;
+          const list = docs[d]!;
+          const ed = list[cursor[d]!++ % list.length]!;
+          this.update(ed);
+          if (ph.published === 0) ph.firstPub = performance.now();
+          ph.published++;
+          ph.expected += list.length - 1;
+        }
+        if (ph.published >= total) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 2);
+    });
+    const lastPub = performance.now();
+    await this.waitFor(() => ph.deliveries >= ph.expected, drainMs);
+    ph.counting = false;
+    this.phase = null;
+    const cpu = process.cpuUsage(cpu0);
+    lag.disable();
+    if (ph.deliveries < ph.expected) this.errors.push(`${ph.expected - ph.deliveries} of ${ph.expected} observations missing ${drainMs} ms after the last update`);
+    return {
+      name, published: ph.published, deliveries: ph.deliveries, expected: ph.expected,
+      elapsedMs: Math.max(ph.lastDelivery, lastPub) - ph.firstPub, latency: ph.hist.toJSON(),
+      loadCpuUs: cpu.user + cpu.system, loadLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100, disconnects: this.disconnects - disc0, errors: this.errors.splice(0, 5),
+    };
+  }
+
+  /** One small update: a character typed somewhere in the text, and the latency mark. */
+  private update(ed: Editor): void {
+    this.seed = (this.seed * 1103515245 + 12345) & 0x7fffffff;
+    const pos = ed.text.length === 0 ? 0 : this.seed % (ed.text.length + 1);
+    ed.doc.transact(() => {
+      ed.text.insert(pos, 'a');
+      ed.marks.push([performance.now()]);
+    });
+  }
+
+  private wake(): void { for (const w of this.waiters) w(); }
+
+  private waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (pred()) return resolve(true);
+      const check = () => { if (pred()) finish(true); };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const finish = (v: boolean) => { clearTimeout(timer); this.waiters.delete(check); resolve(v); };
+      this.waiters.add(check);
+    });
+  }
+
+  async closeAll(): Promise<void> {
+    for (const e of this.docs.flat()) {
+      try { e.destroy(); } catch { /* already gone */ }
+      e.doc.destroy();
+    }
+    this.docs = [];
+    await sleep(50);
+  }
+}
