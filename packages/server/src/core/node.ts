@@ -11,7 +11,7 @@ import { Hub, type ConnectionSummary } from './hub/hub.js';
 import { Namespaces } from './namespaces.js';
 import type { NodeOptions, NamespaceOptions } from './options.js';
 import { closeEverything } from './node-shutdown.js';
-import { assemble, type NodeParts } from './parts.js';
+import { assemble, closeParts, sweepParts, type NodeParts } from './parts.js';
 import type { Broker, Publication } from './ports/broker.js';
 import type { DocumentStore } from './ports/document-store.js';
 import type { Documents } from './features/documents.js';
@@ -100,19 +100,8 @@ export class Node implements SessionPort {
   async start(): Promise<void> {
     await this.presence.start?.();
     await this.broker.start(this.parts.events);
-    this.sweepTimer = setInterval(() => this.sweep(), Heartbeat.tickMs(this.options));
+    this.sweepTimer = setInterval(() => sweepParts(this.parts, this.ctx.now()), Heartbeat.tickMs(this.options));
     this.sweepTimer.unref();
-  }
-
-  private sweep(): void {
-    const now = this.ctx.now();
-    const p = this.parts;
-    p.heartbeat.sweep(now);
-    p.typing.expire(now);
-    p.restore.prune(now);
-    p.announcer.prune(now);
-    p.counts.prune(now);
-    p.users.prune(now);
   }
 
   // ---------------------------------------------------------------- SessionPort (transports)
@@ -122,18 +111,7 @@ export class Node implements SessionPort {
   }
 
   reserveSlot(remoteAddress: string): SlotReservation | SessionRejection {
-    const sessions = this.hub.sessions;
-    const refusal = sessions.refusal(null, remoteAddress, this.options.limits);
-    if (refusal !== null) return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: refusal };
-    sessions.hold(remoteAddress);
-    let held = true;
-    return {
-      release: () => {
-        if (!held) return;
-        held = false;
-        sessions.unhold(remoteAddress);
-      },
-    };
+    return this.hub.sessions.reserve(remoteAddress, this.options.limits);
   }
 
   openClientSession(init: SessionInit): Promise<Client | SessionRejection> {
@@ -148,17 +126,7 @@ export class Node implements SessionPort {
   }
 
   handleBinary(s: SessionHandle, data?: Uint8Array): void {
-    const c = s as Client;
-    if (c.closed) return;
-    if (data === undefined) {
-      this.ctx.frames.error(c, ErrorCode.BINARY_NOT_SUPPORTED, 'Binary frames are not supported; send JSON text frames', undefined);
-      return;
-    }
-    const now = this.ctx.now();
-    c.lastSeen = now;
-    c.lastActivity = now;
-    c.pingSentAt = 0;
-    this.parts.binaryFrames.receive(c, data); // documents, binary namespaces; anything else is BINARY_NOT_SUPPORTED
+    this.parts.binaryFrames.handle(s as Client, data, this.ctx.now()); // documents, binary namespaces, or refused
   }
 
   markAlive(s: SessionHandle): void {
@@ -302,10 +270,7 @@ export class Node implements SessionPort {
 
   /** Local members (live and joining) per channel, largest first, at most `limit` channels (admin figures). */
   channelSizes(limit = Number.POSITIVE_INFINITY): Array<[string, number]> {
-    const out: Array<[string, number]> = [];
-    for (const name of this.hub.channelNames()) out.push([name, this.hub.membersOf(name)?.size ?? 0]);
-    out.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    return out.length > limit ? out.slice(0, limit) : out;
+    return this.hub.channelSizes(limit);
   }
 
   /** Snapshot of local connections (admin API). */
@@ -338,11 +303,7 @@ export class Node implements SessionPort {
 
   /** Release the engine (after shutdown and after transports finished closing). */
   async stopEngine(): Promise<void> {
-    this.parts.events.close();
-    this.parts.announcer.close();
-    this.parts.counts.close();
-    this.parts.users.close();
-    this.parts.documents.close();
+    closeParts(this.parts);
     await this.broker.close();
     await this.presence.close();
   }

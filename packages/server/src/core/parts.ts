@@ -86,3 +86,22 @@ export function assemble(ctx: CoreContext, clients: Hub<Client>, draining: () =>
   const events = new BrokerEvents(ctx, continuity, typing, announcer, users, lifecycle, documents);
   return { access, restore, presence, announcer, counts, users, typing, publisher, direct, history, requests, heartbeat: new Heartbeat(ctx, clients), subscriptions, patterns, lifecycle, pipeline, events, documents, nativeDocuments, binaryFrames };
 }
+
+/** The shared once-a-tick sweep of every connection's timers (heartbeats, typing) and the features' caches. */
+export function sweepParts(p: NodeParts, now: number): void {
+  p.heartbeat.sweep(now);
+  p.typing.expire(now);
+  p.restore.prune(now);
+  p.announcer.prune(now);
+  p.counts.prune(now);
+  p.users.prune(now);
+}
+
+/** Stop the parts' timers and broker interest (Node.stopEngine, before the engine closes). */
+export function closeParts(p: NodeParts): void {
+  p.events.close();
+  p.announcer.close();
+  p.counts.close();
+  p.users.close();
+  p.documents.close();
+}

@@ -37,6 +37,22 @@ export class BinaryFrames {
     private readonly pipeline: CommandPipeline,
   ) {}
 
+  /**
+   * A binary frame from the transport (SessionPort.handleBinary): `undefined` when the transport could not
+   * read one (answered BINARY_NOT_SUPPORTED); otherwise it counts as activity and goes to `receive`.
+   */
+  handle(c: Client, data: Uint8Array | undefined, now: number): void {
+    if (c.closed) return;
+    if (data === undefined) {
+      this.ctx.frames.error(c, ErrorCode.BINARY_NOT_SUPPORTED, 'Binary frames are not supported; send JSON text frames', undefined);
+      return;
+    }
+    c.lastSeen = now;
+    c.lastActivity = now;
+    c.pingSentAt = 0;
+    this.receive(c, data);
+  }
+
   /** One binary frame from the client. Never throws. */
   receive(c: Client, data: Uint8Array): void {
     const id = `${BINARY_REQUEST_ID_PREFIX}${++c.binaryFrames}`;

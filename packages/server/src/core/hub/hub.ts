@@ -94,6 +94,14 @@ export class Hub<M extends Member = Member> {
     return [...this.members.keys()];
   }
 
+  /** Local members (live and joining) per channel, largest first, at most `limit` channels. */
+  channelSizes(limit: number): Array<[string, number]> {
+    const out: Array<[string, number]> = [];
+    for (const [name, set] of this.members) out.push([name, set.size]);
+    out.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    return out.length > limit ? out.slice(0, limit) : out;
+  }
+
   get channelCount(): number {
     return this.members.size;
   }

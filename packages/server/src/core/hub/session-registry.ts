@@ -1,3 +1,5 @@
+import { CloseCode } from '@switchboard/protocol';
+import type { SessionRejection, SlotReservation } from '../ports/session-port.js';
 import type { LimitOptions } from '../options.js';
 
 /** What the registry needs of a connection. */
@@ -65,6 +67,24 @@ export class SessionRegistry<Session extends Registered> {
    */
   hold(remoteAddress: string): void {
     this.perAddress.set(remoteAddress, (this.perAddress.get(remoteAddress) ?? 0) + 1);
+  }
+
+  /**
+   * A connection slot of `remoteAddress` for a connection that is not a session (SessionPort.reserveSlot), or
+   * the refusal (4022) when the address (or the node) is at its limit. `release()` gives it back, once.
+   */
+  reserve(remoteAddress: string, limits: LimitOptions): SlotReservation | SessionRejection {
+    const refusal = this.refusal(null, remoteAddress, limits);
+    if (refusal !== null) return { rejected: true, closeCode: CloseCode.TOO_MANY_CONNECTIONS, reason: refusal };
+    this.hold(remoteAddress);
+    let held = true;
+    return {
+      release: () => {
+        if (!held) return;
+        held = false;
+        this.unhold(remoteAddress);
+      },
+    };
   }
 
   /** Give back one slot counted by `hold` (or by `add`, through `remove`). */
