@@ -13,6 +13,7 @@ const EMPTY_UPDATE_LENGTH = 2;
  * silent node's awareness entries, re-sync after a broker outage, and eviction of idle documents.
  */
 export abstract class DocumentCluster extends DocumentHolder {
+  private ownBusOrigin: string | undefined;
   /** Remote origins -> when last heard from. */
   private readonly nodes = new Map<string, number>();
   private nodeChannel: Promise<void> | null = null;
@@ -23,6 +24,8 @@ export abstract class DocumentCluster extends DocumentHolder {
 
   /** An ephemeral broker event that is document traffic (documents-wire.ts `isBusFrame`). */
   receiveBus(channel: string, frame: string): void {
+    // This node's own message, echoed by the broker: skip it before decoding its payload (`xxk <origin> ...`).
+    if (frame.startsWith(this.ownBusOrigin ??= `${encodeURIComponent(this.origin)} `, 4)) return;
     const m = decodeBus(frame);
     if (m === null || m.origin === this.origin) return;
     const now = this.ctx.now();
