@@ -18,6 +18,8 @@ import { editor, synced, untilText, untilDoc, type Editor } from './helpers.js';
 class NativeClient {
   readonly frames: Frame[] = [];
   readonly docs = new Map<string, Y.Doc>();
+  /** Sync messages received per channel (the server's sync step 1 and 2 and updates). */
+  readonly syncMessages = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private seq = 0;
 
@@ -45,6 +47,14 @@ class NativeClient {
       this.listeners.add(l);
       return () => this.listeners.delete(l);
     }).then(() => this.frames.splice(this.frames.findIndex(pred), 1)[0]!);
+  }
+
+  /** Resolves once `pred()` holds, checked after every message received. */
+  until(pred: () => boolean, what: string): Promise<void> {
+    return untilNotified(pred, what, 5000, (l) => {
+      this.listeners.add(l);
+      return () => this.listeners.delete(l);
+    });
   }
 
   request(type: string, data: Record<string, unknown>): Promise<Frame> {
@@ -87,6 +97,7 @@ class NativeClient {
     if (doc === undefined) throw new Error(`binary frame for a document not opened: ${channel}`);
     const type = decoding.readVarUint(d);
     if (type !== 0) return; // awareness: not under test here
+    this.syncMessages.set(channel, (this.syncMessages.get(channel) ?? 0) + 1);
     const reply = encoding.createEncoder();
     encoding.writeVarUint(reply, 0);
     syncProtocol.readSyncMessage(d, reply, doc, this);
@@ -177,6 +188,34 @@ describe('native document frames over the Switchboard WebSocket', () => {
     assert.equal(closed.type, 'ok');
     const pong = await c.request('ping', {});
     assert.notEqual(pong.type, 'error');
+  });
+});
+
+describe('documents per connection', () => {
+  it('past documents.maxPerConnection doc_open is TOO_MANY_CHANNELS; doc_close frees a slot; doc_open again answers and resyncs', async () => {
+    const server = await startServer({ documents: { maxPerConnection: 2 } });
+    const c = await NativeClient.connect(`${server.ws}/ws`);
+    try {
+      const a = await c.open('doc:slot-a');
+      assert.equal(a.reply.type, 'doc_opened');
+      assert.equal((await c.open('doc:slot-b')).reply.type, 'doc_opened');
+      const third = await c.request('doc_open', { channel: 'doc:slot-c' });
+      assert.equal(third.type, 'error');
+      assert.equal(third.data.code, ErrorCode.TOO_MANY_CHANNELS);
+      assert.equal(third.data.temporary, false);
+      // Opened already: answered again, and the server starts the sync over (its sync messages arrive again).
+      const synced = (): number => c.syncMessages.get('doc:slot-a') ?? 0;
+      await c.until(() => synced() > 0, 'the first sync of doc:slot-a');
+      const before = synced();
+      const again = await c.request('doc_open', { channel: 'doc:slot-a' });
+      assert.equal(again.type, 'doc_opened');
+      await c.until(() => synced() > before, 'a new sync after the second doc_open');
+      assert.equal((await c.request('doc_close', { channel: 'doc:slot-b' })).type, 'ok');
+      assert.equal((await c.open('doc:slot-c')).reply.type, 'doc_opened');
+    } finally {
+      c.close();
+      await server.close();
+    }
   });
 });
 
