@@ -42,6 +42,8 @@ export interface MemoryBrokerSizes {
  */
 export class MemoryBroker implements Broker {
   readonly nodeId: string;
+  /** One process, one node: nothing published here reaches another node. */
+  readonly singleNode = true;
   private handler: BrokerHandler | null = null;
   private readonly streams = new Map<string, Stream>();
   private readonly subscribed = new Set<string>();

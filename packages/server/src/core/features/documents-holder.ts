@@ -218,6 +218,7 @@ export abstract class DocumentHolder {
   }
 
   protected publish(channel: string, kind: BusKind, payload: Uint8Array | null): void {
+    if (this.ctx.broker.singleNode === true) return; // no other node to tell (and the echo would be skipped)
     this.ctx.broker.publishEphemeral(channel, encodeBus(kind, this.origin, payload)).catch((err: unknown) => {
       this.ctx.log.warn({ err, channel, kind }, 'document message to the other nodes failed (resynced when the broker is back)');
     });

@@ -99,6 +99,11 @@ export type BrokerStatus = 'up' | 'down';
 export interface Broker {
   /** Unique id of this node, stamped on control messages. */
   readonly nodeId: string;
+  /**
+   * True when no other node can receive this node's publications (the memory engine: one process). Features
+   * may then skip traffic that only other nodes would read (documents' cluster messages). Absent: false.
+   */
+  readonly singleNode?: boolean;
   start(handler: BrokerHandler): Promise<void>;
   publish(channel: string, frame: string, options: PublishOptions): Promise<Publication>;
   publishEphemeral(channel: string, frame: string, excludeConnectionId?: string): Promise<void>;
