@@ -104,4 +104,55 @@ describe('document write path: stored before relayed', () => {
       await real.close();
     }
   });
+
+  it('a failed store write is retried every storeRetryMs; the update waits, unrelayed, and is relayed once stored', async () => {
+    const real = await createStores({ driver: 'sqlite', sqlitePath: ':memory:' });
+    let failures = 0; // appends to fail from now on
+    let attempts = 0;
+    let failed: () => void = () => undefined;
+    const twoFailed = new Promise<void>((resolve) => { failed = resolve; });
+    // The retry after the failures waits here until the test has checked that nothing was relayed.
+    let reopen: () => void = () => undefined;
+    const storeBack = new Promise<void>((resolve) => { reopen = resolve; });
+    let down = false;
+    const documents: DocumentStore = Object.create(real.documents!) as DocumentStore;
+    documents.append = async (doc, updates) => {
+      if (failures > 0) {
+        attempts++;
+        failures--;
+        if (failures === 0) failed();
+        throw new Error('store down (test)');
+      }
+      if (down) await storeBack;
+      return real.documents!.append(doc, updates);
+    };
+    const server = await startServer({ documents: { storeRetryMs: 50 } }, { stores: { ...real, documents } });
+    const a = editor(`${server.ws}/yjs`, 'doc:retry');
+    try {
+      await synced(a);
+      const raw = await RawYSocket.open(`${server.ws}/yjs/doc:retry`);
+      await raw.until(() => raw.messages.length >= 1, 'the server sync step 1');
+      const before = raw.messages.length;
+      const isUpdate = (m: Uint8Array): boolean => m[0] === 0 && m[1] === 2;
+      failures = 2;
+      down = true;
+      a.text.insert(0, 'kept');
+      await twoFailed; // two attempts refused by the store
+      raw.send(new Uint8Array([3])); // query awareness: answered after anything queued before it
+      await raw.until(() => raw.messages.slice(before).some((m) => m[0] === 1), 'the awareness answer');
+      assert.equal(raw.messages.slice(before).filter(isUpdate).length, 0, 'relayed although the store refused it');
+      reopen();
+      await raw.until(() => raw.messages.slice(before).some(isUpdate), 'the update, once the retry stored it');
+      assert.equal(attempts, 2);
+      const stored = await real.documents!.load('doc:retry');
+      const d = new Y.Doc();
+      for (const u of [stored.snapshot, ...stored.updates]) if (u !== null) Y.applyUpdate(d, u);
+      assert.equal(d.getText('t').toString(), 'kept');
+      raw.ws.close();
+    } finally {
+      a.destroy();
+      await server.close();
+      await real.close();
+    }
+  });
 });
