@@ -7,9 +7,13 @@ function headerLength(length: number): number {
   return length < 126 ? 2 : length < 65536 ? 4 : 10;
 }
 
-function writeHeader(buf: Buffer, length: number): number {
+const TEXT = 0x81; // FIN + opcode 1
+const BINARY = 0x82; // FIN + opcode 2
+
+/** Write a server frame header (FIN, `opcode`, no mask) for a payload of `length` bytes; returns its size. */
+function writeHeader(buf: Buffer, length: number, first = TEXT): number {
   const header = headerLength(length);
-  buf[0] = 0x81;
+  buf[0] = first;
   if (header === 2) {
     buf[1] = length;
   } else if (header === 4) {
@@ -52,30 +56,15 @@ export function encodeBatchFrame(parts: readonly Buffer[], bytes: number): Buffe
  */
 export function encodeTextFrame(text: string): Buffer {
   const length = Buffer.byteLength(text);
-  const header = length < 126 ? 2 : length < 65536 ? 4 : 10;
-  const buf = Buffer.allocUnsafe(header + length);
-  buf[0] = 0x81;
-  if (header === 2) {
-    buf[1] = length;
-  } else if (header === 4) {
-    buf[1] = 126;
-    buf.writeUInt16BE(length, 2);
-  } else {
-    buf[1] = 127;
-    buf.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
-    buf.writeUInt32BE(length >>> 0, 6);
-  }
-  buf.write(text, header, length, 'utf8');
+  const buf = Buffer.allocUnsafe(headerLength(length) + length);
+  buf.write(text, writeHeader(buf, length), length, 'utf8');
   return buf;
 }
 
 /** Encode a server-to-client WebSocket binary frame (FIN, opcode 2, no mask): one allocation. */
 export function encodeBinaryFrame(payload: Uint8Array): Buffer {
   const length = payload.byteLength;
-  const header = headerLength(length);
-  const buf = Buffer.allocUnsafe(header + length);
-  writeHeader(buf, length);
-  buf[0] = 0x82;
-  buf.set(payload, header);
+  const buf = Buffer.allocUnsafe(headerLength(length) + length);
+  buf.set(payload, writeHeader(buf, length, BINARY));
   return buf;
 }

@@ -4,12 +4,11 @@ import type {
   DocumentHistoryPage, DocumentHistoryQuery, DocumentPruneOptions, DocumentStore, DocumentUpdateInput, StoredDocument,
 } from '../../core/ports/document-store.js';
 import type { SqliteDatabase } from './database.js';
+import { GroupCommit } from './group-commit.js';
 
 interface PendingAppend {
   doc: string;
   updates: readonly DocumentUpdateInput[];
-  resolve: () => void;
-  reject: (err: Error) => void;
 }
 
 /**
@@ -19,11 +18,13 @@ interface PendingAppend {
  * writer serializes it with appends.
  */
 export class SqliteDocumentStore implements DocumentStore {
-  private queue: PendingAppend[] = [];
-  private flushScheduled = false;
+  private readonly appends: GroupCommit<PendingAppend>;
   private closed = false;
 
   constructor(private readonly db: SqliteDatabase, private readonly now: () => number = Date.now) {
+    this.appends = new GroupCommit(db, (p) => {
+      for (const u of p.updates) db.run(DOC_SQL.insert, [p.doc, u.update, u.senderId, u.createdAt]);
+    }, 'SQLite document append failed');
     db.retain();
   }
 
@@ -36,13 +37,7 @@ export class SqliteDocumentStore implements DocumentStore {
       return Promise.reject(err);
     }
     if (updates.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ doc, updates, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.appends.add({ doc, updates });
   }
 
   async load(doc: string): Promise<StoredDocument> {
@@ -113,22 +108,9 @@ export class SqliteDocumentStore implements DocumentStore {
     this.db.release();
   }
 
-  /** Write every queued append in one transaction; settle each promise. Synchronous. */
+  /** Write queued appends now (reads see every append issued before them). */
   private flush(): void {
-    this.flushScheduled = false;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    try {
-      this.db.transaction(() => {
-        for (const p of batch) for (const u of p.updates) this.db.run(DOC_SQL.insert, [p.doc, u.update, u.senderId, u.createdAt]);
-      });
-    } catch (err) {
-      const e = toStoreError(err, 'SQLite document append failed');
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    for (const p of batch) p.resolve();
+    this.appends.flush();
   }
 
   private guard(): void {

@@ -4,12 +4,7 @@ import {
 } from '../sql.js';
 import type { MessageHistoryPage, MessageHistoryQuery, MessageStore, PruneOptions, StoredPublication } from '../../core/ports/store.js';
 import type { SqliteDatabase } from './database.js';
-
-interface PendingAppend {
-  rec: StoredPublication;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
+import { GroupCommit } from './group-commit.js';
 
 export interface SqliteMessageStoreOptions {
   /** Clock for retention (default Date.now). */
@@ -24,13 +19,13 @@ export interface SqliteMessageStoreOptions {
 export class SqliteMessageStore implements MessageStore {
   private readonly db: SqliteDatabase;
   private readonly now: () => number;
-  private queue: PendingAppend[] = [];
-  private flushScheduled = false;
+  private readonly appends: GroupCommit<StoredPublication>;
   private closed = false;
 
   constructor(db: SqliteDatabase, options: SqliteMessageStoreOptions = {}) {
     this.db = db;
     this.now = options.now ?? Date.now;
+    this.appends = new GroupCommit(db, (r) => this.insert(r), 'SQLite append failed');
     db.retain();
   }
 
@@ -46,13 +41,7 @@ export class SqliteMessageStore implements MessageStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ rec, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.appends.add(rec);
   }
 
   async appendMany(recs: readonly StoredPublication[]): Promise<void> {
@@ -116,35 +105,9 @@ export class SqliteMessageStore implements MessageStore {
     this.db.release();
   }
 
-  /** Write every queued append in one transaction; settle each promise. Synchronous. */
+  /** Write queued appends now (reads see every append issued before them). */
   private flush(): void {
-    this.flushScheduled = false;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    const outcomes: (Error | null)[] = [];
-    try {
-      this.db.transaction(() => {
-        for (const p of batch) {
-          try {
-            this.insert(p.rec);
-            outcomes.push(null);
-          } catch (err) {
-            if (err instanceof StoreError && err.code === 'STORE_CONFLICT') outcomes.push(err);
-            else throw err;
-          }
-        }
-      });
-    } catch (err) {
-      const e = toStoreError(err, 'SQLite append failed');
-      for (const p of batch) p.reject(e);
-      return;
-    }
-    batch.forEach((p, i) => {
-      const e = outcomes[i];
-      if (e) p.reject(e);
-      else p.resolve();
-    });
+    this.appends.flush();
   }
 
   /** Insert one record; a duplicate position is a no-op when the messageId matches, else STORE_CONFLICT. */
