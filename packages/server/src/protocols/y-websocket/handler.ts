@@ -22,7 +22,10 @@ export interface YWebsocketOptions {
   maxPayload: number;
   /** Slow consumer bound, bytes (limits.maxQueuedBytes). */
   maxQueuedBytes: number;
-  /** WebSocket ping interval; a socket without a pong by the next ping is dropped (0: no pings). */
+  /**
+   * Liveness interval: a socket that sent nothing during an interval is pinged; one that then sent nothing
+   * either, not even the pong, by the next sweep is dropped (0: no pings).
+   */
   pingIntervalMs: number;
   logger: Logger;
 }
@@ -43,7 +46,7 @@ const MAX_EARLY_MESSAGES = 256;
  * malformed or foreign message. See docs/documents.md.
  */
 export class YWebsocketHandler implements WsProtocolHandler {
-  private readonly batcher = new WriteBatcher();
+  private readonly batcher = new WriteBatcher('task');
   private readonly peers = new Set<YWebsocketPeer>();
   private timer: NodeJS.Timeout | null = null;
 
@@ -65,6 +68,7 @@ export class YWebsocketHandler implements WsProtocolHandler {
         peer.close(1003, 'y-websocket messages are binary');
         return;
       }
+      peer.heard = true;
       if (session !== null) session.receive(data);
       else if (early !== null && early.length < MAX_EARLY_MESSAGES) early.push(data);
       else peer.close(CloseCode.RATE_LIMITED, 'too many messages before the document was ready');
@@ -108,8 +112,9 @@ export class YWebsocketHandler implements WsProtocolHandler {
   }
 
   /**
-   * One timer for all sockets: a socket that did not answer the previous ping is dropped; one whose token
-   * expired is closed with 4003.
+   * One timer for all sockets, every pingIntervalMs: a socket that sent anything since the previous sweep is
+   * alive and not pinged (most editors of an active document); a silent one is pinged; one that did not answer
+   * the previous ping and sent nothing since is dropped; one whose token expired is closed with 4003.
    */
   private startHeartbeat(): void {
     const every = this.opts.pingIntervalMs;
@@ -117,13 +122,18 @@ export class YWebsocketHandler implements WsProtocolHandler {
     this.timer = setInterval(() => {
       const now = Date.now();
       for (const p of this.peers) {
-        if (p.awaitingPong) {
-          p.ws.terminate();
-          continue;
-        }
         const exp = p.identity.expiresAt;
         if (exp !== undefined && exp <= now) {
           p.close(CloseCode.TOKEN_EXPIRED, 'token expired');
+          continue;
+        }
+        if (p.heard) {
+          p.heard = false;
+          p.awaitingPong = false;
+          continue;
+        }
+        if (p.awaitingPong) {
+          p.ws.terminate();
           continue;
         }
         p.awaitingPong = true;

@@ -11,7 +11,7 @@ import type { Flushable, WriteBatcher } from '../../transport/write-batcher.js';
 /**
  * One y-websocket socket as a document peer. Outgoing messages are WebSocket frames encoded once per message
  * for every y-websocket peer of the document (cached on the DocumentFrame), queued, and written with one
- * socket write per event-loop turn (the WriteBatcher, as Switchboard connections). A peer that lets more than
+ * socket write at the end of the task that produced them (the handler's WriteBatcher, timing `task`). A peer that lets more than
  * `maxQueuedBytes` pile up is closed as a slow consumer (4023).
  */
 export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
@@ -20,7 +20,9 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
   readonly standalone = true;
   /** A ping went out and no pong came back yet (the handler's heartbeat sweep). */
   awaitingPong = false;
-  private queue: Buffer[] | null = null;
+  /** A message arrived since the previous sweep: alive, no ping needed. */
+  heard = false;
+  private queue: Buffer | Buffer[] | null = null;
   private bytes = 0;
   private closing = false;
   private readonly socket: Socket;
@@ -52,11 +54,15 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
   send(frame: DocumentFrame): void {
     if (this.closing) return;
     const buf = (frame.wire ??= encodeBinaryFrame(frame.message));
-    if (this.queue === null) {
-      this.queue = [buf];
+    // One message per turn (the usual case) is held as is; an array only from the second one.
+    const q = this.queue;
+    if (q === null) {
+      this.queue = buf;
       this.batcher.schedule(this);
+    } else if (Array.isArray(q)) {
+      q.push(buf);
     } else {
-      this.queue.push(buf);
+      this.queue = [q, buf];
     }
     this.bytes += buf.length;
     if (this.maxQueuedBytes > 0 && this.bytes + this.socket.writableLength > this.maxQueuedBytes) {
@@ -68,13 +74,13 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
   }
 
   flush(): void {
-    const queue = this.queue;
-    if (queue === null) return;
+    const q = this.queue;
+    if (q === null) return;
     const bytes = this.bytes;
     this.queue = null;
     this.bytes = 0;
     if (this.ws.readyState !== WebSocket.OPEN) return;
-    this.socket.write(queue.length === 1 ? queue[0]! : Buffer.concat(queue, bytes));
+    this.socket.write(Array.isArray(q) ? Buffer.concat(q, bytes) : q);
   }
 
   /**
