@@ -2,14 +2,18 @@
  * Binary app payloads (issue 13, seed 002's binary messages): a binary WebSocket frame `varstring channel +
  * bytes` naming a channel of a namespace with `binary: true` is a publish of those bytes, delivered as an
  * ordinary publication `{binary: "<base64>"}`. Raw `ws` clients over real sockets, including several frames
- * written in ONE TCP write, mixed with JSON text frames; and the frame limits of the Switchboard WebSocket
- * when document namespaces exist (text frames still end at limits.maxMessageBytes).
+ * written in ONE TCP write, mixed with JSON text frames; across two server processes on Redis and to an SSE
+ * subscriber; and the frame limits of the Switchboard WebSocket when document namespaces exist (text frames
+ * still end at limits.maxMessageBytes).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
 import { ErrorCode } from '@switchboard/protocol';
+import { ServerNode, uniquePrefix } from './cluster/harness.js';
 import { startServer, TestClient, type Frame, type WatchedServer } from './helpers.js';
+import { requireRedisUrl } from './redis/redis-process.js';
+import { EsClient } from './sse/sse-client.js';
 
 /** `varstring channel + payload`, the layout of a document frame. */
 function binaryFrame(channel: string, payload: Uint8Array): Buffer {
@@ -190,5 +194,59 @@ describe('binary app payloads: rate limit, configuration', () => {
     }
     await assert.rejects(startServer({ channels: { namespaces: { both: { binary: true, documents: 'yjs' } } } }), /exclude each other/);
     await assert.rejects(startServer({ channels: { namespaces: { bad: { binary: 'yes' as unknown as boolean } } } }), /channels.namespaces.bad.binary: expected boolean, got "yes"/);
+  });
+});
+
+describe('binary app payloads across nodes (Redis engine) and to SSE', () => {
+  const nodes: ServerNode[] = [];
+  const closers: Array<{ close(): void }> = [];
+  let A: ServerNode;
+  let B: ServerNode;
+
+  before(async () => {
+    const redisUrl = requireRedisUrl();
+    const prefix = uniquePrefix('binary');
+    const settings = { 'channels.namespaces.bin.binary': 'true' };
+    [A, B] = await Promise.all(['node-a', 'node-b'].map((id) => ServerNode.spawn({ id, redisUrl, keyPrefix: prefix, settings }))) as [ServerNode, ServerNode];
+    nodes.push(A, B);
+  });
+  after(async () => {
+    for (const c of closers) c.close();
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  /** A binary publish of `bytes` to `channel` from a new connection on node A; resolves with its `ok` answer. */
+  async function publishOnA(channel: string, bytes: number[]): Promise<Frame> {
+    const pub = await TestClient.connect(`${A.ws}/ws`);
+    closers.push(pub);
+    pub.socket.send(binaryFrame(channel, new Uint8Array(bytes)), { binary: true });
+    const ok = await pub.next((f) => f.id === 'bin-1', 5000);
+    assert.equal(ok.type, 'ok', JSON.stringify(ok));
+    return ok;
+  }
+
+  it('a binary frame published on node A reaches a WebSocket subscriber on node B as {binary: base64}', async () => {
+    const sub = await TestClient.connect(`${B.ws}/ws`);
+    closers.push(sub);
+    assert.equal((await sub.join('bin:cross')).type, 'subscribed');
+    const bytes = [0, 1, 2, 0x7f, 0x80, 0xfe, 0xff];
+    const ok = await publishOnA('bin:cross', bytes);
+    const msg = await sub.next(isMessage('bin:cross'), 5000);
+    // docs/protocol.md "Binary frames": an ordinary publication whose data is {channel, binary, user_id, username}.
+    assert.deepEqual(msg.data, { channel: 'bin:cross', binary: b64(bytes), user_id: null, username: null });
+    assert.equal(msg.seq, ok.data.offset);
+    assert.equal(msg.epoch, ok.data.epoch);
+  });
+
+  it('an SSE subscriber (eventsource) on node B receives a binary frame published on node A as {binary: base64}', async () => {
+    const es = new EsClient(`${B.http}/events?channels=bin:sse`);
+    closers.push(es);
+    await es.next((e) => e.event === 'subscribed' && e.frame.data.channel === 'bin:sse', 5000);
+    const bytes = [0xde, 0xad, 0xbe, 0xef, 0, 10, 13];
+    const ok = await publishOnA('bin:sse', bytes);
+    const msg = await es.next((e) => e.event === 'message' && e.frame.channel === 'bin:sse', 5000);
+    assert.deepEqual(msg.frame.data, { channel: 'bin:sse', binary: b64(bytes), user_id: null, username: null });
+    assert.equal(msg.frame.seq, ok.data.offset);
+    assert.deepEqual([...Buffer.from(msg.frame.data.binary as string, 'base64')], bytes);
   });
 });

@@ -242,9 +242,9 @@ export class TestClient {
 
 /**
  * Resolves once `check()` holds, re-checking it each time `subscribe`'s source calls the listener (an event,
- * not a timer); rejects naming `what` after `timeoutMs`.
+ * not a timer); rejects naming `what` after `timeoutMs` (a function is called then, to describe the state at the timeout).
  */
-export function untilNotified(check: () => boolean, what: string, timeoutMs: number, subscribe: (listener: () => void) => () => void): Promise<void> {
+export function untilNotified(check: () => boolean, what: string | (() => string), timeoutMs: number, subscribe: (listener: () => void) => () => void): Promise<void> {
   if (check()) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const stop = (): void => {
@@ -267,7 +267,7 @@ export function untilNotified(check: () => boolean, what: string, timeoutMs: num
     });
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`));
     }, timeoutMs);
   });
 }

@@ -52,7 +52,7 @@ export function synced(e: Editor, timeoutMs = 5000): Promise<void> {
 }
 
 /** Resolves once `check()` holds, re-checked after every update of `doc`. */
-export function untilDoc(doc: Y.Doc, check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+export function untilDoc(doc: Y.Doc, check: () => boolean, what: string | (() => string), timeoutMs = 5000): Promise<void> {
   return untilNotified(check, what, timeoutMs, (l) => {
     doc.on('update', l);
     return () => doc.off('update', l);
@@ -62,7 +62,7 @@ export function untilDoc(doc: Y.Doc, check: () => boolean, what: string, timeout
 /** Resolves once both editors have the same text and `check(text)` holds. */
 export function untilSame(a: Editor, b: Editor, check: (text: string) => boolean, timeoutMs = 5000): Promise<void> {
   const ok = (): boolean => a.text.toString() === b.text.toString() && check(a.text.toString());
-  return untilNotified(ok, `convergence (${JSON.stringify(a.text.toString())} vs ${JSON.stringify(b.text.toString())})`, timeoutMs, (l) => {
+  return untilNotified(ok, () => `convergence (${JSON.stringify(a.text.toString())} vs ${JSON.stringify(b.text.toString())})`, timeoutMs, (l) => {
     a.doc.on('update', l);
     b.doc.on('update', l);
     return () => {
@@ -74,7 +74,7 @@ export function untilSame(a: Editor, b: Editor, check: (text: string) => boolean
 
 /** Resolves once the text of `e` is `expected`. */
 export function untilText(e: Editor, expected: string, timeoutMs = 5000): Promise<void> {
-  return untilDoc(e.doc, () => e.text.toString() === expected, `text ${JSON.stringify(expected)} (has ${JSON.stringify(e.text.toString())})`, timeoutMs);
+  return untilDoc(e.doc, () => e.text.toString() === expected, () => `text ${JSON.stringify(expected)} (has ${JSON.stringify(e.text.toString())})`, timeoutMs);
 }
 
 /** Resolves once the provider's awareness satisfies `check`. */

@@ -43,10 +43,13 @@ export abstract class DocumentCluster extends DocumentHolder {
         const entries = readAwarenessEntries(m.payload, 100_000);
         const mine = entries.filter((e) => !state.owners.has(e.clientID));
         if (mine.length > 0) awarenessProtocol.applyAwarenessUpdate(state.awareness, mine.length === entries.length ? m.payload : writeAwarenessEntries(mine), origin);
-      } else if (m.kind === 'q' && state.loaded) {
+      } else if ((m.kind === 'q' || m.kind === 'r') && state.loaded) {
         const diff = Y.encodeStateAsUpdate(state.ydoc, m.payload);
         if (diff.length > EMPTY_UPDATE_LENGTH) this.publish(channel, 'u', diff);
         this.publishLocalAwareness(state);
+        // A re-sync query (brokerUp): ask back, since this node's own re-sync query may have gone out before
+        // the other node had re-subscribed, or been answered while that node could not publish yet.
+        if (m.kind === 'r') this.publish(channel, 'q', Y.encodeStateVector(state.ydoc));
       }
     } catch (err) {
       this.ctx.log.warn({ err, channel, origin: m.origin, kind: m.kind }, 'bad document message from another node dropped');
@@ -57,11 +60,17 @@ export abstract class DocumentCluster extends DocumentHolder {
    * The broker is back after an outage: updates and awareness published meanwhile may be lost. Re-read each
    * document's store (what other nodes stored meanwhile), ask the other holders for what this node lacks, and
    * announce this node's awareness again.
+   *
+   * The nodes see the broker come back at different moments, and a node hears nothing before it has
+   * re-subscribed: the query of the first node back is lost on the others. So the query is a re-sync query
+   * (`r`), which each holder answers and follows with its own query (`q`): whichever node's query gets through,
+   * both directions are exchanged. The answers carry the whole delete set (deletions made meanwhile change no
+   * state vector).
    */
   brokerUp(): void {
     for (const state of this.docs.values()) {
       if (!state.loaded || state.closed) continue;
-      this.publish(state.name, 'q', Y.encodeStateVector(state.ydoc));
+      this.publish(state.name, 'r', Y.encodeStateVector(state.ydoc));
       this.publishLocalAwareness(state);
       const store = this.store;
       if (store === null) continue;

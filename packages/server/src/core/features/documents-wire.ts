@@ -172,9 +172,10 @@ export function readNativeFrame(data: Uint8Array): { channel: string; message: U
  * Node-to-node document traffic on the broker (ephemeral events of the document's channel; heartbeats on
  * `DOCUMENT_NODES_CHANNEL`): `~y<kind> <origin> <base64 payload>`. The `~y` prefix tells BrokerEvents it is
  * not a client frame. Kinds: `u` update (already stored), `a` awareness update, `q` state vector query
- * (holders answer with `u` and their local `a`), `h` heartbeat.
+ * (holders answer with `u` and their local `a`), `r` re-sync query after a broker outage (answered as `q`, and
+ * each holder sends its own `q` back), `h` heartbeat.
  */
-export type BusKind = 'u' | 'a' | 'q' | 'h';
+export type BusKind = 'u' | 'a' | 'q' | 'r' | 'h';
 
 export interface BusMessage {
   kind: BusKind;
@@ -200,7 +201,7 @@ export function decodeBus(frame: string): BusMessage | null {
   const b = a < 0 ? -1 : frame.indexOf(' ', a + 1);
   if (a !== 3 || b < 0) return null;
   const kind = frame[2] as BusKind;
-  if (kind !== 'u' && kind !== 'a' && kind !== 'q' && kind !== 'h') return null;
+  if (kind !== 'u' && kind !== 'a' && kind !== 'q' && kind !== 'r' && kind !== 'h') return null;
   try {
     const origin = decodeURIComponent(frame.slice(a + 1, b));
     return { kind, origin, payload: new Uint8Array(Buffer.from(frame.slice(b + 1), 'base64')) };

@@ -37,7 +37,7 @@ const ALLOWED: Decision = { allowed: true };
  *
  * Between nodes (ephemeral events of the document's own channel, see documents-wire.ts): stored updates,
  * awareness updates, and a state vector query a node sends when it loads a document or after a broker outage,
- * which the other holders answer with what it lacks.
+ * which the other holders answer with what it lacks (after an outage they also query it back).
  */
 export class Documents extends DocumentCluster implements DocumentRouter {
   private readonly channelName: RegExp;
