@@ -98,6 +98,44 @@ describe('y-websocket endpoint: slow consumer', () => {
 });
 
 describe('y-websocket endpoint: ping sweep', () => {
+  it('a socket that keeps sending is alive without pings: it is neither pinged nor dropped, though it never answers one', async () => {
+    const server = await startServer({ heartbeat: { pingIntervalMs: 100 }, store: { driver: 'none' } });
+    const DOC = 'doc:chatty';
+    const a = editor(`${server.ws}/yjs`, DOC);
+    let chatty: WebSocket | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    try {
+      await synced(a);
+      const providerWs = a.provider.ws as unknown as WebSocket;
+      const providerPings = countPings(providerWs);
+      chatty = new WebSocket(`${server.ws}/yjs/${DOC}`, { autoPong: false });
+      const c = chatty;
+      const chattyPings = countPings(c);
+      const closes: number[] = [];
+      c.on('close', (code) => closes.push(code));
+      c.on('error', () => undefined);
+      await within(new Promise((resolve) => c.once('open', resolve)), 5000, 'the chatty socket to open');
+      // y-websocket's "query awareness" message (type 3), three times per ping interval.
+      timer = setInterval(() => c.send(Uint8Array.of(3)), 30);
+      // The silent provider is pinged by every sweep: four pings = at least three sweeps since the chatty one came.
+      await untilPings(providerWs, providerPings, providerPings.pings + 4, 'four pings at the provider');
+      assert.equal(chattyPings.pings, 0, 'a socket heard from since the last sweep is not pinged');
+      assert.deepEqual(closes, []);
+      assert.equal(c.readyState, WebSocket.OPEN);
+      // Once it falls silent it is pinged, and (never answering) dropped like any other.
+      clearInterval(timer);
+      timer = null;
+      const code = await within(new Promise<number>((resolve) => c.once('close', resolve)), 5000, 'the silent, mute socket to be dropped');
+      assert.equal(code, 1006);
+      assert.ok(chattyPings.pings >= 1, 'pinged once it fell silent');
+    } finally {
+      if (timer !== null) clearInterval(timer);
+      a.destroy();
+      chatty?.terminate();
+      await server.close();
+    }
+  });
+
   it('a socket that does not answer pings is dropped; a provider on the same document stays connected across several intervals', async () => {
     const server = await startServer({ heartbeat: { pingIntervalMs: 100 }, store: { driver: 'none' } });
     const DOC = 'doc:pings';
