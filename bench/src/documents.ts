@@ -31,6 +31,8 @@ export interface DocsOptions {
   rounds: number;
   /** Updates per second, all documents together. */
   rate: number;
+  /** Updates per second of the server-bound form (wire-level editors, documents-wire-load.ts; 0: skip it). */
+  wireRate: number;
   seconds: number;
   /** Documents opened for the memory measurement (0: skip). */
   memoryDocs: number;
@@ -121,6 +123,10 @@ export interface DocsSection {
   labels: Record<string, string>;
   /** Per target: all rounds' slices together (latency histograms merged, CPU summed), and their spread. */
   results: Record<string, DocsRun>;
+  /** Editors: unmodified providers (`providers`) or plain sockets speaking the protocol (`wire`, server-bound). */
+  editorKind: 'providers' | 'wire';
+  /** The server-bound form's run (same documents x editors, `wireRate` updates/s). */
+  wire?: DocsSection;
 }
 
 const cpuUs = (s: Stats): number => s.cpu.user + s.cpu.system;
@@ -178,6 +184,7 @@ function opened(r: DocsOpenResult, what: string): void {
  * renewals). Per target: all slices' latencies merged, server CPU over all slices / all deliveries.
  */
 async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
+  const wire = p.editorKind === 'wire';
   const live: Live[] = [];
   const fail = (l: Live, msg: string) => {
     l.failed = true;
@@ -201,20 +208,20 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
     }
     for (const l of live) {
       try {
-        const open = await l.load.request<DocsOpenResult>({
-          cmd: 'docs-open', target: l.target, documents: o.documents, editors: o.editors, textBytes: 0, concurrency: 50, timeoutMs: 120_000,
-        });
+        const open = await l.load.request<DocsOpenResult>(wire
+          ? { cmd: 'docw-open', target: l.target, documents: o.documents, editors: o.editors, concurrency: 50, timeoutMs: 120_000 }
+          : { cmd: 'docs-open', target: l.target, documents: o.documents, editors: o.editors, textBytes: 0, concurrency: 50, timeoutMs: 120_000 });
         opened(open, l.label);
         l.run.setupMs = open.ms;
         o.log(`${l.label}: ${open.synced} editors synced in ${open.ms} ms`);
-        await l.load.request<DocsPhaseResult>({ cmd: 'docs-phase', name: 'warmup', ratePerSec: o.rate, seconds: 1, drainMs: 10_000 });
+        await l.load.request<DocsPhaseResult>({ cmd: wire ? 'docw-phase' : 'docs-phase', name: 'warmup', ratePerSec: p.rate, seconds: 1, drainMs: 10_000 });
       } catch (e) {
         fail(l, (e as Error).message);
       }
     }
     // A last short warm-up each, right before the measured rounds (the first target waited for the others).
     for (const l of live) {
-      if (!l.failed) await l.load.request<DocsPhaseResult>({ cmd: 'docs-phase', name: 'warmup', ratePerSec: o.rate, seconds: 1, drainMs: 10_000 }).catch((e: Error) => fail(l, e.message));
+      if (!l.failed) await l.load.request<DocsPhaseResult>({ cmd: wire ? 'docw-phase' : 'docs-phase', name: 'warmup', ratePerSec: p.rate, seconds: 1, drainMs: 10_000 }).catch((e: Error) => fail(l, e.message));
     }
     // Background cost with every editor open and nobody typing (heartbeats, timers): part of every slice's CPU.
     for (const l of live) {
@@ -229,7 +236,7 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
       for (const l of order) {
         if (l.failed) continue;
         try {
-          await slice(l, o, round);
+          await slice(l, o, round, p);
         } catch (e) {
           fail(l, (e as Error).message);
         }
@@ -247,9 +254,11 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
   }
 }
 
-async function slice(l: Live, o: DocsOptions, round: number): Promise<void> {
+async function slice(l: Live, o: DocsOptions, round: number, p: DocsSection): Promise<void> {
   const s0 = await l.server.stats(false);
-  const r = await l.load.request<DocsPhaseResult>({ cmd: 'docs-phase', name: `round ${round + 1}`, ratePerSec: o.rate, seconds: o.seconds, drainMs: 10_000 });
+  const r = await l.load.request<DocsPhaseResult>({
+    cmd: p.editorKind === 'wire' ? 'docw-phase' : 'docs-phase', name: `round ${round + 1}`, ratePerSec: p.rate, seconds: o.seconds, drainMs: 10_000,
+  });
   const s1 = await l.server.stats(false);
   if (!l.server.alive) throw new Error(`server died: ${l.server.stderr.slice(-500)}`);
   const cpu = cpuUs(s1) - cpuUs(s0);
@@ -266,7 +275,7 @@ async function slice(l: Live, o: DocsOptions, round: number): Promise<void> {
   l.run.disconnects = (l.run.disconnects ?? 0) + r.disconnects;
   const sl = { cpuUsPerDelivery: r.deliveries > 0 ? cpu / r.deliveries : 0, p50Ms: h.percentile(50) / 1000, p99Ms: h.percentile(99) / 1000 };
   l.slices.push(sl);
-  o.log(`${l.label} round ${round + 1}: ${r.deliveries} delivered, p50 ${sl.p50Ms} ms, p99 ${sl.p99Ms} ms, ${sl.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ` +
+  o.log(`${l.label}${p.editorKind === 'wire' ? ' (wire)' : ''} round ${round + 1}: ${r.deliveries} delivered, p50 ${sl.p50Ms} ms, p99 ${sl.p99Ms} ms, ${sl.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ` +
     `load-gen loop delay p99 ${r.loadLagP99Ms} ms${r.disconnects > 0 ? `, ${r.disconnects} disconnects` : ''}`);
   if (r.deliveries < r.expected) throw new Error(`${r.expected - r.deliveries} of ${r.expected} updates not observed: ${r.errors.join('; ')}`);
 }
@@ -316,10 +325,10 @@ async function runMemory(name: DocsTargetName, o: DocsOptions, run: DocsRun): Pr
 export async function runDocuments(o: DocsOptions): Promise<DocsSection> {
   const p: DocsSection = {
     documents: o.documents, editors: o.editors, rate: o.rate, seconds: o.seconds, rounds: o.rounds, memoryDocs: o.memoryDocs,
-    textBytes: o.textBytes, targets: o.targets, labels: Object.fromEntries(o.targets.map((t) => [t, DEFS[t].label])), results: {},
+    textBytes: o.textBytes, targets: o.targets, labels: Object.fromEntries(o.targets.map((t) => [t, DEFS[t].label])), results: {}, editorKind: 'providers',
   };
   o.log(`documents: ${o.targets.map((t) => DEFS[t].label).join(', ')} side by side, ${o.documents} documents x ${o.editors} editors each, ${o.rate} updates/s`);
-  await runSideBySide(o, p);
+  if (o.rate > 0) await runSideBySide(o, p);
   for (const name of o.targets) {
     const m = (p.results[name] ??= {});
     if (o.memoryDocs > 0) {
@@ -330,6 +339,13 @@ export async function runDocuments(o: DocsOptions): Promise<DocsSection> {
         o.log(`documents memory ${DEFS[name].label} failed: ${(e as Error).message}`);
       }
     }
+  }
+  if (o.wireRate > 0) {
+    const w: DocsSection = { ...p, rate: o.wireRate, memoryDocs: 0, results: {}, editorKind: 'wire' };
+    delete w.wire;
+    o.log(`documents, server-bound (wire-level editors): ${o.documents} documents x ${o.editors} editors each, ${o.wireRate} updates/s`);
+    await runSideBySide(o, w);
+    p.wire = w;
   }
   return p;
 }

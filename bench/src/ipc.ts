@@ -61,6 +61,14 @@ export type ToLoad =
    */
   | { id: number; cmd: 'docs-phase'; name: string; ratePerSec: number; seconds: number; drainMs: number }
   | { id: number; cmd: 'docs-close' }
+  /**
+   * The server-bound form (documents-wire-load.ts): the same documents x editors as plain WebSockets speaking the
+   * target's protocol (one writer per document sending real Yjs updates, the others counting what they get);
+   * then phases as `docs-phase`.
+   */
+  | { id: number; cmd: 'docw-open'; target: DocsTarget; documents: number; editors: number; concurrency: number; timeoutMs: number }
+  | { id: number; cmd: 'docw-phase'; name: string; ratePerSec: number; seconds: number; drainMs: number }
+  | { id: number; cmd: 'docw-close' }
   | { id: number; cmd: 'close' };
 
 /** A collaborative-document server as the load process reaches it. */

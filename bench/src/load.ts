@@ -313,6 +313,8 @@ const presenceLoad = (): PresenceLoad => (presence ??= new PresenceLoad());
 /** Documents scenario: loaded on first use (Yjs and the providers stay out of the other scenarios' processes). */
 let docsLoad: Promise<import('./documents-load.js').DocsLoad> | null = null;
 const docs = () => (docsLoad ??= import('./documents-load.js').then((m) => new m.DocsLoad()));
+let wireLoad: Promise<import('./documents-wire-load.js').WireDocsLoad> | null = null;
+const wire = () => (wireLoad ??= import('./documents-wire-load.js').then((m) => new m.WireDocsLoad()));
 const reply = (m: FromLoad) => process.send!(m);
 
 process.on('message', (m: ToLoad) => {
@@ -327,6 +329,9 @@ process.on('message', (m: ToLoad) => {
       case 'docs-open': return (await docs()).open(m.target, m.documents, m.editors, m.textBytes, m.concurrency, m.timeoutMs);
       case 'docs-phase': return (await docs()).runPhase(m.name, m.ratePerSec, m.seconds, m.drainMs);
       case 'docs-close': return (await docs()).closeAll();
+      case 'docw-open': return (await wire()).open(m.target, m.documents, m.editors, m.concurrency, m.timeoutMs);
+      case 'docw-phase': return (await wire()).runPhase(m.name, m.ratePerSec, m.seconds, m.drainMs);
+      case 'docw-close': return (await wire()).closeAll();
       case 'close':
         if (docsLoad !== null) await (await docsLoad).closeAll();
         load.closeAll();

@@ -76,6 +76,8 @@ interface Options {
   docEditors: number;
   docRounds: number;
   docRate: number;
+  /** Server-bound documents form: updates/s with wire-level editors (0 = skip). */
+  docWireRate: number;
   docSeconds: number;
   docMemory: number;
   docTargets: DocsTargetName[];
@@ -129,7 +131,10 @@ const HELP = `usage: node bench/dist/run.js [options]
   --documents N           collaborative documents scenario (issue 13): N Yjs documents (default 20; --quick 5; 0 = skip),
                           Switchboard's y-websocket endpoint vs @hocuspocus/server vs @y/websocket-server
   --doc-editors N         editors per document, each its own provider and socket (default 50; --quick 10)
-  --doc-rate R            small updates per second, all documents together, open loop (default 100)
+  --doc-rate R            small updates per second, all documents together, open loop (default 100; 0 = only the
+                          server-bound form)
+  --doc-wire-rate R       updates per second of the server-bound documents form: the same editors as plain WebSockets
+                          speaking each protocol (default 400; --quick 200; 0 = skip)
   --doc-seconds S         seconds of one target's slice in a round (default 2)
   --doc-rounds N          rounds: every target's server and editors are up at once, each round gives each target
                           one slice (order rotating); results over all slices (default 5; --quick 2)
@@ -175,6 +180,7 @@ function parseArgs(argv: string[]): Options {
     docEditors: quick ? 10 : 50,
     docRounds: quick ? 2 : 5,
     docRate: 100,
+    docWireRate: quick ? 200 : 400,
     docSeconds: 2,
     docMemory: quick ? 100 : 500,
     docTargets: ['switchboard', 'hocuspocus', 'y-websocket'],
@@ -229,7 +235,8 @@ function parseArgs(argv: string[]): Options {
       case '--documents': o.docs = num(); break;
       case '--doc-editors': o.docEditors = Math.max(2, num()); break;
       case '--doc-rounds': o.docRounds = Math.max(1, num()); break;
-      case '--doc-rate': o.docRate = Math.max(1, num()); break;
+      case '--doc-rate': o.docRate = num(); break;
+      case '--doc-wire-rate': o.docWireRate = num(); break;
       case '--doc-seconds': o.docSeconds = Math.max(1, num()); break;
       case '--doc-memory': o.docMemory = num(); break;
       case '--doc-targets': {
@@ -732,7 +739,7 @@ async function main(): Promise<void> {
   const patterns = o.patternChannels > 0 && o.targets.includes('switchboard') ? await runPatterns(o) : null;
   const documents = o.docs > 0 && o.docTargets.length > 0
     ? await runDocuments({
-      documents: o.docs, editors: o.docEditors, rounds: o.docRounds, rate: o.docRate, seconds: o.docSeconds, memoryDocs: o.docMemory,
+      documents: o.docs, editors: o.docEditors, rounds: o.docRounds, rate: o.docRate, wireRate: o.docWireRate, seconds: o.docSeconds, memoryDocs: o.docMemory,
       textBytes: 1000, targets: o.docTargets, sbArgs: o.sbArgs, pin: o.pin, repoRoot, log,
     })
     : null;
@@ -775,6 +782,7 @@ async function main(): Promise<void> {
     checks: [
       ...checks(reports), ...presenceChecks(reports, presence), ...(patterns === null ? [] : patternChecks(patterns)),
       ...(documents === null ? [] : documentChecks(documents)),
+      ...(documents?.wire === undefined ? [] : documentChecks(documents.wire)),
     ],
   };
   console.log(`\nSwitchboard benchmark — ${o.subscribers} subscribers, ${o.payload}-byte payloads, ${o.rounds} round(s) (median shown), ${cpus.length} CPUs${o.pin ? " (server on CPU 0, load on CPU 1)" : ""}, node ${process.version}\n`);
@@ -826,7 +834,7 @@ async function main(): Promise<void> {
     console.log(`\nCollaborative documents — ${documents.documents} Yjs documents x ${documents.editors} editors (unmodified y-websocket / ` +
       `Hocuspocus providers, one socket each), ${documents.rate} small updates/s in all, ` +
       `${documents.rounds} round(s) of ${documents.seconds} s per target, targets side by side; memory: ${documents.memoryDocs} more documents with one editor each\n`);
-    console.log(documentsTable(documents));
+    if (documents.rate > 0 || documents.memoryDocs > 0) console.log(documentsTable(documents));
     for (const n of documents.targets) if (documents.results[n]?.error) console.log(`${documents.labels[n]}: error: ${documents.results[n]!.error}`);
     const issue13 = ch.filter((c) => c.issue === 13);
     if (issue13.length > 0) {
@@ -834,6 +842,14 @@ async function main(): Promise<void> {
         ? '\nIssue targets (issue 13, collaborative documents):'
         : `\nIssue targets (issue 13; defined for 20 documents x 50 editors, this run used ${documents.documents} x ${documents.editors}: indicative only):`);
       for (const c of issue13) console.log(`  ${c.pass ? 'PASS' : 'FAIL'}  ${c.check}: ${c.value}`);
+    }
+    const w = documents.wire;
+    if (w !== undefined) {
+      console.log(`\nCollaborative documents, server-bound — the same ${w.documents} x ${w.editors} editors as plain WebSockets speaking each ` +
+        `server's protocol (one writer per document sending real Yjs updates, the others only counting them: the clients cost little, ` +
+        `the servers' own cost shows), ${w.rate} updates/s in all, ${w.rounds} round(s) of ${w.seconds} s per target\n`);
+      console.log(documentsTable(w));
+      for (const n of w.targets) if (w.results[n]?.error) console.log(`${w.labels[n]}: error: ${w.results[n]!.error}`);
     }
   }
   const out = o.out ?? path.join(repoRoot, '.artifacts', `bench-${started.toISOString().replace(/[:.]/g, '-')}.json`);
