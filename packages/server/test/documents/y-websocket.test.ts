@@ -150,3 +150,41 @@ describe('y-websocket endpoint with unmodified WebsocketProvider', () => {
   });
 });
 
+describe('y-websocket endpoint without a store', () => {
+  it('every update reaches another peer exactly once (no store: relayed as received, before the server applies it)', async () => {
+    const server = await startServer({ store: { driver: 'none' } });
+    const a = editor(`${server.ws}/yjs`, 'doc:once');
+    const b = editor(`${server.ws}/yjs`, 'doc:once');
+    await Promise.all([synced(a), synced(b)]);
+    // A plain socket on the same document: it sees the update messages themselves.
+    const raw = new (await import('ws')).WebSocket(`${server.ws}/yjs/doc:once`);
+    const seen = new Y.Doc();
+    let updates = 0;
+    raw.on('message', (data: Buffer) => {
+      const m = new Uint8Array(data);
+      if (m[0] !== 0 || m[1] !== 2) return; // sync / update
+      updates++;
+      Y.applyUpdate(seen, m.subarray(3 + (m[2]! >= 128 ? 1 : 0)));
+    });
+    try {
+      await within(new Promise((r) => raw.once('open', r)), 5000, 'the raw socket to open');
+      // Its arrival is an awareness/sync exchange only; from now on every change of a and b is one update.
+      for (let i = 0; i < 20; i++) a.text.insert(a.text.length, String(i % 10));
+      await untilText(b, '01234567890123456789');
+      b.text.insert(0, 'Z'); // the sentinel: everything before it has arrived once it has
+      const hasSentinel = () => seen.getText('t').toString().startsWith('Z');
+      await within(new Promise<void>((resolve) => {
+        const check = () => { if (hasSentinel()) { raw.off('message', check); resolve(); } };
+        raw.on('message', check);
+        check();
+      }), 5000, 'the sentinel at the raw socket');
+      assert.equal(seen.getText('t').toString(), 'Z01234567890123456789');
+      assert.equal(updates, 21, 'one update message per change, none twice');
+    } finally {
+      raw.terminate();
+      a.destroy();
+      b.destroy();
+      await server.close();
+    }
+  });
+});

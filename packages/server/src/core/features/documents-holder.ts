@@ -110,7 +110,11 @@ export abstract class DocumentHolder {
     }
     const from = origin instanceof DocumentSession ? origin : null;
     if (this.store === null) {
-      this.relay(state, update, from);
+      // Relayed ahead as received (DocumentInput): nothing more, unless Yjs emits something else than that.
+      const ahead = state.relayedAhead;
+      if (ahead === null || ahead.from !== from || !Buffer.from(ahead.update.buffer, ahead.update.byteOffset, ahead.update.byteLength).equals(update)) {
+        this.relay(state, update, from);
+      }
       this.publish(state.name, 'u', update);
       return;
     }

@@ -14,6 +14,13 @@ export interface DocumentInputPort {
   errorSent(code: string): void;
   /** Run `fn` once every local update applied so far is stored. */
   whenStored(state: DocState, fn: () => void): void;
+  /**
+   * Whether a checked client update may be relayed to the local peers before it is applied (true without a
+   * store, where nothing has to be stored first).
+   */
+  relaysAhead(): boolean;
+  /** Relay an update to the document's local peers except `from`, as received. */
+  relay(state: DocState, update: Uint8Array, from: DocumentSession): void;
 }
 
 /**
@@ -67,11 +74,24 @@ export class DocumentInput {
       return;
     }
     if (step2) s.caughtUp = true;
+    // Without a store, an ordinary update that fits and brings something new goes to the other peers as
+    // received, before the server's own Y.Doc integrates it: the relay does not wait for that work. (A sync
+    // step 2, which may repeat much the document has, still goes the Yjs way: only what is new is relayed.)
+    // Not while the document holds structs it could not integrate yet (from other nodes): this update might
+    // complete them, and then what Yjs emits is more than what the client sent.
+    const store = state.ydoc.store as unknown as { pendingStructs: unknown; pendingDs: unknown };
+    const ahead = !step2 && this.port.relaysAhead() && store.pendingStructs === null && store.pendingDs === null && brings(state.ydoc, decoded);
+    if (ahead) {
+      this.port.relay(state, update, s);
+      state.relayedAhead = { from: s, update };
+    }
     try {
       Y.applyUpdate(state.ydoc, update, s);
     } catch (err) {
       this.port.log.warn({ err, channel: state.name, peer: s.peer.id }, 'document update could not be applied');
       this.invalid(s, 'update could not be applied');
+    } finally {
+      if (ahead) state.relayedAhead = null;
     }
   }
 
@@ -158,6 +178,15 @@ export function fits(doc: Y.Doc, decoded: ReturnType<typeof Y.decodeUpdate>): bo
     for (const d of deletes) if (d.clock + d.len > have(client)) return false;
   }
   return true;
+}
+
+/** Whether a decoded update has structs the document lacks, or deletions (cheap: no delete-set lookup). */
+function brings(doc: Y.Doc, decoded: ReturnType<typeof Y.decodeUpdate>): boolean {
+  if (decoded.ds.clients.size > 0) return true;
+  for (const st of decoded.structs) {
+    if (!(st instanceof Y.Skip) && st.id.clock + st.length > Y.getState(doc.store, st.id.client)) return true;
+  }
+  return false;
 }
 
 /** Whether a decoded update has content the document lacks, or deletes something it has not deleted. */

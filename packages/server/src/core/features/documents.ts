@@ -52,6 +52,8 @@ export class Documents extends DocumentCluster implements DocumentRouter {
       send: (s, frame) => this.send(s, frame),
       errorSent: (code) => ctx.metrics.errorSent(code),
       whenStored: (state, fn) => this.whenStored(state, fn),
+      relaysAhead: () => this.store === null,
+      relay: (state, update, from) => this.relay(state, update, from),
     });
   }
 
