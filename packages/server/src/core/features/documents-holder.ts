@@ -198,14 +198,15 @@ export abstract class DocumentHolder {
     if (local.length > 0) this.publish(state.name, 'a', awarenessProtocol.encodeAwarenessUpdate(state.awareness, local));
   }
 
-  /** Relay an update to the local peers (except its author). */
-  protected relay(state: DocState, update: Uint8Array, except: DocumentSession | null): void {
+  /** Relay an update to the local peers (except its author); `now`: each peer writes it at once (flushNow). */
+  protected relay(state: DocState, update: Uint8Array, except: DocumentSession | null, now = false): void {
     if (state.sessions.size === 0 || (state.sessions.size === 1 && except !== null && state.sessions.has(except))) return;
     const frame = new DocumentFrame(state.name, updateMessage(update), 'doc_update');
     let n = 0;
     for (const s of state.sessions) {
       if (s === except) continue;
       s.peer.send(frame);
+      if (now) s.peer.flushNow?.();
       n++;
     }
     this.ctx.metrics.messagesOut('doc_update', n);

@@ -19,7 +19,7 @@ export interface DocumentInputPort {
    * store, where nothing has to be stored first).
    */
   relaysAhead(): boolean;
-  /** Relay an update to the document's local peers except `from`, as received. */
+  /** Relay an update to the document's local peers except `from`, as received, written at once. */
   relay(state: DocState, update: Uint8Array, from: DocumentSession): void;
 }
 
@@ -74,7 +74,7 @@ export class DocumentInput {
       return;
     }
     if (step2) s.caughtUp = true;
-    // Without a store, an ordinary update that fits and brings something new goes to the other peers as
+    // Without a store, an ordinary update that fits and brings something new is written to the other peers as
     // received, before the server's own Y.Doc integrates it: the relay does not wait for that work. (A sync
     // step 2, which may repeat much the document has, still goes the Yjs way: only what is new is relayed.)
     // Not while the document holds structs it could not integrate yet (from other nodes): this update might

@@ -53,7 +53,7 @@ export class Documents extends DocumentCluster implements DocumentRouter {
       errorSent: (code) => ctx.metrics.errorSent(code),
       whenStored: (state, fn) => this.whenStored(state, fn),
       relaysAhead: () => this.store === null,
-      relay: (state, update, from) => this.relay(state, update, from),
+      relay: (state, update, from) => this.relay(state, update, from, true),
     });
   }
 

@@ -73,6 +73,10 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
     }
   }
 
+  flushNow(): void {
+    this.flush();
+  }
+
   flush(): void {
     const q = this.queue;
     if (q === null) return;
