@@ -22,6 +22,7 @@ import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/pro
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
+import { openLoop, Waiters } from './open-loop.js';
 import type { DocsOpenResult, DocsPhaseResult, DocsTarget } from './ipc.js';
 
 interface Editor {
@@ -54,7 +55,7 @@ export class DocsLoad {
   private disconnects = 0;
   private errors: string[] = [];
   private seed = 12345;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
 
   async open(t: DocsTarget, documents: number, editors: number, textBytes: number, concurrency: number, timeoutMs: number): Promise<DocsOpenResult> {
     const t0 = performance.now();
@@ -103,7 +104,7 @@ export class DocsLoad {
         }
       }
       ph.lastDelivery = now;
-      if (ph.deliveries >= ph.expected) this.wake();
+      if (ph.deliveries >= ph.expected) this.waiters.wake();
     });
     return new Promise<void>((resolve) => {
       let done = false;
@@ -151,27 +152,17 @@ export class DocsLoad {
     this.phase = ph;
     const total = Math.max(1, Math.round(ratePerSec * seconds));
     const cursor = new Array<number>(docs.length).fill(0);
-    // Open loop: every tick makes the updates due by now (a late tick catches up; latency counts from the update).
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const due = Math.min(total, Math.floor(((performance.now() - ph.start) * ratePerSec) / 1000) + 1);
-        while (ph.published < due) {
-          const d = ph.published % docs.length;
-          const list = docs[d]!;
-          const ed = list[cursor[d]!++ % list.length]!;
-          this.update(ed);
-          if (ph.published === 0) ph.firstPub = performance.now();
-          ph.published++;
-          ph.expected += list.length - 1;
-        }
-        if (ph.published >= total) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 2);
+    await openLoop(ratePerSec, total, ph.start, (i) => {
+      const d = i % docs.length;
+      const list = docs[d]!;
+      const ed = list[cursor[d]!++ % list.length]!;
+      this.update(ed);
+      if (i === 0) ph.firstPub = performance.now();
+      ph.published++;
+      ph.expected += list.length - 1;
     });
     const lastPub = performance.now();
-    await this.waitFor(() => ph.deliveries >= ph.expected, drainMs);
+    await this.waiters.waitFor(() => ph.deliveries >= ph.expected, drainMs);
     ph.counting = false;
     this.phase = null;
     const cpu = process.cpuUsage(cpu0);
@@ -191,18 +182,6 @@ export class DocsLoad {
     ed.doc.transact(() => {
       ed.text.insert(pos, 'a');
       ed.marks.push([performance.now()]);
-    });
-  }
-
-  private wake(): void { for (const w of this.waiters) w(); }
-
-  private waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (pred()) return resolve(true);
-      const check = () => { if (pred()) finish(true); };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (v: boolean) => { clearTimeout(timer); this.waiters.delete(check); resolve(v); };
-      this.waiters.add(check);
     });
   }
 

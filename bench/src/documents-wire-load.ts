@@ -18,6 +18,7 @@ import * as decoding from 'lib0/decoding';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
+import { openLoop, Waiters } from './open-loop.js';
 import type { DocsOpenResult, DocsPhaseResult, DocsTarget } from './ipc.js';
 
 interface Reader {
@@ -65,7 +66,7 @@ export class WireDocsLoad {
   private errors: string[] = [];
   private disconnects = 0;
   private seed = 12345;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new Waiters();
 
   async open(t: DocsTarget, documents: number, editors: number, concurrency: number, timeoutMs: number): Promise<DocsOpenResult> {
     const t0 = performance.now();
@@ -157,7 +158,7 @@ export class WireDocsLoad {
     ph.hist.record((now - sentAt) * 1000);
     ph.deliveries++;
     ph.lastDelivery = now;
-    if (ph.deliveries >= ph.expected) for (const w of this.waiters) w();
+    if (ph.deliveries >= ph.expected) this.waiters.wake();
   }
 
   /** Open loop at `ratePerSec` updates/s over all documents for `seconds`, then waits for the deliveries. */
@@ -171,24 +172,15 @@ export class WireDocsLoad {
     const ph: Phase = { start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram() };
     this.phase = ph;
     const total = Math.max(1, Math.round(ratePerSec * seconds));
-    await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
-        const due = Math.min(total, Math.floor(((performance.now() - ph.start) * ratePerSec) / 1000) + 1);
-        while (ph.published < due) {
-          const wd = docs[ph.published % docs.length]!;
-          this.update(wd);
-          if (ph.published === 0) ph.firstPub = performance.now();
-          ph.published++;
-          ph.expected += wd.readers.filter((r) => r.ready).length;
-        }
-        if (ph.published >= total) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 2);
+    await openLoop(ratePerSec, total, ph.start, (i) => {
+      const wd = docs[i % docs.length]!;
+      this.update(wd);
+      if (i === 0) ph.firstPub = performance.now();
+      ph.published++;
+      ph.expected += wd.readers.filter((r) => r.ready).length;
     });
     const lastPub = performance.now();
-    await this.waitFor(() => ph.deliveries >= ph.expected, drainMs);
+    await this.waiters.waitFor(() => ph.deliveries >= ph.expected, drainMs);
     this.phase = null;
     const cpu = process.cpuUsage(cpu0);
     lag.disable();
@@ -215,16 +207,6 @@ export class WireDocsLoad {
     if (u === null) return;
     wd.sent.push(performance.now());
     wd.writer.send(this.frame(wd, (e) => { encoding.writeVarUint(e, SYNC); encoding.writeVarUint(e, UPDATE); encoding.writeVarUint8Array(e, u); }));
-  }
-
-  private waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (pred()) return resolve(true);
-      const check = () => { if (pred()) finish(true); };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (v: boolean) => { clearTimeout(timer); this.waiters.delete(check); resolve(v); };
-      this.waiters.add(check);
-    });
   }
 
   async closeAll(): Promise<void> {
