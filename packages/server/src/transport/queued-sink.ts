@@ -1,6 +1,6 @@
 import { CloseCode } from '@switchboard/protocol';
 import type { SessionHandle, SessionPort } from '../core/ports/session-port.js';
-import type { Flushable, WriteBatcher } from './write-batcher.js';
+import type { Flushable, WriteBatcher } from '../wire/write-batcher.js';
 
 /**
  * The queue every transport sink shares: encoded frames are queued and the WriteBatcher flushes each sink

@@ -5,7 +5,7 @@ import type { Outbound } from '../core/outbound.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
 import { PositionVector } from './sse-position.js';
 import { QueuedSink } from './queued-sink.js';
-import type { WriteBatcher } from './write-batcher.js';
+import type { WriteBatcher } from '../wire/write-batcher.js';
 
 /** How long a closed stream may take to hand its last bytes to the kernel before it is destroyed. */
 const CLOSE_TIMEOUT_MS = 5000;

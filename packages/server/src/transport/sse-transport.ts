@@ -9,7 +9,7 @@ import { remoteAddress } from './remote-address.js';
 import { wantsUserEvents } from './query.js';
 import { PositionVector } from './sse-position.js';
 import { SseSink } from './sse-sink.js';
-import { WriteBatcher } from './write-batcher.js';
+import { WriteBatcher } from '../wire/write-batcher.js';
 
 export interface SseTransportOptions {
   /** Path of the SSE endpoint (default `/events`). */

@@ -4,9 +4,9 @@ import { CloseCode } from '@switchboard/protocol';
 import type { Outbound } from '../core/outbound.js';
 import type { SessionPort } from '../core/ports/session-port.js';
 import type { ConnectionSink } from '../core/ports/sink.js';
-import { encodeBatchFrame, encodeBinaryFrame, encodeTextFrame } from './ws-frame.js';
+import { encodeBatchFrame, encodeBinaryFrame, encodeTextFrame } from '../wire/ws-frame.js';
 import { QueuedSink } from './queued-sink.js';
-import type { WriteBatcher } from './write-batcher.js';
+import type { WriteBatcher } from '../wire/write-batcher.js';
 
 /**
  * A WebSocket connection as the core sees it. Frames are pre-encoded once per Outbound (cached on it) and

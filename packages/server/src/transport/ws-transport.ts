@@ -10,7 +10,7 @@ import { USERS_CHANNEL } from '../core/namespaces.js';
 import { defaultEndpoints, EndpointConfigError, EndpointTable, fillTemplate, SWITCHBOARD_PROTOCOL, type EndpointMatch, type EndpointSpec } from './endpoints.js';
 import { wantsBatches, wantsUserEvents } from './query.js';
 import { remoteAddress } from './remote-address.js';
-import { WriteBatcher } from './write-batcher.js';
+import { WriteBatcher } from '../wire/write-batcher.js';
 import { WsSink } from './ws-sink.js';
 
 const kSession = Symbol('switchboard.session');

@@ -6,7 +6,7 @@ import { permissionDeniedMessage } from '../../core/features/documents-wire.js';
 import { newId } from '../../core/ids.js';
 import type { Logger } from '../../core/ports/observability.js';
 import type { WsProtocolContext, WsProtocolHandler } from '../../core/ports/wire-protocol.js';
-import { WriteBatcher } from '../../transport/write-batcher.js';
+import { WriteBatcher } from '../../wire/write-batcher.js';
 import { YWebsocketPeer } from './peer.js';
 
 /** What the handler needs of the node: its documents (Node.documents). */

@@ -5,8 +5,8 @@ import type { DocumentPeer } from '../../core/features/documents-session.js';
 import { permissionDeniedMessage, type DocumentFrame } from '../../core/features/documents-wire.js';
 import type { ConnectionInfo } from '../../core/ports/hooks.js';
 import type { SessionIdentity } from '../../core/ports/session-port.js';
-import { encodeBinaryFrame } from '../../transport/ws-frame.js';
-import type { Flushable, WriteBatcher } from '../../transport/write-batcher.js';
+import { encodeBinaryFrame } from '../../wire/ws-frame.js';
+import type { Flushable, WriteBatcher } from '../../wire/write-batcher.js';
 
 /**
  * One y-websocket socket as a document peer. Outgoing messages are WebSocket frames encoded once per message
