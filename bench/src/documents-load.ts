@@ -19,10 +19,9 @@ import * as Y from 'yjs';
 import { Awareness } from 'y-protocols/awareness';
 import { WebsocketProvider } from 'y-websocket';
 import { HocuspocusProvider, HocuspocusProviderWebsocket } from '@hocuspocus/provider';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
-import { openLoop, Waiters } from './open-loop.js';
+import { runPhase, Waiters, type PhaseHost, type PhaseTally } from './open-loop.js';
 import type { DocsOpenResult, DocsPhaseResult, DocsTarget } from './ipc.js';
 
 interface Editor {
@@ -34,14 +33,7 @@ interface Editor {
   failed: boolean;
 }
 
-interface Phase {
-  start: number;
-  published: number;
-  deliveries: number;
-  expected: number;
-  firstPub: number;
-  lastDelivery: number;
-  hist: Histogram;
+interface Phase extends PhaseTally {
   counting: boolean;
 }
 
@@ -49,13 +41,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // Each WebsocketProvider adds a process 'exit' listener: a thousand editors are expected here.
 process.setMaxListeners(0);
 
-export class DocsLoad {
+export class DocsLoad implements PhaseHost {
   private docs: Editor[][] = [];
   private phase: Phase | null = null;
-  private disconnects = 0;
-  private errors: string[] = [];
+  private lost = 0;
+  readonly errors: string[] = [];
   private seed = 12345;
-  private readonly waiters = new Waiters();
+  readonly waiters = new Waiters();
+
+  disconnects(): number {
+    return this.lost;
+  }
 
   async open(t: DocsTarget, documents: number, editors: number, textBytes: number, concurrency: number, timeoutMs: number): Promise<DocsOpenResult> {
     const t0 = performance.now();
@@ -122,7 +118,7 @@ export class DocsLoad {
         const p = new WebsocketProvider(t.url, name, doc, { WebSocketPolyfill: WebSocket as never, disableBc: true, awareness });
         ed.destroy = () => p.destroy();
         p.on('sync', (s: boolean) => { if (s) finish(true); });
-        p.on('status', ({ status }: { status: string }) => { if (status === 'disconnected' && ed.synced) this.disconnects++; });
+        p.on('status', ({ status }: { status: string }) => { if (status === 'disconnected' && ed.synced) this.lost++; });
         p.on('connection-close', (ev: { code?: number; reason?: string } | null) => { if (!ed.synced) finish(false, `${name}: closed ${ev?.code ?? ''} ${ev?.reason ?? ''}`); });
       } else {
         // One socket per editor, as y-websocket (HocuspocusProviderWebsocket can multiplex documents; a tab
@@ -132,7 +128,7 @@ export class DocsLoad {
         p.attach();
         ed.destroy = () => { p.destroy(); socket.destroy(); };
         p.on('synced', ({ state }: { state: boolean }) => { if (state) finish(true); });
-        p.on('disconnect', () => { if (ed.synced) this.disconnects++; });
+        p.on('disconnect', () => { if (ed.synced) this.lost++; });
         p.on('close', ({ event }: { event: { code?: number; reason?: string } }) => { if (!ed.synced) finish(false, `${name}: closed ${event?.code ?? ''} ${event?.reason ?? ''}`); });
       }
     });
@@ -142,37 +138,20 @@ export class DocsLoad {
   async runPhase(name: string, ratePerSec: number, seconds: number, drainMs: number): Promise<DocsPhaseResult> {
     const docs = this.docs.map((list) => list.filter((e) => e.synced)).filter((list) => list.length > 0);
     if (docs.length === 0) throw new Error('no synced editor');
-    const cpu0 = process.cpuUsage();
-    const lag = monitorEventLoopDelay({ resolution: 5 });
-    lag.enable();
-    const disc0 = this.disconnects;
     const ph: Phase = {
       start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram(), counting: true,
     };
     this.phase = ph;
-    const total = Math.max(1, Math.round(ratePerSec * seconds));
     const cursor = new Array<number>(docs.length).fill(0);
-    await openLoop(ratePerSec, total, ph.start, (i) => {
+    return runPhase(this, ph, name, ratePerSec, seconds, drainMs, (i) => {
       const d = i % docs.length;
       const list = docs[d]!;
-      const ed = list[cursor[d]!++ % list.length]!;
-      this.update(ed);
-      if (i === 0) ph.firstPub = performance.now();
-      ph.published++;
-      ph.expected += list.length - 1;
+      this.update(list[cursor[d]!++ % list.length]!);
+      return list.length - 1;
+    }, () => {
+      ph.counting = false;
+      this.phase = null;
     });
-    const lastPub = performance.now();
-    await this.waiters.waitFor(() => ph.deliveries >= ph.expected, drainMs);
-    ph.counting = false;
-    this.phase = null;
-    const cpu = process.cpuUsage(cpu0);
-    lag.disable();
-    if (ph.deliveries < ph.expected) this.errors.push(`${ph.expected - ph.deliveries} of ${ph.expected} observations missing ${drainMs} ms after the last update`);
-    return {
-      name, published: ph.published, deliveries: ph.deliveries, expected: ph.expected,
-      elapsedMs: Math.max(ph.lastDelivery, lastPub) - ph.firstPub, latency: ph.hist.toJSON(),
-      loadCpuUs: cpu.user + cpu.system, loadLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100, disconnects: this.disconnects - disc0, errors: this.errors.splice(0, 5),
-    };
   }
 
   /** One small update: a character typed somewhere in the text, and the latency mark. */

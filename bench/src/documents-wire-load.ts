@@ -15,10 +15,9 @@
 import * as Y from 'yjs';
 import * as encoding from 'lib0/encoding';
 import * as decoding from 'lib0/decoding';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { Histogram } from './histogram.js';
-import { openLoop, Waiters } from './open-loop.js';
+import { runPhase, Waiters, type PhaseHost, type PhaseTally } from './open-loop.js';
 import type { DocsOpenResult, DocsPhaseResult, DocsTarget } from './ipc.js';
 
 interface Reader {
@@ -41,15 +40,7 @@ interface WireDoc {
   hocuspocus: boolean;
 }
 
-interface Phase {
-  start: number;
-  published: number;
-  deliveries: number;
-  expected: number;
-  firstPub: number;
-  lastDelivery: number;
-  hist: Histogram;
-}
+type Phase = PhaseTally;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,13 +51,17 @@ const STEP2 = 1;
 const UPDATE = 2;
 const AUTH = 2;
 
-export class WireDocsLoad {
+export class WireDocsLoad implements PhaseHost {
   private docs: WireDoc[] = [];
   private phase: Phase | null = null;
-  private errors: string[] = [];
-  private disconnects = 0;
+  readonly errors: string[] = [];
+  private lost = 0;
   private seed = 12345;
-  private readonly waiters = new Waiters();
+  readonly waiters = new Waiters();
+
+  disconnects(): number {
+    return this.lost;
+  }
 
   async open(t: DocsTarget, documents: number, editors: number, concurrency: number, timeoutMs: number): Promise<DocsOpenResult> {
     const t0 = performance.now();
@@ -131,7 +126,7 @@ export class WireDocsLoad {
         else if (type === SYNC && sub === STEP2) finish(true);
       });
       ws.on('close', (code: number) => {
-        if (done) this.disconnects++;
+        if (done) this.lost++;
         finish(false, `${wd.name}: closed ${code}`);
       });
       ws.on('error', (err) => finish(false, `${wd.name}: ${err.message}`));
@@ -165,31 +160,15 @@ export class WireDocsLoad {
   async runPhase(name: string, ratePerSec: number, seconds: number, drainMs: number): Promise<DocsPhaseResult> {
     const docs = this.docs.filter((d) => d.writer.readyState === WebSocket.OPEN);
     if (docs.length === 0) throw new Error('no open writer');
-    const cpu0 = process.cpuUsage();
-    const lag = monitorEventLoopDelay({ resolution: 5 });
-    lag.enable();
-    const disc0 = this.disconnects;
     const ph: Phase = { start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram() };
     this.phase = ph;
-    const total = Math.max(1, Math.round(ratePerSec * seconds));
-    await openLoop(ratePerSec, total, ph.start, (i) => {
+    return runPhase(this, ph, name, ratePerSec, seconds, drainMs, (i) => {
       const wd = docs[i % docs.length]!;
       this.update(wd);
-      if (i === 0) ph.firstPub = performance.now();
-      ph.published++;
-      ph.expected += wd.readers.filter((r) => r.ready).length;
+      return wd.readers.filter((r) => r.ready).length;
+    }, () => {
+      this.phase = null;
     });
-    const lastPub = performance.now();
-    await this.waiters.waitFor(() => ph.deliveries >= ph.expected, drainMs);
-    this.phase = null;
-    const cpu = process.cpuUsage(cpu0);
-    lag.disable();
-    if (ph.deliveries < ph.expected) this.errors.push(`${ph.expected - ph.deliveries} of ${ph.expected} deliveries missing ${drainMs} ms after the last update`);
-    return {
-      name, published: ph.published, deliveries: ph.deliveries, expected: ph.expected,
-      elapsedMs: Math.max(ph.lastDelivery, lastPub) - ph.firstPub, latency: ph.hist.toJSON(),
-      loadCpuUs: cpu.user + cpu.system, loadLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100, disconnects: this.disconnects - disc0, errors: this.errors.splice(0, 5),
-    };
   }
 
   /** One small update, as a provider makes it (a character typed, a latency mark), sent by the writer. */
