@@ -79,6 +79,8 @@ interface Options {
   /** Server-bound documents form: updates/s with wire-level editors (0 = skip). */
   docWireRate: number;
   docSeconds: number;
+  /** Documents: warm-up seconds per target before the measured rounds. */
+  docWarmup: number;
   docMemory: number;
   docTargets: DocsTargetName[];
 }
@@ -136,6 +138,7 @@ const HELP = `usage: node bench/dist/run.js [options]
   --doc-wire-rate R       updates per second of the server-bound documents form: the same editors as plain WebSockets
                           speaking each protocol (default 400; --quick 200; 0 = skip)
   --doc-seconds S         seconds of one target's slice in a round (default 2)
+  --doc-warmup S          seconds of warm-up per target at the measured rate before the rounds (default 5; --quick 2)
   --doc-rounds N          rounds: every target's server and editors are up at once, each round gives each target
                           one slice (order rotating); results over all slices (default 5; --quick 2)
   --doc-memory K          memory per open document: K more documents, one editor each (default 500; --quick 100; 0 = skip)
@@ -182,6 +185,7 @@ function parseArgs(argv: string[]): Options {
     docRate: 100,
     docWireRate: quick ? 200 : 400,
     docSeconds: 2,
+    docWarmup: quick ? 2 : 5,
     docMemory: quick ? 100 : 500,
     docTargets: ['switchboard', 'hocuspocus', 'y-websocket'],
   };
@@ -238,6 +242,7 @@ function parseArgs(argv: string[]): Options {
       case '--doc-rate': o.docRate = num(); break;
       case '--doc-wire-rate': o.docWireRate = num(); break;
       case '--doc-seconds': o.docSeconds = Math.max(1, num()); break;
+      case '--doc-warmup': o.docWarmup = Math.max(1, num()); break;
       case '--doc-memory': o.docMemory = num(); break;
       case '--doc-targets': {
         const list = next().split(',').map((x) => x.trim()).filter(Boolean);
@@ -739,7 +744,7 @@ async function main(): Promise<void> {
   const patterns = o.patternChannels > 0 && o.targets.includes('switchboard') ? await runPatterns(o) : null;
   const documents = o.docs > 0 && o.docTargets.length > 0
     ? await runDocuments({
-      documents: o.docs, editors: o.docEditors, rounds: o.docRounds, rate: o.docRate, wireRate: o.docWireRate, seconds: o.docSeconds, memoryDocs: o.docMemory,
+      documents: o.docs, editors: o.docEditors, rounds: o.docRounds, rate: o.docRate, wireRate: o.docWireRate, warmupSeconds: o.docWarmup, seconds: o.docSeconds, memoryDocs: o.docMemory,
       textBytes: 1000, targets: o.docTargets, sbArgs: o.sbArgs, pin: o.pin, repoRoot, log,
     })
     : null;
