@@ -69,7 +69,8 @@ export abstract class DocumentHolder {
   }
 
   protected async load(state: DocState): Promise<void> {
-    state.ydoc.on('update', (update: Uint8Array, origin: unknown) => this.onUpdate(state, update, origin));
+    state.updateListener = (update: Uint8Array, origin: unknown) => this.onUpdate(state, update, origin);
+    state.ydoc.on('update', state.updateListener);
     state.awareness.on('update', (changes: AwarenessChanges, origin: unknown) => this.onAwareness(state, changes, origin));
     try {
       await this.joinNodes();
@@ -110,11 +111,7 @@ export abstract class DocumentHolder {
     }
     const from = origin instanceof DocumentSession ? origin : null;
     if (this.store === null) {
-      // Relayed ahead as received (DocumentInput): nothing more, unless Yjs emits something else than that.
-      const ahead = state.relayedAhead;
-      if (ahead === null || ahead.from !== from || !Buffer.from(ahead.update.buffer, ahead.update.byteOffset, ahead.update.byteLength).equals(update)) {
-        this.relay(state, update, from);
-      }
+      this.relay(state, update, from);
       this.publish(state.name, 'u', update);
       return;
     }
@@ -196,6 +193,18 @@ export abstract class DocumentHolder {
       for (const s of state.sessions) this.send(s, frame);
     }
     if (local.length > 0) this.publish(state.name, 'a', awarenessProtocol.encodeAwarenessUpdate(state.awareness, local));
+  }
+
+  /** See DocumentInputPort.applyRelayed: the update event is off while Yjs applies it (no second encoding). */
+  protected applyRelayed(state: DocState, update: Uint8Array, from: DocumentSession): void {
+    this.publish(state.name, 'u', update);
+    const listener = state.updateListener;
+    if (listener !== null) state.ydoc.off('update', listener);
+    try {
+      Y.applyUpdate(state.ydoc, update, from);
+    } finally {
+      if (listener !== null) state.ydoc.on('update', listener);
+    }
   }
 
   /** Relay an update to the local peers (except its author); `now`: each peer writes it at once (flushNow). */

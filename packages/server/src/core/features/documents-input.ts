@@ -21,6 +21,11 @@ export interface DocumentInputPort {
   relaysAhead(): boolean;
   /** Relay an update to the document's local peers except `from`, as received, written at once. */
   relay(state: DocState, update: Uint8Array, from: DocumentSession): void;
+  /**
+   * Apply an update that was relayed ahead: published to the other nodes as received, applied without the
+   * Y.Doc's update event (nothing more to relay, and Yjs need not encode it again). May throw as applyUpdate.
+   */
+  applyRelayed(state: DocState, update: Uint8Array, from: DocumentSession): void;
 }
 
 /**
@@ -78,20 +83,17 @@ export class DocumentInput {
     // received, before the server's own Y.Doc integrates it: the relay does not wait for that work. (A sync
     // step 2, which may repeat much the document has, still goes the Yjs way: only what is new is relayed.)
     // Not while the document holds structs it could not integrate yet (from other nodes): this update might
-    // complete them, and then what Yjs emits is more than what the client sent.
+    // complete them, and then Yjs would integrate more than the client sent. Otherwise what the client sent is
+    // all that changes (or more, if it repeats known content): relaying it is relaying the change.
     const store = state.ydoc.store as unknown as { pendingStructs: unknown; pendingDs: unknown };
     const ahead = !step2 && this.port.relaysAhead() && store.pendingStructs === null && store.pendingDs === null && brings(state.ydoc, decoded);
-    if (ahead) {
-      this.port.relay(state, update, s);
-      state.relayedAhead = { from: s, update };
-    }
+    if (ahead) this.port.relay(state, update, s);
     try {
-      Y.applyUpdate(state.ydoc, update, s);
+      if (ahead) this.port.applyRelayed(state, update, s);
+      else Y.applyUpdate(state.ydoc, update, s);
     } catch (err) {
       this.port.log.warn({ err, channel: state.name, peer: s.peer.id }, 'document update could not be applied');
       this.invalid(s, 'update could not be applied');
-    } finally {
-      if (ahead) state.relayedAhead = null;
     }
   }
 

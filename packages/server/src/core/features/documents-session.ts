@@ -84,11 +84,8 @@ export class DocState {
   attaching = 0;
   pending: PendingWrite[] = [];
   writing = false;
-  /**
-   * Set while a client update that was already relayed as received (no store: DocumentInput relays before
-   * applying) is applied: the Y.Doc's update event for it relays nothing more.
-   */
-  relayedAhead: { from: DocumentSession; update: Uint8Array } | null = null;
+  /** The holder's listener of the Y.Doc's `update` event (taken off while a relayed-ahead update is applied). */
+  updateListener: ((update: Uint8Array, origin: unknown) => void) | null = null;
   /** Local updates applied / stored (counters): a state vector is answered once everything applied is stored. */
   applied = 0;
   stored = 0;

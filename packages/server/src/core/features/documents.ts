@@ -54,6 +54,7 @@ export class Documents extends DocumentCluster implements DocumentRouter {
       whenStored: (state, fn) => this.whenStored(state, fn),
       relaysAhead: () => this.store === null,
       relay: (state, update, from) => this.relay(state, update, from, true),
+      applyRelayed: (state, update, from) => this.applyRelayed(state, update, from),
     });
   }
 
