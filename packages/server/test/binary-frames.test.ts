@@ -9,23 +9,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Socket } from 'node:net';
+import * as encoding from 'lib0/encoding';
 import { ErrorCode } from '@switchboard/protocol';
 import { ServerNode, uniquePrefix } from './cluster/harness.js';
 import { startServer, TestClient, type Frame, type WatchedServer } from './helpers.js';
 import { requireRedisUrl } from './redis/redis-process.js';
 import { EsClient } from './sse/sse-client.js';
 
-/** `varstring channel + payload`, the layout of a document frame. */
+/** `varstring channel + payload`, the layout of a document frame, written with lib0 (not the SDK's encoder). */
 function binaryFrame(channel: string, payload: Uint8Array): Buffer {
-  const name = Buffer.from(channel, 'utf8');
-  const head: number[] = [];
-  let n = name.length;
-  while (n > 0x7f) {
-    head.push(0x80 | (n & 0x7f));
-    n >>>= 7;
-  }
-  head.push(n);
-  return Buffer.concat([Buffer.from(head), name, payload]);
+  const e = encoding.createEncoder();
+  encoding.writeVarString(e, channel);
+  encoding.writeUint8Array(e, payload);
+  return Buffer.from(encoding.toUint8Array(e));
 }
 
 /** One client-to-server WebSocket frame, masked with a zero key (RFC 6455: any key is valid). */
