@@ -35,6 +35,8 @@ interface Editor {
 
 interface Phase extends PhaseTally {
   counting: boolean;
+  /** Marks observed at least once (their first observation went to `first`). */
+  seen: Set<number>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -97,6 +99,10 @@ export class DocsLoad implements PhaseHost {
           if (v < ph.start) continue; // an earlier phase's mark
           ph.hist.record((now - v) * 1000);
           ph.deliveries++;
+          if (!ph.seen.has(v)) {
+            ph.seen.add(v);
+            ph.first.record((now - v) * 1000);
+          }
         }
       }
       ph.lastDelivery = now;
@@ -139,7 +145,7 @@ export class DocsLoad implements PhaseHost {
     const docs = this.docs.map((list) => list.filter((e) => e.synced)).filter((list) => list.length > 0);
     if (docs.length === 0) throw new Error('no synced editor');
     const ph: Phase = {
-      start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram(), counting: true,
+      start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram(), first: new Histogram(), counting: true, seen: new Set(),
     };
     this.phase = ph;
     const cursor = new Array<number>(docs.length).fill(0);

@@ -2,7 +2,7 @@
  * Collaborative documents scenario (documents.ts): the side-by-side table with ratios, and the issue 13 checks
  * (latency no worse than the better of Hocuspocus and y-websocket, server CPU per delivered update below both).
  */
-import type { DocsRun, DocsSection } from './documents.js';
+import type { DocsRun, DocsSection, RoundSlice } from './documents.js';
 import type { Check } from './presence.js';
 
 const fmt = (n: number | undefined, digits = 0): string =>
@@ -37,6 +37,8 @@ export function documentsTable(p: DocsSection): string {
   add('latency p99 ms', 'p99Ms', 2);
   range('  p99 per round, min–max', 'p99Min', 'p99Max', 1);
   add('latency p99.9 ms', 'p999Ms', 2);
+  add('first editor to see an update, p50 ms', 'firstP50Ms', 2);
+  add('first editor to see an update, p99 ms', 'firstP99Ms', 2);
   add('server CPU µs/delivered update', 'cpuUsPerDelivery', 2);
   range('  per round, min–max', 'cpuMin', 'cpuMax', 1);
   add('  of which system (kernel) µs', 'sysUsPerDelivery', 2);
@@ -54,6 +56,41 @@ export function documentsTable(p: DocsSection): string {
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+const median = (xs: number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/**
+ * Rounds paired: in each round every target ran one slice, back to back (the order rotating), so a round's
+ * ratio Switchboard / baseline cancels what drifts on the host between rounds (a stall of the load generator,
+ * another process) and is not moved by the one round a stall lands in, as a merged histogram is. The
+ * baseline is the better one over the rounds (lower median), compared round by round; not the better of the
+ * two in each round, whose minimum of two noisy values would favour the baselines. Returns the median of the
+ * ratios and in how many rounds Switchboard was lower.
+ */
+export function paired(p: DocsSection, key: keyof RoundSlice): { rounds: number; lower: number; median: number; baseline: string } | undefined {
+  const sb = p.results.switchboard?.perRound;
+  if (sb === undefined) return undefined;
+  const candidates = (['hocuspocus', 'y-websocket'] as const)
+    .map((n) => ({ n, values: (p.results[n]?.perRound ?? []).map((x) => x?.[key]).filter((v): v is number => v !== undefined && v > 0) }))
+    .filter((c) => c.values.length > 0);
+  if (candidates.length === 0) return undefined;
+  const best = candidates.reduce((a, b) => (median(b.values) < median(a.values) ? b : a)).n;
+  const ratios: number[] = [];
+  for (let r = 0; r < sb.length; r++) {
+    const v = sb[r]?.[key];
+    const b = p.results[best]?.perRound?.[r]?.[key];
+    if (v !== undefined && b !== undefined && b > 0) ratios.push(v / b);
+  }
+  if (ratios.length === 0) return undefined;
+  return { rounds: ratios.length, lower: ratios.filter((x) => x < 1).length, median: Math.round(median(ratios) * 100) / 100, baseline: p.labels[best] ?? best };
+}
+
+/** Rounds needed for the latency verdict to go by the paired rounds rather than the merged histograms. */
+const PAIRED_ROUNDS = 3;
+
 /** Issue 13: latency no worse than the better baseline, server CPU per delivered update below both. */
 export function documentChecks(p: DocsSection): Check[] {
   const sb = p.results.switchboard;
@@ -68,17 +105,30 @@ export function documentChecks(p: DocsSection): Check[] {
   const lag = Math.max(...(['switchboard', ...base] as const).map((n) => p.results[n]?.loadLagP99Ms ?? 0));
   const lagNote = lag > 50 ? `; load-gen event-loop delay p99 up to ${lag} ms: the load generator, not the servers, sets these latencies` : '';
   const form = p.editorKind === 'wire' ? ` (server-bound, wire-level editors, ${p.rate} updates/s)` : ` (providers, ${p.rate} updates/s)`;
+  // Latency: by the median of the per-round ratios once there are enough rounds (paired()); the merged
+  // histograms' ratio is shown next to it.
   for (const [key, what] of [['p50Ms', 'latency p50'], ['p99Ms', 'latency p99']] as const) {
     const b = best(key);
     const v = sb[key];
     if (b === undefined || v === undefined) continue;
-    out.push({ issue: 13, check: `${what} <= the better of Hocuspocus and y-websocket${form}`, value: `${v} ms vs ${b.v} ms (${p.labels[b.n]}), ${ratio(v, b.v)}x${lagNote}`, pass: v <= b.v });
+    const pr = paired(p, key);
+    const merged = `all rounds merged: ${v} ms vs ${b.v} ms (${p.labels[b.n]}), ${ratio(v, b.v)}x`;
+    if (pr !== undefined && pr.rounds >= PAIRED_ROUNDS) {
+      out.push({
+        issue: 13, check: `${what} <= the better of Hocuspocus and y-websocket${form}, median of ${pr.rounds} paired rounds`,
+        value: `${pr.median}x of ${pr.baseline} (lower in ${pr.lower} of ${pr.rounds} rounds); ${merged}${lagNote}`, pass: pr.median <= 1,
+      });
+    } else {
+      out.push({ issue: 13, check: `${what} <= the better of Hocuspocus and y-websocket${form}`, value: `${merged}${lagNote}`, pass: v <= b.v });
+    }
   }
   const b = best('cpuUsPerDelivery');
   if (b !== undefined && sb.cpuUsPerDelivery !== undefined) {
+    const pr = paired(p, 'cpuUsPerDelivery');
+    const pairNote = pr === undefined || pr.rounds < PAIRED_ROUNDS ? '' : `; per round: lower than ${pr.baseline} in ${pr.lower} of ${pr.rounds}, median ratio ${pr.median}x`;
     out.push({
-      issue: 13, check: `server CPU per delivered update < both baselines${form}`,
-      value: `${sb.cpuUsPerDelivery} µs vs ${b.v} µs (${p.labels[b.n]}), ${ratio(sb.cpuUsPerDelivery, b.v)}x`, pass: sb.cpuUsPerDelivery < b.v,
+      issue: 13, check: `server CPU per delivered update < both baselines${form}, all rounds`,
+      value: `${sb.cpuUsPerDelivery} µs vs ${b.v} µs (${p.labels[b.n]}), ${ratio(sb.cpuUsPerDelivery, b.v)}x${pairNote}`, pass: sb.cpuUsPerDelivery < b.v,
     });
   }
   return out;

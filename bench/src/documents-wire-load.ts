@@ -37,6 +37,8 @@ interface WireDoc {
   readers: Reader[];
   /** Send time (performance.now()) of every update the writer sent, in order. */
   sent: number[];
+  /** Updates some reader received already (the next one received is a first observation). */
+  firstSeen: number;
   hocuspocus: boolean;
 }
 
@@ -72,7 +74,7 @@ export class WireDocsLoad implements PhaseHost {
       const name = `${t.prefix}wire-${base + d}`;
       const doc = new Y.Doc();
       const wd: WireDoc = {
-        name, doc, text: doc.getText('text'), marks: doc.getArray<number>('marks'), writer: null as unknown as WebSocket, readers: [], sent: [],
+        name, doc, text: doc.getText('text'), marks: doc.getArray<number>('marks'), writer: null as unknown as WebSocket, readers: [], sent: [], firstSeen: 0,
         hocuspocus: t.client === 'hocuspocus',
       };
       this.docs.push(wd);
@@ -151,6 +153,10 @@ export class WireDocsLoad implements PhaseHost {
     if (ph === null || sentAt === undefined || sentAt < ph.start) return;
     const now = performance.now();
     ph.hist.record((now - sentAt) * 1000);
+    if (k >= wd.firstSeen) {
+      wd.firstSeen = k + 1;
+      ph.first.record((now - sentAt) * 1000);
+    }
     ph.deliveries++;
     ph.lastDelivery = now;
     if (ph.deliveries >= ph.expected) this.waiters.wake();
@@ -160,7 +166,7 @@ export class WireDocsLoad implements PhaseHost {
   async runPhase(name: string, ratePerSec: number, seconds: number, drainMs: number): Promise<DocsPhaseResult> {
     const docs = this.docs.filter((d) => d.writer.readyState === WebSocket.OPEN);
     if (docs.length === 0) throw new Error('no open writer');
-    const ph: Phase = { start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram() };
+    const ph: Phase = { start: performance.now(), published: 0, deliveries: 0, expected: 0, firstPub: 0, lastDelivery: 0, hist: new Histogram(), first: new Histogram() };
     this.phase = ph;
     return runPhase(this, ph, name, ratePerSec, seconds, drainMs, (i) => {
       const wd = docs[i % docs.length]!;

@@ -76,6 +76,13 @@ const DEFS: Record<DocsTargetName, Def> = {
   },
 };
 
+/** One target's slice of one round: latency p50/p99 (ms), server CPU µs per delivered update. */
+export interface RoundSlice {
+  p50Ms: number;
+  p99Ms: number;
+  cpuUsPerDelivery: number;
+}
+
 /** One target's results. */
 export interface DocsRun {
   setupMs?: number;
@@ -88,6 +95,11 @@ export interface DocsRun {
   p99Ms?: number;
   p999Ms?: number;
   maxMs?: number;
+  /** Each update's first observation only (one per update: the server's share plus one client apply), ms. */
+  firstP50Ms?: number;
+  firstP99Ms?: number;
+  /** Each round's slice, by round (rounds are paired across targets: their slices ran back to back). */
+  perRound?: RoundSlice[];
   cpuUsPerDelivery?: number;
   /** Of which system (kernel) time: mostly the socket writes, which on loopback include delivering to the reader. */
   sysUsPerDelivery?: number;
@@ -145,6 +157,7 @@ interface Live {
   dir: string;
   run: DocsRun;
   hist: Histogram;
+  first: Histogram;
   published: number;
   deliveries: number;
   expected: number;
@@ -153,7 +166,7 @@ interface Live {
   loadCpuUs: number;
   elapsedMs: number;
   lag: number[];
-  slices: Array<{ cpuUsPerDelivery: number; p50Ms: number; p99Ms: number }>;
+  slices: RoundSlice[];
   failed: boolean;
 }
 
@@ -200,7 +213,7 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
       try {
         const x = await start(name, o);
         live.push({
-          name, label: DEFS[name].label, ...x, run, hist: new Histogram(), published: 0, deliveries: 0, expected: 0, cpuUs: 0, sysUs: 0, loadCpuUs: 0,
+          name, label: DEFS[name].label, ...x, run, hist: new Histogram(), first: new Histogram(), published: 0, deliveries: 0, expected: 0, cpuUs: 0, sysUs: 0, loadCpuUs: 0,
           elapsedMs: 0, lag: [], slices: [], failed: false,
         });
       } catch (e) {
@@ -268,6 +281,7 @@ async function slice(l: Live, o: DocsOptions, round: number, p: DocsSection): Pr
   const cpu = cpuUs(s1) - cpuUs(s0);
   const h = Histogram.fromJSON(r.latency);
   l.hist.merge(h);
+  l.first.merge(Histogram.fromJSON(r.firstLatency));
   l.published += r.published;
   l.deliveries += r.deliveries;
   l.expected += r.expected;
@@ -279,6 +293,7 @@ async function slice(l: Live, o: DocsOptions, round: number, p: DocsSection): Pr
   l.run.disconnects = (l.run.disconnects ?? 0) + r.disconnects;
   const sl = { cpuUsPerDelivery: r.deliveries > 0 ? cpu / r.deliveries : 0, p50Ms: h.percentile(50) / 1000, p99Ms: h.percentile(99) / 1000 };
   l.slices.push(sl);
+  (l.run.perRound ??= [])[round] = sl;
   o.log(`${l.label}${p.editorKind === 'wire' ? ' (wire)' : ''} round ${round + 1}: ${r.deliveries} delivered, p50 ${sl.p50Ms} ms, p99 ${sl.p99Ms} ms, ${sl.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ` +
     `load-gen loop delay p99 ${r.loadLagP99Ms} ms${r.disconnects > 0 ? `, ${r.disconnects} disconnects` : ''}`);
   if (r.deliveries < r.expected) throw new Error(`${r.expected - r.deliveries} of ${r.expected} updates not observed: ${r.errors.join('; ')}`);
@@ -294,6 +309,7 @@ function summarize(l: Live): void {
     published: l.published, deliveries: l.deliveries, expected: l.expected,
     updatesPerSec: Math.round(l.published / secs), deliveriesPerSec: Math.round(l.deliveries / secs),
     p50Ms: l.hist.percentile(50) / 1000, p99Ms: l.hist.percentile(99) / 1000, p999Ms: l.hist.percentile(99.9) / 1000, maxMs: l.hist.max / 1000,
+    firstP50Ms: l.first.percentile(50) / 1000, firstP99Ms: l.first.percentile(99) / 1000,
     cpuUsPerDelivery: l.deliveries > 0 ? two(l.cpuUs / l.deliveries) : undefined,
     sysUsPerDelivery: l.deliveries > 0 ? two(l.sysUs / l.deliveries) : undefined,
     cpuMin: two(Math.min(...cpus)), cpuMax: two(Math.max(...cpus)),

@@ -99,6 +99,11 @@ export interface DocsPhaseResult {
   elapsedMs: number;
   /** Local update -> observed in another editor's Y.Doc, µs. */
   latency: HistogramJSON;
+  /**
+   * Each update's FIRST observation only (one per update), µs: the server's time to its first write plus one
+   * client-side apply, without the wait behind the other editors' applies in this one load process.
+   */
+  firstLatency: HistogramJSON;
   loadCpuUs: number;
   /** The load process's event-loop delay p99, ms: high = the clients, not the server, set the latency. */
   loadLagP99Ms: number;

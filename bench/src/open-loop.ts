@@ -53,6 +53,8 @@ export interface PhaseTally {
   firstPub: number;
   lastDelivery: number;
   hist: Histogram;
+  /** Each update's first observation (the first editor that sees it), µs: the server's share plus one apply. */
+  first: Histogram;
 }
 
 /** What a documents load side lends one measured phase. */
@@ -90,7 +92,7 @@ export async function runPhase(
   if (ph.deliveries < ph.expected) host.errors.push(`${ph.expected - ph.deliveries} of ${ph.expected} deliveries missing ${drainMs} ms after the last update`);
   return {
     name, published: ph.published, deliveries: ph.deliveries, expected: ph.expected,
-    elapsedMs: Math.max(ph.lastDelivery, lastPub) - ph.firstPub, latency: ph.hist.toJSON(),
+    elapsedMs: Math.max(ph.lastDelivery, lastPub) - ph.firstPub, latency: ph.hist.toJSON(), firstLatency: ph.first.toJSON(),
     loadCpuUs: cpu.user + cpu.system, loadLagP99Ms: Math.round(lag.percentile(99) / 1e4) / 100, disconnects: host.disconnects() - disc0,
     errors: host.errors.splice(0, 5),
   };

@@ -58,6 +58,8 @@ export async function waitForPort(host: string, port: number, timeoutMs: number,
  * --cpu-prof in NODE_OPTIONS). A profile is written when the server exits normally (SIGTERM at the end of a run).
  */
 const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+/** The same for the load processes, from $BENCH_LOAD_NODE_ARGS (e.g. `--trace-gc` to see the clients' pauses). */
+const LOAD_NODE_ARGS = (process.env.BENCH_LOAD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 
 export interface Stats { cpu: NodeJS.CpuUsage; mem: NodeJS.MemoryUsage }
 
@@ -135,7 +137,7 @@ export class LoadProc {
   private waiting = new Map<number, (m: FromLoad) => void>();
 
   constructor(cpus: string | null) {
-    this.child = spawnNode([fileURLToPath(new URL('./load.js', import.meta.url))], cpus, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = spawnNode([...LOAD_NODE_ARGS, fileURLToPath(new URL('./load.js', import.meta.url))], cpus, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     children.add(this.child);
     this.child.on('message', (m: FromLoad) => { this.waiting.get(m.reply)?.(m); this.waiting.delete(m.reply); });
     this.child.on('exit', (code) => {

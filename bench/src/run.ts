@@ -140,7 +140,8 @@ const HELP = `usage: node bench/dist/run.js [options]
   --doc-seconds S         seconds of one target's slice in a round (default 2)
   --doc-warmup S          seconds of warm-up per target at the measured rate before the rounds (default 5; --quick 2)
   --doc-rounds N          rounds: every target's server and editors are up at once, each round gives each target
-                          one slice (order rotating); results over all slices (default 5; --quick 2)
+                          one slice (order rotating); results over all slices, latency verdict by the median of
+                          the paired rounds' ratios from 3 rounds on (default 10; --quick 3)
   --doc-memory K          memory per open document: K more documents, one editor each (default 500; --quick 100; 0 = skip)
   --doc-targets LIST      comma list of switchboard,hocuspocus,y-websocket,switchboard-sqlite
                           (default the first three; switchboard runs with store.driver=none, switchboard-sqlite stores
@@ -181,7 +182,7 @@ function parseArgs(argv: string[]): Options {
     patternRounds: quick ? 1 : 3,
     docs: quick ? 5 : 20,
     docEditors: quick ? 10 : 50,
-    docRounds: quick ? 2 : 5,
+    docRounds: quick ? 3 : 10,
     docRate: 100,
     docWireRate: quick ? 200 : 400,
     docSeconds: 2,

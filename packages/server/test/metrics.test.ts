@@ -83,6 +83,15 @@ describe('/metrics', () => {
       // The engine reports its connection lost: the gauges follow (as /health does).
       broker.observed!.onStatus?.('down');
       const down = parse(await (await fetch(`${srv.http}/metrics`)).text()).samples;
+      // Frames are tallied on the hot path and copied into the counters per scrape: a second scrape reports
+      // the same totals (not added twice), and the next frame adds exactly one.
+      assert.equal(samples.get('switchboard_messages_total{type="message",direction="inbound"}'), 1);
+      for (const [k, v] of samples) if (k.startsWith('switchboard_messages_total{')) assert.equal(down.get(k), v, `${k} unchanged by a second scrape`);
+      assert.equal((await a.request('message', { channel: 'room', content: 'again' })).type, 'ok');
+      await b.next('message');
+      const after = parse(await (await fetch(`${srv.http}/metrics`)).text()).samples;
+      assert.equal(after.get('switchboard_messages_total{type="message",direction="inbound"}'), 2);
+      assert.equal(after.get('websocket_messages_total{type="message",direction="inbound"}'), 2);
       assert.equal(down.get('switchboard_broker_up'), 0);
       assert.equal(down.get('switchboard_broker_status{status="down"}'), 1);
       assert.equal((await fetch(`${srv.http}/health`)).status, 503);

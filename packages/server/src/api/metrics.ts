@@ -38,7 +38,12 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  */
 export class PromMetrics implements NodeMetrics {
   readonly registry = new Registry();
-  private readonly messages: Array<Counter<'type' | 'direction'>>;
+  /**
+   * Frames by type since start, per direction. Types are the server's names for frames (commands that passed
+   * the schema, `invalid`, document message kinds), never client-chosen strings: the maps stay small.
+   */
+  private readonly inByType = new Map<string, number>();
+  private readonly outByType = new Map<string, number>();
   private readonly sizes: Histogram[];
   private readonly durations: Array<Histogram<'code'>>;
   private readonly errors: Counter<'code'>;
@@ -61,10 +66,17 @@ export class PromMetrics implements NodeMetrics {
     new Gauge({ name: 'switchboard_subscriptions', help: 'Channel subscriptions on this node', registers, collect() { this.set(stats().subscriptions); } });
     new Gauge({ name: 'switchboard_users', help: 'Distinct users connected to this node', registers, collect() { this.set(stats().users); } });
     new Gauge({ name: 'switchboard_draining', help: '1 while the node drains or shuts down (refuses new connections)', registers, collect() { this.set(stats().draining ? 1 : 0); } });
-    this.messages = [
-      new Counter({ name: 'switchboard_messages_total', help: 'Frames received (inbound) and delivered (outbound), by type', labelNames: ['type', 'direction'], registers }),
-      new Counter({ name: 'websocket_messages_total', help: 'Deprecated alias of switchboard_messages_total (seed name)', labelNames: ['type', 'direction'], registers }),
-    ];
+    // Counted in plain maps on the hot path (per frame: no label objects, no label hashing), copied into the
+    // counters when scraped.
+    const tallies = { inbound: this.inByType, outbound: this.outByType };
+    const copyTallies = function (this: Counter<'type' | 'direction'>) {
+      this.reset();
+      for (const [direction, byType] of Object.entries(tallies)) {
+        for (const [type, n] of byType) this.inc({ type, direction }, n);
+      }
+    };
+    new Counter({ name: 'switchboard_messages_total', help: 'Frames received (inbound) and delivered (outbound), by type', labelNames: ['type', 'direction'], registers, collect: copyTallies });
+    new Counter({ name: 'websocket_messages_total', help: 'Deprecated alias of switchboard_messages_total (seed name)', labelNames: ['type', 'direction'], registers, collect: copyTallies });
     this.sizes = [
       new Histogram({ name: 'switchboard_message_size_bytes', help: 'Inbound frame size in bytes', buckets: SIZE_BUCKETS, registers }),
       new Histogram({ name: 'websocket_message_size_bytes', help: 'Deprecated alias of switchboard_message_size_bytes (seed name)', buckets: SIZE_BUCKETS, registers }),
@@ -118,14 +130,14 @@ export class PromMetrics implements NodeMetrics {
 
   messageIn(type: string, bytes: number): void {
     this.totalIn++;
-    for (const m of this.messages) m.inc({ type, direction: 'inbound' });
+    this.inByType.set(type, (this.inByType.get(type) ?? 0) + 1);
     for (const h of this.sizes) h.observe(bytes);
   }
 
   messagesOut(type: string, count: number): void {
     if (count <= 0) return;
     this.totalOut += count;
-    for (const m of this.messages) m.inc({ type, direction: 'outbound' }, count);
+    this.outByType.set(type, (this.outByType.get(type) ?? 0) + count);
   }
 
   connectionClosed(durationMs: number, code: number): void {
