@@ -1,18 +1,7 @@
 // Switchboard admin dashboard. Talks to /admin/api/* with the admin token (Authorization: Bearer), kept in
 // sessionStorage for this tab only. Nodes and figures come from every node's registry report (this node's are
 // live); plots are drawn with uPlot (global `uPlot`, served from the installed uplot package).
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') node.className = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'onclick') node.addEventListener('click', v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-};
+import { $, el } from './dom.js';
 
 const WINDOW_S = 600; // plots show the last 10 minutes
 const POLL_MS = 2000;

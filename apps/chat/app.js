@@ -7,24 +7,12 @@
 // Scale: the online list is fetched once per connection and then kept from user_online / user_offline
 // events (option userEvents); room member lists load one page, counts come from subscription.members.
 import { SwitchboardClient } from '/sdk/switchboard.js';
+import { $, el } from './dom.js';
 
 const DEFAULT_ROOMS = ['lobby', 'general', 'random'];
 const ROOM_PREFIX = 'chat:'; // the rooms' namespace (persisted by default)
 const TYPING_IDLE_MS = 2000;
 const MEMBER_PAGE = 100; // members listed per room (the count covers everyone)
-
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (k === 'class') node.className = v;
-    else if (k === 'dataset') Object.assign(node.dataset, v);
-    else if (k === 'onclick') node.addEventListener('click', v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  return node;
-};
 
 const state = {
   client: null,

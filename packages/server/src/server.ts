@@ -379,6 +379,7 @@ export class Switchboard {
         nodes: this.nodes,
         figures: (full) => this.figures.details(full),
         appDir: `${APPS_DIR}admin`,
+        sharedDir: `${APPS_DIR}shared`,
         uplotDir: uplot === null ? null : `${uplot}/dist`,
       });
     }

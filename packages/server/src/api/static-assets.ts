@@ -23,9 +23,14 @@ export interface StaticAssetsOptions {
   sdkDir?: string;
   /** Demo editor folder (index.html, style.css, and dist/editor.js built by its build.mjs). Default: the copy inside this package, `dist/apps/editor`. */
   editorDir?: string;
+  /** Modules shared by the browser apps (dom.js), served next to the chat's files. Default: `dist/apps/shared`. */
+  sharedDir?: string;
   /** Also serve the chat's index.html at `/` (default true). */
   chatAtRoot?: boolean;
 }
+
+/** Modules of apps/shared/ that every browser app imports as `./<name>` (served under each app's prefix). */
+export const SHARED_MODULES = ['dom.js'] as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -77,6 +82,7 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   const chatDir = options.chatDir ?? join(APPS_DIR, 'chat');
   const sdkDir = options.sdkDir ?? defaultSdkDir();
   const editorDir = options.editorDir ?? join(APPS_DIR, 'editor');
+  const sharedDir = options.sharedDir ?? join(APPS_DIR, 'shared');
 
   const sendFile = async (reply: FastifyReply, path: string, missing: string): Promise<FastifyReply> => {
     let body: Buffer;
@@ -110,6 +116,9 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   }
   if (!files.includes('index.html')) return;
   const noChat = 'The demo chat folder is missing';
+  for (const name of SHARED_MODULES) {
+    if (!files.includes(name)) app.get(CHAT_PREFIX + name, (_req, reply) => sendFile(reply, join(sharedDir, name), `The shared module ${name} is missing from the server package`));
+  }
   for (const name of files) {
     app.get(CHAT_PREFIX + name, (_req, reply) => sendFile(reply, join(chatDir, name), noChat));
   }
