@@ -89,7 +89,7 @@ describe('the packages installed from their tarballs, as docs/operations.md says
       assert.ok(list.includes(pkg.exports['.'].default.replace(/^\.\//, '')), `${name}: exports default in the tarball`);
     }
     const server = files.get('server')!;
-    for (const f of ['bin/switchboard.js', 'dist/src/cli.js', 'dist/apps/chat/index.html', 'dist/apps/admin/admin.js']) assert.ok(server.includes(f), `server: ${f}`);
+    for (const f of ['bin/switchboard.js', 'dist/src/cli.js', 'dist/apps/chat/index.html', 'dist/apps/admin/admin.js', 'dist/apps/shared/dom.js', 'dist/apps/shared/base.css']) assert.ok(server.includes(f), `server: ${f}`);
     const client = files.get('client')!;
     assert.ok(client.includes('dist/switchboard.browser.js') && client.includes('dist/switchboard.browser.iife.js'));
     // The server's dependencies include the client (whose bundles it serves); every engines range is met by ours.
@@ -140,6 +140,13 @@ describe('the packages installed from their tarballs, as docs/operations.md says
     assert.equal(home.status, 200);
     assert.match(home.text, /<title>Switchboard chat<\/title>/, 'the demo chat at / (not the raw test page)');
     assert.equal((await get('/chat/app.js')).status, 200);
+    // The files the pages share (apps/shared) ship in the package and are served next to each page's own.
+    for (const [path, type] of [['/chat/dom.js', /javascript/], ['/admin/dom.js', /javascript/], ['/chat/base.css', /css/], ['/editor/base.css', /css/]] as const) {
+      const r = await get(path);
+      assert.equal(r.status, 200, path);
+      assert.match(r.type, type, path);
+    }
+    assert.match((await get('/chat/dom.js')).text, /export const el/);
     const sdk = await get('/sdk/switchboard.js');
     assert.equal(sdk.status, 200, sdk.text);
     assert.match(sdk.type, /javascript/);

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin';
 import { CloseCode, ErrorCode, isTemporaryError } from '@switchboard/protocol';
 import type { NodeDetails, NodeInfo, NodeRegistry, RecentError } from '../core/ports/node-registry.js';
 import { apiKeyCheck } from './routes.js';
-import { contentType, SHARED_MODULES } from './static-assets.js';
+import { contentType, SHARED_FILES } from './static-assets.js';
 
 /** What the admin routes ask of the node (`sb.node` passes as it is). */
 export interface AdminNodeApi {
@@ -30,7 +30,7 @@ export interface AdminRoutesOptions {
   figures: (full: boolean) => NodeDetails;
   /** Folder with the dashboard's index.html, admin.js, admin.css. */
   appDir: string;
-  /** Folder of the modules shared by the browser apps (apps/shared: dom.js), served as `/admin/<name>`. */
+  /** Folder of the files shared by the browser apps (apps/shared: SHARED_FILES), served as `/admin/<name>`. */
   sharedDir: string;
   /** Folder of the installed uplot package's `dist/` (null: not installed; the plots are left out). */
   uplotDir: string | null;
@@ -76,7 +76,7 @@ export const adminRoutes = fp<AdminRoutesOptions>(async (app: FastifyInstance, o
   app.get(`${ADMIN_PATH}/`, (_req, reply) => (off ? offPage(reply) : page(reply, opts.appDir, 'index.html')));
   if (off) return;
   for (const file of ['admin.js', 'admin.css']) app.get(`${ADMIN_PATH}/${file}`, (_req, reply) => page(reply, opts.appDir, file));
-  for (const file of SHARED_MODULES) app.get(`${ADMIN_PATH}/${file}`, (_req, reply) => page(reply, opts.sharedDir, file));
+  for (const file of SHARED_FILES) app.get(`${ADMIN_PATH}/${file}`, (_req, reply) => page(reply, opts.sharedDir, file));
   app.get(`${ADMIN_PATH}/vendor/uPlot.iife.min.js`, (_req, reply) => page(reply, opts.uplotDir, 'uPlot.iife.min.js'));
   app.get(`${ADMIN_PATH}/vendor/uPlot.min.css`, (_req, reply) => page(reply, opts.uplotDir, 'uPlot.min.css'));
 

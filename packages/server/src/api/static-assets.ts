@@ -23,14 +23,17 @@ export interface StaticAssetsOptions {
   sdkDir?: string;
   /** Demo editor folder (index.html, style.css, and dist/editor.js built by its build.mjs). Default: the copy inside this package, `dist/apps/editor`. */
   editorDir?: string;
-  /** Modules shared by the browser apps (dom.js), served next to the chat's files. Default: `dist/apps/shared`. */
+  /** Files shared by the browser apps (SHARED_FILES), served next to the chat's and the editor's. Default: `dist/apps/shared`. */
   sharedDir?: string;
   /** Also serve the chat's index.html at `/` (default true). */
   chatAtRoot?: boolean;
 }
 
-/** Modules of apps/shared/ that every browser app imports as `./<name>` (served under each app's prefix). */
-export const SHARED_MODULES = ['dom.js'] as const;
+/**
+ * Files of apps/shared/ that the browser apps load relative to their own files (`./dom.js`, `base.css`): served
+ * under each app's prefix (`/chat/`, `/editor/`, `/admin/`).
+ */
+export const SHARED_FILES = ['dom.js', 'base.css'] as const;
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -101,12 +104,14 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   app.get(SDK_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.js'), noSdk));
   app.get(SDK_IIFE_ROUTE, (_req, reply) => sendFile(reply, sdkFile('switchboard.browser.iife.js'), noSdk));
 
+  const sharedMissing = (name: string) => `The shared file ${name} is missing from the server package`;
   const noEditor = 'The demo editor is not built: run `npm run build`';
   const editorPage = (_req: unknown, reply: FastifyReply) => sendFile(reply, join(editorDir, 'index.html'), noEditor);
   app.get(EDITOR_ROUTE, editorPage);
   app.get(`${EDITOR_ROUTE}/`, editorPage);
   app.get(`${EDITOR_ROUTE}/style.css`, (_req, reply) => sendFile(reply, join(editorDir, 'style.css'), noEditor));
   app.get(`${EDITOR_ROUTE}/editor.js`, (_req, reply) => sendFile(reply, join(editorDir, 'dist', 'editor.js'), noEditor));
+  for (const name of SHARED_FILES) app.get(`${EDITOR_ROUTE}/${name}`, (_req, reply) => sendFile(reply, join(sharedDir, name), sharedMissing(name)));
 
   let files: string[] = [];
   try {
@@ -116,8 +121,8 @@ export async function registerStaticAssets(app: FastifyInstance, options: Static
   }
   if (!files.includes('index.html')) return;
   const noChat = 'The demo chat folder is missing';
-  for (const name of SHARED_MODULES) {
-    if (!files.includes(name)) app.get(CHAT_PREFIX + name, (_req, reply) => sendFile(reply, join(sharedDir, name), `The shared module ${name} is missing from the server package`));
+  for (const name of SHARED_FILES) {
+    if (!files.includes(name)) app.get(CHAT_PREFIX + name, (_req, reply) => sendFile(reply, join(sharedDir, name), sharedMissing(name)));
   }
   for (const name of files) {
     app.get(CHAT_PREFIX + name, (_req, reply) => sendFile(reply, join(chatDir, name), noChat));
