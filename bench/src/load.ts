@@ -9,6 +9,7 @@ import type { FromLoad, PhaseResult, TargetConn, ToLoad } from './ipc.js';
 import { protocolFor, St, type Protocol } from './protocols.js';
 import { RawWs, type WsHandler } from './wsclient.js';
 import { PresenceLoad } from './presence-load.js';
+import { Waiters } from './open-loop.js';
 
 const SKEY = Buffer.from('"s":');
 const TKEY = Buffer.from('"t":');
@@ -72,7 +73,8 @@ class Load implements WsHandler {
   subControlFrames = 0;
   dropped = 0;
   errors: string[] = [];
-  private waiters = new Set<() => void>();
+  /** Conditions the fan-out phases wait for, re-checked on every state change. */
+  private readonly waiters = new Waiters();
 
   onOpen(): void { /* protocol handshakes start with the server's first frame */ }
 
@@ -110,7 +112,7 @@ class Load implements WsHandler {
     }
     if (conn.state !== before) {
       if (conn.state === St.Subscribed && conn.index !== PUBLISHER) this.lastSubscribedAt = now;
-      this.wake();
+      this.waiters.wake();
     }
   }
 
@@ -118,20 +120,7 @@ class Load implements WsHandler {
     if (conn.state !== St.Failed && conn.state !== St.Subscribed && conn.state !== St.Ready) conn.state = St.Failed;
     if (err && this.errors.length < 20) this.errors.push(err.message);
     if (this.phase !== null && !this.phase.finished) this.dropped++;
-    this.wake();
-  }
-
-  private wake(): void { for (const w of this.waiters) w(); }
-
-  /** Waits until `pred` holds (re-checked on every state change) or the timeout expires. */
-  private waitFor(pred: () => boolean, timeoutMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      if (pred()) return resolve(true);
-      const check = () => { if (pred()) finish(true); };
-      const timer = setTimeout(() => finish(false), timeoutMs);
-      const finish = (v: boolean) => { clearTimeout(timer); this.waiters.delete(check); resolve(v); };
-      this.waiters.add(check);
-    });
+    this.waiters.wake();
   }
 
   private connect(index: number): RawWs {
@@ -158,7 +147,7 @@ class Load implements WsHandler {
         pending.add(c);
         started++;
       }
-      await this.waitFor(() => {
+      await this.waiters.waitFor(() => {
         for (const c of pending) if (c.state === St.Ready || c.state === goal || c.state === St.Failed || c.isClosed) return true;
         return false;
       }, 2000);
@@ -189,7 +178,7 @@ class Load implements WsHandler {
       const p = this.connect(PUBLISHER);
       this.publisher = p;
       const goal = target.publisherJoins ? St.Subscribed : St.Ready;
-      const ok = await this.waitFor(() => {
+      const ok = await this.waiters.waitFor(() => {
         if (p.state === St.Ready && target.publisherJoins) this.proto.join(p, channel);
         return p.state === goal || p.state === St.Failed || p.isClosed;
       }, 10_000);

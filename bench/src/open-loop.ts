@@ -1,6 +1,7 @@
 /**
- * Shared by the documents load sides (documents-load.ts, documents-wire-load.ts): an open-loop schedule,
- * waiting for a condition that deliveries make true, and one measured phase.
+ * Shared by the load sides: an open-loop schedule and one measured phase (the documents load sides,
+ * documents-load.ts and documents-wire-load.ts), and waiting for a condition that events make true (those and
+ * the fan-out load, load.ts).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Histogram } from './histogram.js';
