@@ -207,15 +207,15 @@ export abstract class DocumentHolder {
     }
   }
 
-  /** Relay an update to the local peers (except its author); `now`: each peer writes it at once (flushNow). */
+  /** Relay an update to the local peers (except its author); `now`: peers that can write it at once do (sendNow). */
   protected relay(state: DocState, update: Uint8Array, except: DocumentSession | null, now = false): void {
     if (state.sessions.size === 0 || (state.sessions.size === 1 && except !== null && state.sessions.has(except))) return;
     const frame = new DocumentFrame(state.name, updateMessage(update), 'doc_update');
     let n = 0;
     for (const s of state.sessions) {
       if (s === except) continue;
-      s.peer.send(frame);
-      if (now) s.peer.flushNow?.();
+      if (now && s.peer.sendNow !== undefined) s.peer.sendNow(frame);
+      else s.peer.send(frame);
       n++;
     }
     this.ctx.metrics.messagesOut('doc_update', n);

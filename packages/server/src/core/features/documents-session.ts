@@ -23,10 +23,11 @@ export interface DocumentPeer {
   /** Queue a y-websocket message of the document. Never throws, never blocks. */
   send(frame: DocumentFrame): void;
   /**
-   * Write what is queued now rather than at the end of the task or turn (a relay that should not wait for the
-   * work that follows it). Optional: peers without it write when they batch. Never throws.
+   * Queue a message and write it, with anything queued before it, now rather than at the end of the task or
+   * turn (a relay that should not wait for the work that follows it). Optional: peers without it get `send`.
+   * Never throws, never blocks.
    */
-  flushNow?(): void;
+  sendNow?(frame: DocumentFrame): void;
   /**
    * A message of this peer was refused: `READ_ONLY` (its updates are dropped) or `INVALID_UPDATE` (malformed,
    * truncated, oversized, or not fitting the document). The peer says so in its protocol's way.

@@ -134,14 +134,12 @@ export class Documents extends DocumentCluster implements DocumentRouter {
     const now = this.ctx.now();
     switch (m.kind) {
       case 'update':
+        this.ctx.metrics.messageIn('doc_update', message.length);
         if (!s.takeUpdateToken(now)) {
-          this.ctx.metrics.messageIn('doc_update', message.length);
           s.peer.close(CloseCode.RATE_LIMITED, 'document update rate exceeded');
           return;
         }
         this.input.clientUpdate(s, m.update, m.step2, now);
-        // Counted once handled: the metrics' label hashing is not on the relay's path.
-        this.ctx.metrics.messageIn('doc_update', message.length);
         return;
       case 'step1':
         this.ctx.metrics.messageIn('doc_sync', message.length);

@@ -53,17 +53,26 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
 
   send(frame: DocumentFrame): void {
     if (this.closing) return;
+    const first = this.queue === null;
+    this.push(frame);
+    if (first && this.queue !== null) this.batcher.schedule(this);
+  }
+
+  /** Written at once, behind whatever is queued; not scheduled on the batcher (nothing is left for it). */
+  sendNow(frame: DocumentFrame): void {
+    if (this.closing) return;
+    this.push(frame);
+    this.flush();
+  }
+
+  /** Queue a message; a peer that lets more than maxQueuedBytes pile up is closed as a slow consumer (4023). */
+  private push(frame: DocumentFrame): void {
     const buf = (frame.wire ??= encodeBinaryFrame(frame.message));
-    // One message per turn (the usual case) is held as is; an array only from the second one.
+    // One message per batch (the usual case) is held as is; an array only from the second one.
     const q = this.queue;
-    if (q === null) {
-      this.queue = buf;
-      this.batcher.schedule(this);
-    } else if (Array.isArray(q)) {
-      q.push(buf);
-    } else {
-      this.queue = [q, buf];
-    }
+    if (q === null) this.queue = buf;
+    else if (Array.isArray(q)) q.push(buf);
+    else this.queue = [q, buf];
     this.bytes += buf.length;
     if (this.maxQueuedBytes > 0 && this.bytes + this.socket.writableLength > this.maxQueuedBytes) {
       this.queue = null;
@@ -71,10 +80,6 @@ export class YWebsocketPeer implements DocumentPeer, ConnectionInfo, Flushable {
       this.closing = true;
       this.ws.close(CloseCode.SLOW_CONSUMER, 'slow consumer');
     }
-  }
-
-  flushNow(): void {
-    this.flush();
   }
 
   flush(): void {
