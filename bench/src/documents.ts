@@ -166,7 +166,6 @@ interface Live {
   loadCpuUs: number;
   elapsedMs: number;
   lag: number[];
-  slices: RoundSlice[];
   failed: boolean;
 }
 
@@ -214,7 +213,7 @@ async function runSideBySide(o: DocsOptions, p: DocsSection): Promise<void> {
         const x = await start(name, o);
         live.push({
           name, label: DEFS[name].label, ...x, run, hist: new Histogram(), first: new Histogram(), published: 0, deliveries: 0, expected: 0, cpuUs: 0, sysUs: 0, loadCpuUs: 0,
-          elapsedMs: 0, lag: [], slices: [], failed: false,
+          elapsedMs: 0, lag: [], failed: false,
         });
       } catch (e) {
         run.error = (e as Error).message;
@@ -292,7 +291,6 @@ async function slice(l: Live, o: DocsOptions, round: number, p: DocsSection): Pr
   l.lag.push(r.loadLagP99Ms);
   l.run.disconnects = (l.run.disconnects ?? 0) + r.disconnects;
   const sl = { cpuUsPerDelivery: r.deliveries > 0 ? cpu / r.deliveries : 0, p50Ms: h.percentile(50) / 1000, p99Ms: h.percentile(99) / 1000 };
-  l.slices.push(sl);
   (l.run.perRound ??= [])[round] = sl;
   o.log(`${l.label}${p.editorKind === 'wire' ? ' (wire)' : ''} round ${round + 1}: ${r.deliveries} delivered, p50 ${sl.p50Ms} ms, p99 ${sl.p99Ms} ms, ${sl.cpuUsPerDelivery.toFixed(2)} µs server CPU/delivery, ` +
     `load-gen loop delay p99 ${r.loadLagP99Ms} ms${r.disconnects > 0 ? `, ${r.disconnects} disconnects` : ''}`);
@@ -302,9 +300,10 @@ async function slice(l: Live, o: DocsOptions, round: number, p: DocsSection): Pr
 function summarize(l: Live): void {
   const secs = Math.max(l.elapsedMs, 1) / 1000;
   const two = (x: number) => Math.round(x * 100) / 100;
-  const cpus = l.slices.map((x) => x.cpuUsPerDelivery);
-  const p50s = l.slices.map((x) => x.p50Ms);
-  const p99s = l.slices.map((x) => x.p99Ms);
+  const slices = l.run.perRound ?? [];
+  const cpus = slices.map((x) => x.cpuUsPerDelivery);
+  const p50s = slices.map((x) => x.p50Ms);
+  const p99s = slices.map((x) => x.p99Ms);
   Object.assign(l.run, {
     published: l.published, deliveries: l.deliveries, expected: l.expected,
     updatesPerSec: Math.round(l.published / secs), deliveriesPerSec: Math.round(l.deliveries / secs),
